@@ -1,0 +1,31 @@
+# nlp-ssl: `make quickstart` runs the main job, `make test` the test suite; both set everything up first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Relative data paths in configs/ resolve against this directory (the shared real data sets).
+export NLP_SSL_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: setup quickstart test test-all bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt scripts/setup.sh
+	scripts/setup.sh $(VENV)
+	touch $@
+
+quickstart: setup
+	$(BIN)/nlp-ssl train-tokenizer configs/quickstart/tokenizer.yaml
+	$(BIN)/nlp-ssl prepare configs/quickstart/prepare.yaml
+
+test: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_tokenizer.py
+	$(BIN)/python benchmarks/bench_prepare.py
+	$(BIN)/python benchmarks/bench_prepare_scaling.py
+
+clean:
+	rm -rf runs .pytest_cache

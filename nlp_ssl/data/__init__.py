@@ -1,0 +1,1 @@
+"""Data: sources (Hub or local files), held-out splits, block packing, corpus preparation."""
