@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+def test_help_and_config_errors_do_not_import_heavy_libraries():
+    """`nlp-ssl --help` and a config error must not pay for torch/transformers/datasets imports."""
+    code = (
+        "import sys\n"
+        "from nlp_ssl.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "rc = main(['prepare', 'configs/quickstart/prepare.yaml', 'block_sise=64'])\n"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'tokenizers') if m in sys.modules]\n"
+        "print('RC', rc, 'HEAVY', heavy)\n"
+    )
+    r = _run(code)
+    assert "RC 1 HEAVY []" in r.stdout, r.stdout + r.stderr
+    assert "block_sise: unknown key; did you mean 'block_size'?" in r.stderr
+
+
+def test_console_script_reports_errors_without_traceback(tmp_path):
+    r = subprocess.run([str(Path(sys.executable).parent / "nlp-ssl"), "train-tokenizer", str(tmp_path / "none.yaml")],
+                       capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert r.returncode == 1
+    assert "config file not found" in r.stderr and "Traceback" not in r.stderr
