@@ -44,14 +44,19 @@ class BlockPacker:
     prefix_id: int | None = None
     stats: PackStats = field(default_factory=PackStats)
     _buffer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    _ws_buffer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
 
     def __post_init__(self) -> None:
         self.content = self.block_size - (1 if self.prefix_id is not None else 0)
         if self.content < 1:
             raise ValueError(f"block_size {self.block_size} leaves no room for text")
 
-    def add_flat(self, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
-        """Add documents given as one flat id array and per-document lengths (what workers send back)."""
+    def add_flat(self, flat: np.ndarray, lengths: np.ndarray, word_start: np.ndarray | None = None):
+        """Add documents given as one flat id array and per-document lengths (what workers send back).
+
+        With `word_start` (a flag per token of `flat`), returns (id blocks, word-start blocks); separators and
+        the prefix count as word starts. Otherwise returns id blocks. None while no block is complete.
+        """
         n_docs = len(lengths)
         if n_docs == 0:
             return None
@@ -60,7 +65,9 @@ class BlockPacker:
         stream = np.insert(flat.astype(np.int32, copy=False), ends, self.sep_id)  # (sum(lengths) + n_docs,)
         self.stats.documents += n_docs
         self.stats.tokens += len(stream)
-        return self._emit(stream)
+        if word_start is None:
+            return self._emit(stream, None)
+        return self._emit(stream, np.insert(word_start.astype(np.int8, copy=False), ends, 1))
 
     def add(self, docs: list[np.ndarray]) -> np.ndarray | None:
         """Add a batch of documents (each a 1-D id array without special tokens); return the full blocks."""
@@ -69,20 +76,26 @@ class BlockPacker:
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
         return self.add_flat(np.concatenate(docs), lengths)
 
-    def _emit(self, stream: np.ndarray) -> np.ndarray | None:
-        buf = np.concatenate([self._buffer, stream]) if len(self._buffer) else stream
-        n_blocks = len(buf) // self.content
-        self._buffer = buf[n_blocks * self.content:].copy()
+    def _cut(self, buffer: np.ndarray, stream: np.ndarray, n_blocks: int, prefix: int | None):
+        buf = np.concatenate([buffer, stream]) if len(buffer) else stream
+        rest = buf[n_blocks * self.content:].copy()
+        body = buf[: n_blocks * self.content].reshape(n_blocks, self.content)  # (n, content)
+        if prefix is not None:
+            body = np.concatenate([np.full((n_blocks, 1), prefix, dtype=body.dtype), body], axis=1)
+        return np.ascontiguousarray(body), rest  # (n, block_size), leftover
+
+    def _emit(self, stream: np.ndarray, word_start: np.ndarray | None):
+        n_blocks = (len(self._buffer) + len(stream)) // self.content
+        ids, self._buffer = self._cut(self._buffer, stream, n_blocks, self.prefix_id)
+        if word_start is not None:
+            ws, self._ws_buffer = self._cut(self._ws_buffer, word_start, n_blocks, None if self.prefix_id is None else 1)
         if n_blocks == 0:
             return None
-        body = buf[: n_blocks * self.content].reshape(n_blocks, self.content)  # (n, content)
-        if self.prefix_id is not None:
-            body = np.concatenate([np.full((n_blocks, 1), self.prefix_id, dtype=np.int32), body], axis=1)
         self.stats.blocks += n_blocks
-        return np.ascontiguousarray(body, dtype=np.int32)  # (n, block_size)
+        return ids if word_start is None else (ids, ws)
 
     def finish(self) -> None:
         """End of stream: the tokens left (fewer than one block) are dropped and counted."""
         self.stats.dropped_tokens += len(self._buffer)
         self._buffer = self._buffer[:0]
-        return None
+        self._ws_buffer = self._ws_buffer[:0]

@@ -23,39 +23,57 @@ from nlp_ssl.data.packing import BlockPacker, PackStats
 from nlp_ssl.data.split import held_out_mask
 
 _WORKER_TOKENIZER = None
+_WORKER_WORD_STARTS = False
 
 
-def _encode(backend, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of `texts` (no special tokens) as one flat int32 array and per-text lengths."""
-    encs = backend.encode_batch_fast(texts, add_special_tokens=False) if hasattr(backend, "encode_batch_fast") \
-        else backend.encode_batch(texts, add_special_tokens=False)
+def _encode(backend, texts: list[str], word_starts: bool = False):
+    """Token ids of `texts` (no special tokens) as one flat int32 array and per-text lengths.
+
+    With `word_starts`, also a flat int8 array flagging the first token of each word, from the tokenizer's
+    word ids (so it holds for WordPiece, BPE and Unigram alike).
+    """
+    if not word_starts:  # the fast path computes no offsets or word ids
+        encs = backend.encode_batch_fast(texts, add_special_tokens=False)
+    else:
+        encs = backend.encode_batch(texts, add_special_tokens=False)
     lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
-    flat = np.fromiter((i for e in encs for i in e.ids), dtype=np.int32, count=int(lengths.sum()))
-    return flat, lengths
+    total = int(lengths.sum())
+    flat = np.fromiter((i for e in encs for i in e.ids), dtype=np.int32, count=total)
+    if not word_starts:
+        return flat, lengths, None
+    words = np.fromiter((-1 if w is None else w for e in encs for w in e.word_ids), dtype=np.int64, count=total)
+    starts = np.ones(total, dtype=np.int8)
+    starts[1:] = words[1:] != words[:-1]
+    starts[np.cumsum(lengths)[:-1]] = 1  # each document's first token starts a word
+    return flat, lengths, starts
 
 
-def _worker_init(tokenizer_json: str) -> None:
-    global _WORKER_TOKENIZER
+def _worker_init(tokenizer_json: str, word_starts: bool) -> None:
+    global _WORKER_TOKENIZER, _WORKER_WORD_STARTS
     from tokenizers import Tokenizer
 
     _WORKER_TOKENIZER = Tokenizer.from_str(tokenizer_json)
+    _WORKER_WORD_STARTS = word_starts
 
 
-def _worker_encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    return _encode(_WORKER_TOKENIZER, texts)
+def _worker_encode(texts: list[str]):
+    return _encode(_WORKER_TOKENIZER, texts, _WORKER_WORD_STARTS)
 
 
-def encode_stream(tokenizer, batches: Iterable[list[str]], num_proc: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Tokenize text batches in order; with num_proc > 1 in a process pool (same output, same order)."""
+def encode_stream(tokenizer, batches: Iterable[list[str]], num_proc: int = 1, word_starts: bool = False):
+    """Tokenize text batches in order; with num_proc > 1 in a process pool (same output, same order).
+
+    Yields (flat ids, lengths, flat word-start flags or None) per batch.
+    """
     backend = tokenizer.backend_tokenizer
     if num_proc <= 1:
         for texts in batches:
-            yield _encode(backend, texts)
+            yield _encode(backend, texts, word_starts)
         return
     # Workers run one Rust thread each, so num_proc processes use num_proc cores.
     ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    with ctx.Pool(num_proc, initializer=_worker_init, initargs=(backend.to_str(),)) as pool:
+    with ctx.Pool(num_proc, initializer=_worker_init, initargs=(backend.to_str(), word_starts)) as pool:
         yield from pool.imap(_worker_encode, batches, chunksize=1)
 
 
@@ -74,22 +92,28 @@ def document_separators(tokenizer) -> tuple[int, int | None]:
 class _SplitWriter:
     """Packs one split and appends its blocks to an Arrow file as they come."""
 
-    def __init__(self, path: Path, block_size: int, sep_id: int, prefix_id: int | None):
+    def __init__(self, path: Path, block_size: int, sep_id: int, prefix_id: int | None, word_starts: bool):
         import datasets
         from datasets.arrow_writer import ArrowWriter
 
         self.path = path
-        self.features = datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32"), length=block_size)})
-        self.writer = ArrowWriter(features=self.features, path=str(path))
+        self.word_starts = word_starts
+        features = {"input_ids": datasets.Sequence(datasets.Value("int32"), length=block_size)}
+        if word_starts:
+            features["word_start"] = datasets.Sequence(datasets.Value("int8"), length=block_size)
+        self.writer = ArrowWriter(features=datasets.Features(features), path=str(path))
         self.packer = BlockPacker(block_size=block_size, sep_id=sep_id, prefix_id=prefix_id)
 
-    def add(self, flat: np.ndarray, lengths: np.ndarray) -> None:
+    def add(self, flat: np.ndarray, lengths: np.ndarray, word_start: np.ndarray | None) -> None:
         import pyarrow as pa
 
-        blocks = self.packer.add_flat(flat, lengths)
-        if blocks is not None:  # (n, block_size) int32 -> one Arrow fixed-size-list column, no Python lists
-            column = pa.FixedSizeListArray.from_arrays(pa.array(blocks.reshape(-1)), blocks.shape[1])
-            self.writer.write_table(pa.table({"input_ids": column}))
+        out = self.packer.add_flat(flat, lengths, word_start)
+        if out is None:
+            return
+        # (n, block_size) arrays -> Arrow fixed-size-list columns, no Python lists on the way
+        columns = {"input_ids": out[0], "word_start": out[1]} if self.word_starts else {"input_ids": out}
+        self.writer.write_table(pa.table({
+            k: pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), v.shape[1]) for k, v in columns.items()}))
 
     def close(self) -> PackStats:
         self.packer.finish()
@@ -98,12 +122,13 @@ class _SplitWriter:
         return self.packer.stats
 
 
-def _split_docs(flat: np.ndarray, lengths: np.ndarray, mask: np.ndarray):
-    """Partition a flat batch into (flat, lengths) of the documents where mask is False and where it is True."""
+def _split_docs(flat: np.ndarray, lengths: np.ndarray, word_start: np.ndarray | None, mask: np.ndarray):
+    """Partition a flat batch into the documents where mask is False and those where it is True."""
     if not mask.any():
-        return (flat, lengths), None
+        return (flat, lengths, word_start), None
     tok_mask = np.repeat(mask, lengths)  # (total tokens,): each document's flag repeated over its tokens
-    return (flat[~tok_mask], lengths[~mask]), (flat[tok_mask], lengths[mask])
+    ws = (None, None) if word_start is None else (word_start[~tok_mask], word_start[tok_mask])
+    return (flat[~tok_mask], lengths[~mask], ws[0]), (flat[tok_mask], lengths[mask], ws[1])
 
 
 def prepare_corpus(
@@ -116,6 +141,7 @@ def prepare_corpus(
     num_proc: int = 1,
     total_documents: int | None = None,
     progress: bool = True,
+    word_starts: bool = False,
 ) -> dict[str, Any]:
     """Tokenize, pack and save. Returns the report (documents, tokens, blocks, dropped tokens per split).
 
@@ -128,6 +154,7 @@ def prepare_corpus(
         seed: seed of the held-out selection.
         num_proc: tokenizing processes (1: in-process, the Rust tokenizer already uses every core).
         total_documents: for the progress bar, when known.
+        word_starts: also store a `word_start` flag per token (for whole-word masking).
     """
     import datasets
     from tqdm.auto import tqdm
@@ -135,15 +162,15 @@ def prepare_corpus(
     sep_id, prefix_id = document_separators(tokenizer)
     work = out_dir / "_blocks"
     work.mkdir(parents=True, exist_ok=True)
-    writers = {"train": _SplitWriter(work / "train.arrow", block_size, sep_id, prefix_id)}
+    writers = {"train": _SplitWriter(work / "train.arrow", block_size, sep_id, prefix_id, word_starts)}
     if validation_fraction > 0:
-        writers["validation"] = _SplitWriter(work / "validation.arrow", block_size, sep_id, prefix_id)
+        writers["validation"] = _SplitWriter(work / "validation.arrow", block_size, sep_id, prefix_id, word_starts)
     bar = tqdm(total=total_documents, unit="doc", desc="prepare", disable=not progress, mininterval=1.0)
     doc_index = 0
-    for flat, lengths in encode_stream(tokenizer, texts, num_proc):
+    for flat, lengths, starts in encode_stream(tokenizer, texts, num_proc, word_starts):
         mask = held_out_mask(np.arange(doc_index, doc_index + len(lengths)), validation_fraction, seed)
         doc_index += len(lengths)
-        train_part, val_part = _split_docs(flat, lengths, mask)
+        train_part, val_part = _split_docs(flat, lengths, starts, mask)
         writers["train"].add(*train_part)
         if val_part is not None:
             writers["validation"].add(*val_part)

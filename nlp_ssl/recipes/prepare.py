@@ -29,6 +29,7 @@ class PrepareConfig:
         seed: seed of the validation selection.
         num_proc: tokenizing processes; 1 already uses every core through the Rust tokenizer. Does not change the output.
         batch_size: documents tokenized per batch. Does not change the output.
+        word_starts: also store a per-token `word_start` flag (needed by whole-word masking).
         progress: show a progress bar.
     """
 
@@ -40,6 +41,7 @@ class PrepareConfig:
     seed: int = 0
     num_proc: int = 1
     batch_size: int = 1000
+    word_starts: bool = False
     progress: bool = True
 
     def validate(self) -> list[str]:
@@ -63,7 +65,8 @@ def cache_key(cfg: PrepareConfig, data_dir: str | None) -> str:
     data = {k: v for k, v in vars(cfg.data).items() if k != "streaming"}
     return content_key({"format": FORMAT_VERSION, "data": data, "source": source_fingerprint(cfg.data, data_dir),
                         "tokenizer": tok_files, "block_size": cfg.block_size,
-                        "validation_fraction": cfg.validation_fraction, "seed": cfg.seed})
+                        "validation_fraction": cfg.validation_fraction, "seed": cfg.seed,
+                        "word_starts": cfg.word_starts})
 
 
 def main(cfg: PrepareConfig, data_dir: str | None = None) -> dict[str, Any]:
@@ -99,7 +102,7 @@ def main(cfg: PrepareConfig, data_dir: str | None = None) -> dict[str, Any]:
         report = prepare_corpus(
             iter_text_batches(ds, cfg.data.text_column, cfg.batch_size, where=where), tokenizer, tmp,
             block_size=cfg.block_size, validation_fraction=cfg.validation_fraction, seed=cfg.seed,
-            num_proc=cfg.num_proc, total_documents=total, progress=cfg.progress,
+            num_proc=cfg.num_proc, total_documents=total, progress=cfg.progress, word_starts=cfg.word_starts,
         )
         report = {"cache_key": key, "source": where, "tokenizer": str(cfg.tokenizer), **report}
         if report["train"]["blocks"] == 0:

@@ -121,3 +121,22 @@ def test_interrupted_run_keeps_previous_output(tmp_path, tiny_tokenizer_dir, wik
         main(_cfg(tmp_path, tiny_tokenizer_dir, wiki_slice, data={"max_examples": 40}))
     assert datasets.load_from_disk(str(tmp_path / "prep"))["train"]["input_ids"] == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prep"]
+
+
+def test_word_starts_follow_the_tokenizers_word_ids(tmp_path, tiny_tokenizer_dir, wiki_slice, wiki_docs):
+    import datasets
+    from transformers import AutoTokenizer
+
+    main(_cfg(tmp_path, tiny_tokenizer_dir, wiki_slice, word_starts=True, validation_fraction=0.0,
+              data={"max_examples": 3}))
+    block = datasets.load_from_disk(str(tmp_path / "prep"))["train"][0]
+    tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+    enc = tok(wiki_docs[0]["text"], add_special_tokens=False)
+    words = enc.word_ids()[:63]
+    expected = [1] + [1] + [int(words[i] != words[i - 1]) for i in range(1, 63)]  # [CLS], first token, rest
+    assert block["word_start"] == expected
+    assert block["input_ids"][1:] == enc["input_ids"][:63]
+    # cross-check with WordPiece spelling: every token but the "##" continuations starts a word
+    pieces = tok.convert_ids_to_tokens(enc["input_ids"][:63])
+    assert any(t.startswith("##") for t in pieces)
+    assert sum(block["word_start"]) == 1 + sum(not t.startswith("##") for t in pieces)

@@ -1,0 +1,69 @@
+"""How `prepare` cost grows with the corpus: time and peak memory on 1, 3 and 10 Wikipedia shards.
+
+Each measurement runs `nlp_ssl.recipes.prepare.main` in a fresh process (so peak RSS is its own), after a
+warm-up process has built `datasets`' Arrow cache of the raw shards (a one-off cost of any `datasets` user).
+Both reading modes are measured: the default (memory-mapped Arrow) and `streaming: true` (reads the .gz
+files directly). Memory should stay flat as the corpus grows; time should grow linearly.
+
+Usage: python benchmarks/bench_prepare_scaling.py [--shards 1,3,10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+
+from common import DATA_DIR, REPO, WIKI, bench_tokenizer, machine, table
+
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+import datasets
+datasets.disable_progress_bars()
+from nlp_ssl.config import from_dict
+from nlp_ssl.recipes.prepare import PrepareConfig, main
+cfg = from_dict(PrepareConfig, json.loads(sys.argv[1]))
+start = time.perf_counter()
+report = main(cfg, {data!r})
+seconds = time.perf_counter() - start
+print("RESULT", json.dumps({{"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                            "tokens": report["total"]["tokens"], "blocks": report["total"]["blocks"]}}))
+"""
+
+
+def run_child(cfg: dict) -> dict:
+    code = CHILD.format(repo=str(REPO), data=str(DATA_DIR))
+    r = subprocess.run([sys.executable, "-c", code, json.dumps(cfg)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(r.stderr)
+    line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shards", default="1,3,10")
+    args = ap.parse_args()
+    tok = bench_tokenizer()
+    rows = []
+    for n in [int(x) for x in args.shards.split(",")]:
+        for streaming in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                cfg = {"output_dir": f"{tmp}/out", "tokenizer": str(tok), "block_size": 128, "progress": False,
+                       "data": {"path": WIKI[:n], "streaming": streaming}}
+                if not streaming:  # warm datasets' Arrow cache of the raw shards
+                    run_child({**cfg, "output_dir": f"{tmp}/warm", "data": {**cfg["data"], "max_examples": 1},
+                               "validation_fraction": 0.0, "block_size": 2})
+                r = run_child(cfg)
+            rows.append([n, "streaming" if streaming else "arrow (mmap)", r["tokens"], r["blocks"],
+                         round(r["seconds"], 2), int(r["tokens"] / r["seconds"]), round(r["peak_rss_mb"], 0)])
+            print(rows[-1], flush=True)
+    print(f"\nprepare scaling, block size 128, WordPiece 8k, num_proc 1, {machine()}")
+    print(table(["shards", "reading", "tokens", "blocks", "seconds", "tokens/s", "peak RSS MiB"], rows))
+
+
+if __name__ == "__main__":
+    main()
