@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                         "train a WordPiece/BPE/byte-level BPE/Unigram tokenizer on a text source"),
     "prepare": ("nlp_ssl.recipes.prepare", "PrepareConfig",
                 "tokenize a corpus, pack it into fixed-length blocks, split off validation, cache on disk"),
+    "pretrain": ("nlp_ssl.recipes.pretrain", "PretrainConfig",
+                 "pretrain an encoder on prepared blocks (masked LM or next-token LM) with the HF Trainer"),
 }
 
 

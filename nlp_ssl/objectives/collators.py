@@ -1,8 +1,9 @@
 """Pretext-task data collators over packed blocks: masked LM (token, whole-word, span) and next-token LM.
 
-A collator turns a list of examples (dicts with `input_ids`, optionally `word_start`, or already `labels`)
-into a batch of tensors. Each collator owns a seeded `torch.Generator`; with several data-parallel ranks,
-give each rank its own seed (`seed + rank`), as the pretraining recipe does.
+A collator turns a list of examples (dicts with `input_ids`, optionally `word_start` and `idx`, or already
+`labels`) into a batch of tensors. Examples that carry their index (`idx`, as `PackedBlocks` yields them) are
+masked from a generator seeded by (seed, epoch, idx), so masks do not depend on batching or on the number of
+data-parallel ranks; without `idx` the collator's own seeded generator is used in call order.
 
 Example:
     >>> collate = MLMCollator.from_tokenizer(tokenizer, MaskingConfig(mask_rate=0.3), seed=0)  # doctest: +SKIP
@@ -16,7 +17,7 @@ from typing import Any, Sequence
 
 import torch
 
-from nlp_ssl.objectives.masking import MaskingConfig, corrupt, span_mask, token_mask, whole_word_mask
+from nlp_ssl.objectives.masking import BatchRNG, MaskingConfig, corrupt, span_mask, token_mask, whole_word_mask
 
 
 def _valid(features: Sequence[dict], width: int) -> torch.Tensor:
@@ -50,6 +51,7 @@ class MLMCollator:
 
     def __post_init__(self) -> None:
         self.generator = torch.Generator().manual_seed(self.seed)
+        self.epoch = 0  # set by the trainer at each epoch so per-example masks change between epochs
         special = torch.zeros(self.vocab_size, dtype=torch.bool)
         special[torch.tensor(sorted(set(self.special_ids)), dtype=torch.long)] = True
         self._special = special
@@ -64,22 +66,25 @@ class MLMCollator:
         return cls(mask_token_id=tokenizer.mask_token_id, pad_token_id=tokenizer.pad_token_id,
                    special_ids=list(tokenizer.all_special_ids), vocab_size=len(tokenizer), masking=masking, seed=seed)
 
-    def mask(self, input_ids: torch.Tensor, word_start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(inputs, labels) for a (B, T) batch of ids."""
+    def mask(self, input_ids: torch.Tensor, word_start: torch.Tensor | None = None,
+             indices: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, labels) for a (B, T) batch of ids; per-example randomness when `indices` are given."""
         m = self.masking
+        rng = BatchRNG.per_example(self.seed, self.epoch, indices) if indices is not None \
+            else BatchRNG.sequential(self.generator)
         candidates = ~self._special[input_ids]  # (B, T): special and padding tokens are never predicted
         if m.strategy == "token":
-            masked = token_mask(candidates, m.mask_rate, self.generator)
+            masked = token_mask(candidates, m.mask_rate, rng)
         elif m.strategy == "whole_word":
             if word_start is None:
                 from nlp_ssl.errors import DataError
 
                 raise DataError("whole-word masking needs word boundaries: prepare the corpus with word_starts: true")
-            masked = whole_word_mask(candidates, word_start.bool(), m.mask_rate, self.generator)
+            masked = whole_word_mask(candidates, word_start.bool(), m.mask_rate, rng)
         else:
-            masked = span_mask(candidates, m.mask_rate, m.span_p, m.span_max_length, self.generator)
+            masked = span_mask(candidates, m.mask_rate, m.span_p, m.span_max_length, rng)
         return corrupt(input_ids, masked, self.mask_token_id, self._random_ids,
-                       m.mask_token_fraction, m.random_token_fraction, self.generator)
+                       m.mask_token_fraction, m.random_token_fraction, rng)
 
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         input_ids = _stack(features, "input_ids", self.pad_token_id)
@@ -90,7 +95,8 @@ class MLMCollator:
             batch["input_ids"], batch["labels"] = input_ids, _stack(features, "labels", -100)
             return batch
         word_start = _stack(features, "word_start", 0) if "word_start" in features[0] else None
-        batch["input_ids"], batch["labels"] = self.mask(input_ids, word_start)
+        indices = [int(f["idx"]) for f in features] if "idx" in features[0] else None
+        batch["input_ids"], batch["labels"] = self.mask(input_ids, word_start, indices)
         return batch
 
 

@@ -1,7 +1,10 @@
 """Choosing positions to mask (token, whole-word, span) and corrupting them (80/10/10), with explicit RNG.
 
-All functions take a `torch.Generator`, so a given seed gives the same masks on every machine, and the
-statistical properties (rate, split) are testable. Shapes: (B, T) for a batch of B blocks of T tokens.
+All functions draw their randomness from an explicit `BatchRNG`, so a given seed gives the same masks on every
+machine and the statistical properties (rate, split) are testable. `BatchRNG.per_example` seeds each row
+from (seed, epoch, example index): masks then depend only on the example, not on how examples are batched
+or split across data-parallel ranks, which is what makes a 2-process run reproduce a 1-process run.
+Shapes: (B, T) for a batch of B blocks of T tokens.
 
 Whole-word masking uses a per-token `word_start` flag computed from the tokenizer's word ids at preparation
 time, so it works for any fast tokenizer (WordPiece `##`, sentencepiece `▁`, byte-level `Ġ` alike) without
@@ -17,6 +20,33 @@ from typing import Literal
 import torch
 
 Strategy = Literal["token", "whole_word", "span"]
+
+
+class BatchRNG:
+    """Uniform and integer draws of shape (B, T), from one generator or from one generator per row."""
+
+    def __init__(self, generators: list[torch.Generator] | torch.Generator):
+        self.generators = generators
+
+    @classmethod
+    def sequential(cls, generator: torch.Generator) -> "BatchRNG":
+        return cls(generator)
+
+    @classmethod
+    def per_example(cls, seed: int, epoch: int, indices: list[int]) -> "BatchRNG":
+        # Distinct, reproducible streams per (seed, epoch, example); the multipliers only spread the bits.
+        return cls([torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 2_147_483_647 + int(i) & (2**63 - 1))
+                    for i in indices])
+
+    def rand(self, shape: tuple[int, int]) -> torch.Tensor:
+        if isinstance(self.generators, torch.Generator):
+            return torch.rand(shape, generator=self.generators)
+        return torch.stack([torch.rand(shape[1], generator=g) for g in self.generators])
+
+    def randint(self, high: int, shape: tuple[int, int]) -> torch.Tensor:
+        if isinstance(self.generators, torch.Generator):
+            return torch.randint(high, shape, generator=self.generators)
+        return torch.stack([torch.randint(high, (shape[1],), generator=g) for g in self.generators])
 
 
 @dataclass
@@ -56,12 +86,12 @@ class MaskingConfig:
         return problems
 
 
-def token_mask(candidates: torch.Tensor, rate: float, g: torch.Generator) -> torch.Tensor:
+def token_mask(candidates: torch.Tensor, rate: float, rng: BatchRNG) -> torch.Tensor:
     """Each candidate position independently with probability `rate`. (B, T) bool -> (B, T) bool."""
-    return (torch.rand(candidates.shape, generator=g) < rate) & candidates
+    return (rng.rand(candidates.shape) < rate) & candidates
 
 
-def whole_word_mask(candidates: torch.Tensor, word_start: torch.Tensor, rate: float, g: torch.Generator) -> torch.Tensor:
+def whole_word_mask(candidates: torch.Tensor, word_start: torch.Tensor, rate: float, rng: BatchRNG) -> torch.Tensor:
     """Choose words with probability `rate` and mask all their tokens.
 
     Args:
@@ -70,7 +100,7 @@ def whole_word_mask(candidates: torch.Tensor, word_start: torch.Tensor, rate: fl
             (the tail of a word cut by packing) form word 0 of that block.
     """
     word_id = torch.cumsum(word_start.long(), dim=1)  # (B, T): index of the word each token belongs to
-    chosen = torch.rand(candidates.shape, generator=g) < rate  # (B, T): one draw per word index
+    chosen = rng.rand(candidates.shape) < rate  # (B, T): one draw per word index
     return torch.gather(chosen, 1, word_id.clamp(max=candidates.shape[1] - 1)) & candidates
 
 
@@ -95,13 +125,13 @@ def span_start_probability(rate: float, p: float, max_len: int) -> float:
     return (lo + hi) / 2
 
 
-def span_mask(candidates: torch.Tensor, rate: float, p: float, max_len: int, g: torch.Generator) -> torch.Tensor:
+def span_mask(candidates: torch.Tensor, rate: float, p: float, max_len: int, rng: BatchRNG) -> torch.Tensor:
     """Contiguous spans with Geometric(p) lengths clipped at `max_len`, covering `rate` of positions on average."""
     B, T = candidates.shape
     q = span_start_probability(rate, p, max_len)
-    starts = torch.rand((B, T), generator=g) < q  # (B, T)
+    starts = rng.rand((B, T)) < q  # (B, T)
     # Geometric(p) on {1, 2, ...} by inversion: ceil(log(U) / log(1 - p)).
-    u = torch.rand((B, T), generator=g).clamp_min(1e-12)
+    u = rng.rand((B, T)).clamp_min(1e-12)
     lengths = torch.ceil(torch.log(u) / math.log(1 - p)).clamp(1, max_len).long() if p < 1 else torch.ones((B, T), dtype=torch.long)
     # Covered if some start s <= t has s + len(s) > t: the running max of (s + len) over starts exceeds t.
     pos = torch.arange(T).expand(B, T)
@@ -117,7 +147,7 @@ def corrupt(
     random_ids: torch.Tensor,
     mask_token_fraction: float,
     random_token_fraction: float,
-    g: torch.Generator,
+    rng: BatchRNG,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply the 80/10/10 rule to masked positions; labels are the original ids there and -100 elsewhere.
 
@@ -129,11 +159,11 @@ def corrupt(
         (inputs, labels), both (B, T) long.
     """
     labels = torch.where(masked, input_ids, torch.full_like(input_ids, -100))
-    u = torch.rand(input_ids.shape, generator=g)
+    u = rng.rand(input_ids.shape)
     to_mask = masked & (u < mask_token_fraction)
     to_random = masked & (u >= mask_token_fraction) & (u < mask_token_fraction + random_token_fraction)
     inputs = input_ids.clone()
     inputs[to_mask] = mask_token_id
-    picks = torch.randint(len(random_ids), input_ids.shape, generator=g)
+    picks = rng.randint(len(random_ids), input_ids.shape)
     inputs[to_random] = random_ids[picks[to_random]]
     return inputs, labels

@@ -10,7 +10,7 @@ import torch
 from nlp_ssl.config import from_dict
 from nlp_ssl.errors import ConfigError, DataError
 from nlp_ssl.objectives.collators import CausalLMCollator, MLMCollator
-from nlp_ssl.objectives.masking import MaskingConfig, span_mask, span_start_probability, whole_word_mask
+from nlp_ssl.objectives.masking import BatchRNG, MaskingConfig, span_mask, span_start_probability, whole_word_mask
 
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 V = 1000
@@ -26,7 +26,7 @@ def big_batch(B=256, T=128, seed=1):
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(5, V, (B, T), generator=g)
     ids[:, 0] = CLS
-    ids[:, 50] = SEP
+    ids[:, T // 2] = SEP
     return ids
 
 
@@ -52,6 +52,19 @@ def test_same_seed_same_masks_and_padding_never_masked():
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert a["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]
     assert a["input_ids"][1, 3:].tolist() == [PAD, PAD] and a["labels"][1, 3:].tolist() == [-100, -100]
+
+
+def test_per_example_masks_do_not_depend_on_batching():
+    """With `idx`, an example is masked the same whether it comes in one batch of 4 or two batches of 2."""
+    ids = big_batch(B=4, T=32).tolist()
+    feats = [{"input_ids": x, "idx": 100 + i} for i, x in enumerate(ids)]
+    c = collator(mask_rate=0.3, seed=9)
+    whole = c(feats)
+    halves = [c(feats[:2]), c(feats[2:])]
+    for k in ("input_ids", "labels"):
+        assert torch.equal(whole[k], torch.cat([h[k] for h in halves]))
+    c.epoch = 1  # a new epoch draws new masks
+    assert not torch.equal(c(feats)["labels"], whole["labels"])
 
 
 def test_prelabelled_examples_pass_through():
@@ -109,7 +122,7 @@ def test_whole_word_on_hand_written_words():
     g = torch.Generator().manual_seed(0)
     seen = set()
     for _ in range(200):
-        m = whole_word_mask(~((ids == CLS) | (ids == SEP)), ws, 0.5, g)[0].tolist()
+        m = whole_word_mask(~((ids == CLS) | (ids == SEP)), ws, 0.5, BatchRNG.sequential(g))[0].tolist()
         assert m[1] == m[2] == m[3] and not m[0] and not m[6]
         seen.add(tuple(m))
     assert len(seen) == 8  # all 2^3 word choices occur
@@ -123,7 +136,7 @@ def test_whole_word_needs_word_starts():
 def test_span_lengths_are_geometric_and_contiguous():
     g = torch.Generator().manual_seed(0)
     cand = torch.ones(2000, 200, dtype=torch.bool)
-    m = span_mask(cand, 0.15, 0.2, 10, g)
+    m = span_mask(cand, 0.15, 0.2, 10, BatchRNG.sequential(g))
     # run lengths of masked stretches: mean of Geometric(0.2) clipped at 10 is about 3.8; merged runs are longer
     x = torch.nn.functional.pad(m.int(), (1, 1))
     d = x[:, 1:] - x[:, :-1]

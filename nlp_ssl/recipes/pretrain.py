@@ -1,0 +1,287 @@
+"""`nlp-ssl pretrain CONFIG` (or `accelerate launch scripts/pretrain.py CONFIG`): pretrain an encoder on
+prepared blocks with a pretext task, through the Hugging Face `Trainer`.
+
+setup (config checks, data, tokenizer, model, output dir) -> train (Trainer, resumable) -> validate (MLM
+accuracy and perplexity on fixed masked validation blocks) -> save (a standard HF model directory with the
+tokenizer, `metrics.json`, resolved config and run info).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from nlp_ssl.config import dump_yaml, read_yaml
+from nlp_ssl.errors import ConfigError, DataError, NlpSslError
+from nlp_ssl.modeling import ModelConfig
+from nlp_ssl.objectives.masking import MaskingConfig
+from nlp_ssl.runinfo import write_run_info
+from nlp_ssl.training import ImplConfig, TrainConfig
+
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class ObjectiveConfig:
+    """The pretext task: `mlm` (masked LM, with `masking`) or `clm` (next-token LM)."""
+
+    task: Literal["mlm", "clm"] = "mlm"
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+
+
+@dataclass
+class PretrainConfig:
+    """Config of `nlp-ssl pretrain`.
+
+    Attributes:
+        output_dir: the trained model (loads with `AutoModelForMaskedLM.from_pretrained`), checkpoints/ and tensorboard/.
+        data: a directory written by `nlp-ssl prepare`.
+        tokenizer: the tokenizer directory; null takes the one recorded by `prepare`.
+        model, objective, train, impl: see their classes.
+    """
+
+    output_dir: str
+    data: str
+    tokenizer: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    impl: ImplConfig = field(default_factory=ImplConfig)
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.objective.task == "clm" and self.model.arch == "modernbert":
+            problems.append("objective.task: clm needs a model with a causal-LM head; use model.arch bert or roberta")
+        if self.objective.task == "clm" and self.model.sparse_prediction:
+            problems.append("model.sparse_prediction: only for objective.task mlm; set it to false for clm")
+        return problems
+
+
+def _comparable(cfg_dict: dict) -> dict:
+    """The config without the keys that may differ between a run and its resumption (a moved run may resume)."""
+    out = json.loads(json.dumps(cfg_dict))
+    out.pop("output_dir", None)
+    for key in ("resume", "overwrite"):
+        out.get("train", {}).pop(key, None)
+    return out
+
+
+def check_output_dir(cfg: PretrainConfig) -> str | None:
+    """Refuse an output dir holding another run unless told to resume or overwrite. Returns the checkpoint to resume."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    out = Path(cfg.output_dir)
+    if not out.exists() or not any(out.iterdir()):
+        if cfg.train.resume:
+            raise NlpSslError(f"train.resume: {out} holds no run to resume; set train.resume=false to start one")
+        return None
+    if cfg.train.overwrite:
+        return None
+    saved = out / "config.yaml"
+    if not cfg.train.resume:
+        raise NlpSslError(f"{out} already holds a run; set train.resume=true to continue it, train.overwrite=true "
+                          "to start over, or choose another output_dir")
+    if not saved.exists():
+        raise NlpSslError(f"train.resume: {out} holds files but no config.yaml of an nlp-ssl run; choose another output_dir")
+    from nlp_ssl.config import to_dict
+
+    if _comparable(read_yaml(saved)) != _comparable(to_dict(cfg)):
+        raise NlpSslError(f"train.resume: the config differs from the one {out} was trained with ({saved}); "
+                          "resume with the same config, or set train.overwrite=true to start over")
+    ckpt_dir = out / "checkpoints"
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
+    if last is None:
+        raise NlpSslError(f"train.resume: {out} holds no checkpoint yet; set train.overwrite=true to start over")
+    return last
+
+
+def load_blocks(path: str):
+    """The prepared DatasetDict and its report, with a clear error when `path` is not one."""
+    import datasets
+
+    p = Path(path)
+    if not (p / "dataset_dict.json").exists():
+        raise DataError(f"{p} holds no prepared corpus; run `nlp-ssl prepare CONFIG` first (or fix `data:`)")
+    report_path = p / "prepare_report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    return datasets.load_from_disk(str(p)), report
+
+
+def masked_eval_set(blocks, collator, n: int, seed: int):
+    """The first `n` validation blocks masked once (seeded), so every evaluation scores the same predictions."""
+    import datasets
+    import torch
+
+    from nlp_ssl.objectives.collators import MLMCollator
+
+    fixed = MLMCollator(collator.mask_token_id, collator.pad_token_id, collator.special_ids, collator.vocab_size,
+                        collator.masking, seed=seed)
+    sub = blocks.select(range(min(n, len(blocks)))).with_format("numpy")
+    ids, labels = [], []
+    for i in range(0, len(sub), 256):
+        batch = sub[i:i + 256]
+        ws = torch.as_tensor(batch["word_start"]) if "word_start" in batch else None
+        x, y = fixed.mask(torch.as_tensor(batch["input_ids"], dtype=torch.long), ws)
+        ids.append(x)
+        labels.append(y)
+    return datasets.Dataset.from_dict({"input_ids": torch.cat(ids).tolist(), "labels": torch.cat(labels).tolist()})
+
+
+def check_ids_fit(blocks, vocab_size: int, where: str) -> None:
+    """Token ids in the data must exist in the model's vocabulary (catches a data/tokenizer mix-up)."""
+    import numpy as np
+
+    sample = np.asarray(blocks.select(range(min(1000, len(blocks)))).with_format("numpy")["input_ids"])
+    if sample.size and sample.max() >= vocab_size:
+        raise ConfigError([f"data: {where} holds token id {int(sample.max())} but the model's vocabulary has "
+                           f"{vocab_size} entries; the corpus was prepared with another tokenizer"])
+
+
+def _finalize(trainer, tokenizer, out: Path, metrics: dict) -> None:
+    """Save the final model, tokenizer, metrics and log history; files land in `out` only once complete."""
+    tmp = out / ".final-tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / "training_args.bin").unlink(missing_ok=True)
+    (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    (tmp / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
+    for f in tmp.iterdir():
+        os.replace(f, out / f.name)
+    tmp.rmdir()
+
+
+def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
+    """Pretrain and return the final metrics (also written to output_dir/metrics.json)."""
+    import torch
+    from transformers import TrainingArguments
+
+    from nlp_ssl.config import to_dict
+    from nlp_ssl.modeling import build_causal_model, build_mlm_model, count_parameters
+    from nlp_ssl.objectives.collators import CausalLMCollator, MLMCollator
+    from nlp_ssl.tokenization import load_tokenizer
+    from nlp_ssl.training import (
+        TIME_BUDGET_FILE, PackedBlocks, _trainer_callbacks, apply_impl, make_trainer_class, mlm_metrics,
+        mlm_preprocess_logits, summarize_log_history,
+    )
+
+    # --- setup ---------------------------------------------------------------------------------------
+    apply_impl(cfg.impl)
+    dd, report = load_blocks(cfg.data)
+    tok_path = cfg.tokenizer or report.get("tokenizer")
+    if not tok_path:
+        raise ConfigError(["tokenizer: not given and the prepared data does not record one; set tokenizer: DIR"])
+    tokenizer = load_tokenizer(tok_path)
+    train_blocks = dd["train"]
+    block_size = len(train_blocks[0]["input_ids"])
+    torch.manual_seed(cfg.train.seed)
+    if cfg.objective.task == "mlm":
+        model = build_mlm_model(cfg.model, tokenizer, block_size)
+    else:
+        model = build_causal_model(cfg.model, tokenizer, block_size)
+    check_ids_fit(train_blocks, model.config.vocab_size, cfg.data)
+    whole_word = cfg.objective.task == "mlm" and cfg.objective.masking.strategy == "whole_word"
+    if whole_word and "word_start" not in train_blocks.column_names:
+        raise DataError(f"objective.masking.strategy: whole_word needs word boundaries, and {cfg.data} has none; "
+                        "prepare it again with word_starts: true")
+
+    out = Path(cfg.output_dir)
+    budget_s = cfg.train.max_time_minutes * 60 if cfg.train.max_time_minutes else None
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=cfg.train.per_device_batch_size,
+        per_device_eval_batch_size=cfg.train.per_device_batch_size * 2,
+        gradient_accumulation_steps=cfg.train.gradient_accumulation_steps,
+        learning_rate=cfg.train.learning_rate, weight_decay=cfg.train.weight_decay,
+        adam_beta1=cfg.train.adam_beta1, adam_beta2=cfg.train.adam_beta2, adam_epsilon=cfg.train.adam_epsilon,
+        max_grad_norm=cfg.train.max_grad_norm,
+        lr_scheduler_type={"constant": "constant_with_warmup"}.get(cfg.train.lr_scheduler, cfg.train.lr_scheduler),
+        warmup_steps=cfg.train.warmup_ratio,  # a float below 1 is a ratio of the run in transformers 5
+        max_steps=10**9 if budget_s and cfg.train.max_steps == -1 else cfg.train.max_steps,
+        num_train_epochs=cfg.train.num_epochs,
+        eval_strategy="steps" if cfg.train.eval_steps else "no", eval_steps=cfg.train.eval_steps or None,
+        save_strategy="steps" if cfg.train.save_steps else "no", save_steps=cfg.train.save_steps or None,
+        save_total_limit=cfg.train.save_total_limit,
+        logging_steps=cfg.train.logging_steps, logging_first_step=True,
+        report_to=[r for r in cfg.train.report_to if r != "none"],
+        seed=cfg.train.seed, data_seed=cfg.train.seed,
+        bf16=cfg.train.bf16, torch_compile=cfg.impl.torch_compile,
+        dataloader_num_workers=cfg.impl.dataloader_num_workers,
+        remove_unused_columns=False,  # the collator needs `idx` and `word_start`
+        label_names=["labels"],
+        use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+    )
+    world = args.world_size
+    global_batch = cfg.train.per_device_batch_size * world * cfg.train.gradient_accumulation_steps
+    if len(train_blocks) < global_batch:
+        raise DataError(f"{cfg.data}: {len(train_blocks)} training blocks are fewer than one global batch "
+                        f"({cfg.train.per_device_batch_size} x {world} devices x {cfg.train.gradient_accumulation_steps} "
+                        "accumulation); use more text or a smaller train.per_device_batch_size")
+    resume_from = check_output_dir(cfg)
+    from accelerate import PartialState
+
+    state = PartialState()
+    state.wait_for_everyone()  # every rank has checked the directory before rank 0 writes to it
+    if state.is_main_process:
+        if cfg.train.overwrite and out.exists():
+            shutil.rmtree(out)
+        write_run_info(out, cfg, "pretrain", {"world_size": world, "parameters": count_parameters(model)})
+    state.wait_for_everyone()
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tensorboard"))
+
+    if cfg.objective.task == "mlm":
+        collator = MLMCollator.from_tokenizer(tokenizer, cfg.objective.masking, seed=cfg.train.seed)
+        columns = ("input_ids", "word_start") if whole_word else ("input_ids",)
+        eval_set = masked_eval_set(dd["validation"], collator, cfg.train.eval_blocks, cfg.train.seed + 1) \
+            if "validation" in dd and len(dd["validation"]) else None
+        metric_kw = dict(compute_metrics=mlm_metrics, preprocess_logits_for_metrics=mlm_preprocess_logits)
+    else:
+        collator = CausalLMCollator(pad_token_id=tokenizer.pad_token_id)
+        columns = ("input_ids",)
+        eval_set = dd["validation"].select(range(min(cfg.train.eval_blocks, len(dd["validation"])))) \
+            if "validation" in dd and len(dd["validation"]) else None
+        metric_kw = {}
+    if eval_set is None and cfg.train.eval_steps:
+        raise DataError(f"{cfg.data} has no validation blocks; prepare with validation_fraction > 0 or set train.eval_steps=0")
+
+    TimeBudget, Throughput, CollatorEpoch = _trainer_callbacks()
+    callbacks = [Throughput(global_batch * block_size), CollatorEpoch(collator)]
+    Trainer = make_trainer_class()
+    budget = None
+    if budget_s:
+        budget = TimeBudget(budget_s)
+        if resume_from and (Path(resume_from) / TIME_BUDGET_FILE).exists():
+            budget.elapsed_before = json.loads((Path(resume_from) / TIME_BUDGET_FILE).read_text())["elapsed_seconds"]
+        callbacks.append(budget)
+    Trainer.time_budget, Trainer.warmup_ratio, Trainer.schedule = budget, cfg.train.warmup_ratio, cfg.train.lr_scheduler
+    trainer = Trainer(model=model, args=args, data_collator=collator, train_dataset=PackedBlocks(train_blocks, columns),
+                      eval_dataset=eval_set, processing_class=tokenizer, callbacks=callbacks, **metric_kw)
+
+    # --- train ---------------------------------------------------------------------------------------
+    if state.is_main_process:
+        print(f"pretraining {cfg.model.arch}/{cfg.model.preset} ({count_parameters(model) / 1e6:.2f}M parameters) on "
+              f"{len(train_blocks):,} blocks of {block_size}, global batch {global_batch}, {world} process(es)"
+              + (f", resuming from {resume_from}" if resume_from else ""))
+    result = trainer.train(resume_from_checkpoint=resume_from)
+
+    # --- validate and save ---------------------------------------------------------------------------
+    metrics: dict[str, Any] = {"train_runtime_s": result.metrics.get("train_runtime"), "steps": trainer.state.global_step,
+                               "train_loss_mean": result.training_loss, "world_size": world,
+                               "tokens_seen": trainer.state.global_step * global_batch * block_size}
+    if eval_set is not None:
+        ev = trainer.evaluate()
+        metrics.update(ev)
+        metrics["eval_perplexity"] = math.exp(min(ev["eval_loss"], 50))
+    metrics.update({k: v for k, v in summarize_log_history(trainer.state.log_history).items() if k not in metrics})
+    if trainer.is_world_process_zero():
+        _finalize(trainer, tokenizer, out, metrics)
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k.startswith("eval_"))
+        print(f"saved to {out}: {summary}")
+    state.wait_for_everyone()
+    return metrics

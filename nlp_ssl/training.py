@@ -1,0 +1,290 @@
+"""Training on top of the Hugging Face `Trainer`: packed-block datasets, a wall-clock budget whose learning-rate
+schedule ends exactly at the deadline, a stop on non-finite loss, masked-LM metrics, throughput logging.
+
+Everything else (DDP/FSDP/DeepSpeed through `accelerate launch`, checkpoints, resume, TensorBoard, Hub push,
+AdamW without weight decay on norms and biases) is the Trainer's own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from nlp_ssl.errors import NlpSslError
+
+
+TIME_BUDGET_FILE = "time_budget.json"  # elapsed training seconds, saved in each checkpoint
+
+
+class TrainingError(NlpSslError):
+    """Training cannot go on (non-finite loss, ...); the message names the step and the last good checkpoint."""
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and run control (what changes results).
+
+    Attributes:
+        per_device_batch_size: blocks per device per step; the global batch is this x devices x accumulation.
+        gradient_accumulation_steps: micro-batches per optimizer step.
+        learning_rate: peak learning rate.
+        weight_decay: AdamW decoupled weight decay (not applied to norms and biases).
+        adam_beta1, adam_beta2, adam_epsilon: AdamW settings.
+        max_grad_norm: gradient clipping (0: none).
+        warmup_ratio: share of the run (steps, or time under max_time_minutes) spent warming up.
+        lr_scheduler: decay after warm-up: `linear` or `cosine` to zero, or `constant`.
+        max_steps: optimizer steps (-1: use num_epochs).
+        num_epochs: passes over the training blocks when max_steps is -1.
+        max_time_minutes: wall-clock budget; training stops at it and the schedule reaches its end exactly then.
+        eval_steps: evaluate every N steps (0: only at the end).
+        eval_blocks: validation blocks used for evaluation (masked once, the same every time).
+        save_steps: checkpoint every N steps (0: only the final model).
+        save_total_limit: checkpoints kept.
+        logging_steps: log every N steps.
+        seed: seed of initialisation, data order and masks.
+        resume: continue from the last checkpoint in output_dir.
+        overwrite: start over in an output_dir that holds another run.
+        report_to: logging integrations (`tensorboard`, or `none`).
+        bf16: bfloat16 autocast (GPU; on this project's CPUs it is far slower than fp32).
+    """
+
+    per_device_batch_size: int = 64
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.98
+    adam_epsilon: float = 1e-6
+    max_grad_norm: float = 1.0
+    warmup_ratio: float = 0.06
+    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    max_steps: int = -1
+    num_epochs: float = 1.0
+    max_time_minutes: float | None = None
+    eval_steps: int = 500
+    eval_blocks: int = 1000
+    save_steps: int = 500
+    save_total_limit: int = 2
+    logging_steps: int = 50
+    seed: int = 0
+    resume: bool = False
+    overwrite: bool = False
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    bf16: bool = False
+
+    def validate(self) -> list[str]:
+        problems = []
+        for name in ("per_device_batch_size", "gradient_accumulation_steps", "logging_steps", "eval_blocks"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}: must be at least 1")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+        if self.learning_rate <= 0:
+            problems.append("learning_rate: must be positive")
+        if self.max_time_minutes is not None and self.max_time_minutes <= 0:
+            problems.append("max_time_minutes: must be positive")
+        if self.max_steps == 0 or self.max_steps < -1:
+            problems.append("max_steps: must be positive, or -1 to train for num_epochs")
+        if self.resume and self.overwrite:
+            problems.append("resume and overwrite: choose one")
+        return problems
+
+
+@dataclass
+class ImplConfig:
+    """Settings that change speed only, never results (cramming's `impl` section)."""
+
+    torch_compile: bool = False
+    dataloader_num_workers: int = 0
+    num_threads: int | None = None
+
+
+def schedule_factor(progress: float, warmup: float, kind: str) -> float:
+    """Learning-rate multiplier at `progress` in [0, 1] of the run: linear warm-up, then decay to zero at 1."""
+    if progress >= 1:
+        return 0.0
+    if progress < warmup:
+        return progress / warmup
+    if kind == "constant":
+        return 1.0
+    rest = (progress - warmup) / (1 - warmup)
+    return 1 - rest if kind == "linear" else 0.5 * (1 + math.cos(math.pi * rest))
+
+
+class PackedBlocks:
+    """A map-style torch dataset over packed blocks that also yields each block's index (`idx`).
+
+    The index lets the collator seed masks per example (see `objectives.masking.BatchRNG`).
+    """
+
+    def __init__(self, ds, columns: tuple[str, ...] = ("input_ids",)):
+        self.ds = ds.with_format("numpy", columns=[c for c in columns if c in ds.column_names])
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**self.ds[int(i)], "idx": int(i)}
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        batch = self.ds[list(map(int, indices))]  # one Arrow read for the whole batch
+        return [{**{k: v[j] for k, v in batch.items()}, "idx": int(i)} for j, i in enumerate(indices)]
+
+
+def mlm_preprocess_logits(logits, labels):
+    """Predicted ids aligned with labels, (B, T), whether the model returned dense (B, T, V) or sparse (N, V) logits."""
+    import torch
+
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    if logits.dim() == 3:
+        return logits.argmax(-1)
+    preds = torch.full_like(labels, -100)
+    preds[labels != -100] = logits.argmax(-1)
+    return preds
+
+
+def mlm_metrics(eval_pred) -> dict[str, float]:
+    """Accuracy of the masked-token predictions (positions with a label only)."""
+    preds, labels = eval_pred.predictions, eval_pred.label_ids
+    selected = labels != -100
+    return {"mlm_accuracy": float((preds[selected] == labels[selected]).mean()) if selected.any() else float("nan")}
+
+
+def _trainer_callbacks():
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        """Tracks the share of the wall-clock budget used, the same on every rank, and stops at the deadline.
+
+        The learning-rate lambda reads `progress`, which only changes here (after each step) from the slowest
+        rank's clock, so every rank uses the same learning rate at every step.
+        """
+
+        def __init__(self, seconds: float):
+            self.seconds = seconds
+            self.progress = 0.0
+            self.start = None
+            self.elapsed_before = 0.0  # from the checkpoint when resuming
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.start = time.monotonic()  # elapsed_before is set by the recipe when resuming
+
+        def on_save(self, args, state, control, **kw):
+            import json
+            import os
+
+            path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}", TIME_BUDGET_FILE)
+            if state.is_world_process_zero and os.path.isdir(os.path.dirname(path)):
+                with open(path, "w") as f:
+                    json.dump({"elapsed_seconds": self.elapsed()}, f)
+
+        def elapsed(self) -> float:
+            return self.elapsed_before + (time.monotonic() - self.start if self.start is not None else 0.0)
+
+        def on_step_end(self, args, state, control, **kw):
+            import torch.distributed as dist
+
+            elapsed = self.elapsed()
+            if dist.is_available() and dist.is_initialized():
+                import torch
+
+                t = torch.tensor([elapsed], dtype=torch.float64)
+                if dist.get_backend() == "nccl":
+                    t = t.cuda()
+                dist.all_reduce(t, op=dist.ReduceOp.MAX)
+                elapsed = float(t.item())
+            self.progress = min(1.0, elapsed / self.seconds)
+            if self.progress >= 1.0:
+                control.should_training_stop = True
+                control.should_save = True
+            return control
+
+    class Throughput(TrainerCallback):
+        """Adds tokens/s of the optimizer steps since the last log to each training log."""
+
+        def __init__(self, tokens_per_step: int):
+            self.tokens_per_step = tokens_per_step
+            self.last = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.last = (time.monotonic(), state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs is None or "loss" not in logs or self.last is None:
+                return
+            now = time.monotonic()
+            t0, s0 = self.last
+            if state.global_step > s0 and now > t0:
+                logs["tokens_per_second"] = round((state.global_step - s0) * self.tokens_per_step / (now - t0), 1)
+            self.last = (now, state.global_step)
+
+    class CollatorEpoch(TrainerCallback):
+        """Tells the collator the epoch, so per-example masks differ between epochs."""
+
+        def __init__(self, collator):
+            self.collator = collator
+
+        def on_epoch_begin(self, args, state, control, **kw):
+            if hasattr(self.collator, "epoch"):
+                self.collator.epoch = int(state.epoch or 0)
+
+    return TimeBudget, Throughput, CollatorEpoch
+
+
+def make_trainer_class():
+    """`Trainer` with a time-based schedule (when budgeted) and a stop on non-finite loss."""
+    import torch
+    from transformers import Trainer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    class PretrainTrainer(Trainer):
+        time_budget = None  # a TimeBudget callback, or None
+        warmup_ratio = 0.0
+        schedule = "linear"
+
+        def create_scheduler(self, num_training_steps: int, optimizer=None):
+            if self.time_budget is None or self.lr_scheduler is not None:
+                return super().create_scheduler(num_training_steps, optimizer)
+            budget, warmup, kind = self.time_budget, self.warmup_ratio, self.schedule
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer or self.optimizer, lambda _step: schedule_factor(budget.progress, warmup, kind))
+            return self.lr_scheduler
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            if not torch.isfinite(loss).all():
+                last = get_last_checkpoint(self.args.output_dir) if self.args.output_dir else None
+                raise TrainingError(
+                    f"loss became {loss.item()} at step {self.state.global_step + 1}; training stopped. "
+                    f"Last good checkpoint: {last or 'none saved yet'}. Lower train.learning_rate, raise "
+                    "train.warmup_ratio or set train.max_grad_norm, then resume with train.resume=true.")
+            return loss
+
+    return PretrainTrainer
+
+
+def apply_impl(impl: ImplConfig) -> None:
+    if impl.num_threads:
+        import torch
+
+        torch.set_num_threads(impl.num_threads)
+
+
+def summarize_log_history(history: list[dict]) -> dict[str, Any]:
+    """Last training loss, last eval metrics and mean throughput from the Trainer's log history."""
+    train = [h for h in history if "loss" in h]
+    evals = [h for h in history if "eval_loss" in h]
+    tps = [h["tokens_per_second"] for h in train if "tokens_per_second" in h]
+    out: dict[str, Any] = {}
+    if train:
+        out["train_loss_last"] = train[-1]["loss"]
+    if evals:
+        out.update({k: v for k, v in evals[-1].items() if k.startswith("eval_")})
+    if tps:
+        out["tokens_per_second_mean"] = float(np.mean(tps))
+    return out

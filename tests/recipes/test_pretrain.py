@@ -1,0 +1,199 @@
+"""Pretraining recipe on a tiny model and real-data blocks: artifacts, resume, budget, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nlp_ssl.config import from_dict
+from nlp_ssl.errors import ConfigError, DataError, NlpSslError
+from nlp_ssl.recipes.pretrain import PretrainConfig, main
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {"arch": "bert", "preset": "tiny", "num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64,
+        "dropout": 0.0}
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory, tiny_tokenizer_dir, wiki_slice):
+    from nlp_ssl.recipes.prepare import PrepareConfig
+    from nlp_ssl.recipes.prepare import main as prepare
+
+    out = tmp_path_factory.mktemp("blocks") / "wiki-32"
+    prepare(from_dict(PrepareConfig, {"output_dir": str(out), "tokenizer": str(tiny_tokenizer_dir),
+                                      "data": {"path": str(wiki_slice), "max_examples": 40}, "block_size": 32,
+                                      "validation_fraction": 0.1, "progress": False, "word_starts": True}))
+    return out
+
+
+def cfg(tmp_path, blocks, name="run", model=None, **train):
+    t = {"per_device_batch_size": 8, "learning_rate": 3e-3, "max_steps": 6, "eval_steps": 0, "save_steps": 0,
+         "logging_steps": 1, "eval_blocks": 32, "report_to": ["none"], "warmup_ratio": 0.0, **train}
+    return from_dict(PretrainConfig, {"output_dir": str(tmp_path / name), "data": str(blocks),
+                                      "model": {**TINY, **(model or {})}, "train": t})
+
+
+def test_trains_every_parameter_and_saves_a_standard_artifact(tmp_path, blocks):
+    torch.manual_seed(0)
+    metrics = main(cfg(tmp_path, blocks, max_steps=4))
+    out = tmp_path / "run"
+    assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json", "config.yaml", "run_info.json"} <= {
+        p.name for p in out.iterdir()}
+    assert not list(out.glob("*.bin"))  # safetensors only
+    assert metrics["steps"] == 4 and 0 <= metrics["eval_mlm_accuracy"] <= 1
+    assert metrics["eval_perplexity"] == pytest.approx(__import__("math").exp(metrics["eval_loss"]))
+    from transformers import AutoModelForMaskedLM
+
+    from nlp_ssl.modeling import build_mlm_model
+    from nlp_ssl.tokenization import load_tokenizer
+
+    trained = AutoModelForMaskedLM.from_pretrained(str(out))
+    torch.manual_seed(0)  # the recipe seeds with train.seed=0 before building, so this is the initial model
+    initial = build_mlm_model(cfg(tmp_path, blocks).model, load_tokenizer(str(out)))
+    init_params = dict(initial.named_parameters())
+    unchanged = [n for n, p in trained.named_parameters() if torch.equal(p, init_params[n])]
+    # the pooler is not used by the MLM loss; every other parameter must have moved
+    assert [n for n in unchanged if "pooler" not in n] == []
+
+
+def test_artifact_loads_without_nlp_ssl_in_pipelines_and_task_heads(tmp_path, blocks):
+    main(cfg(tmp_path, blocks, max_steps=2))
+    code = (
+        "import sys\n"
+        "from transformers import pipeline, AutoModelForSequenceClassification, AutoModelForQuestionAnswering\n"
+        f"d = {str(tmp_path / 'run')!r}\n"
+        "out = pipeline('fill-mask', model=d)('the city is [MASK] .')\n"
+        "assert len(out) == 5 and all('[MASK]' not in o['sequence'] for o in out)\n"
+        "AutoModelForSequenceClassification.from_pretrained(d, num_labels=2)\n"
+        "AutoModelForQuestionAnswering.from_pretrained(d)\n"
+        "print('OK', 'nlp_ssl' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.stdout.strip().endswith("OK False"), r.stderr[-2000:]
+
+
+def test_overfitting_one_batch_drives_loss_down(tmp_path, blocks):
+    import datasets
+
+    one = datasets.load_from_disk(str(blocks))
+    small = tmp_path / "one-batch"
+    datasets.DatasetDict({"train": one["train"].select(range(8)), "validation": one["validation"]}).save_to_disk(str(small))
+    (small / "prepare_report.json").write_text((blocks / "prepare_report.json").read_text())  # records the tokenizer
+    metrics = main(cfg(tmp_path, small, max_steps=60, learning_rate=1e-2, model={"hidden_size": 64}))
+    history = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert history["train_loss_last"] < 0.5 * 7.6  # starts near ln(2000) = 7.6
+    assert metrics["steps"] == 60
+
+
+@pytest.mark.parametrize("arch", ["roberta", "modernbert"])
+def test_other_architectures_train_and_reload(tmp_path, blocks, arch):
+    main(cfg(tmp_path, blocks, max_steps=2, model={"arch": arch}))
+    from transformers import AutoModelForMaskedLM
+
+    m = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "run"))
+    assert m.config.model_type == arch
+
+
+def test_whole_word_and_span_masking_and_causal_objective(tmp_path, blocks):
+    for name, extra in {"ww": {"objective": {"masking": {"strategy": "whole_word"}}},
+                        "span": {"objective": {"masking": {"strategy": "span", "mask_rate": 0.3}}},
+                        "clm": {"objective": {"task": "clm"}, "model": {**TINY, "sparse_prediction": False}}}.items():
+        c = cfg(tmp_path, blocks, name=name, max_steps=2)
+        data = {"output_dir": c.output_dir, "data": c.data, "model": {**TINY, **extra.get("model", {})},
+                "objective": extra["objective"], "train": {"per_device_batch_size": 8, "max_steps": 2, "eval_steps": 0,
+                                                           "save_steps": 0, "report_to": ["none"], "eval_blocks": 16}}
+        metrics = main(from_dict(PretrainConfig, data))
+        assert metrics["steps"] == 2 and metrics["eval_loss"] > 0
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, blocks):
+    from safetensors.torch import load_file
+
+    main(cfg(tmp_path, blocks, name="straight", max_steps=6, save_steps=3))
+    straight = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    # "kill" after step 3: keep only the checkpoint, as a crash would leave it
+    import shutil
+
+    shutil.copytree(tmp_path / "straight", tmp_path / "resumed")
+    for f in (tmp_path / "resumed").iterdir():
+        if f.is_file() and f.name not in ("config.yaml", "run_info.json"):
+            f.unlink()
+    shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "checkpoint-6")
+    metrics = main(cfg(tmp_path, blocks, name="resumed", max_steps=6, save_steps=3, resume=True))
+    resumed = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert metrics["steps"] == 6
+    for k in straight:
+        torch.testing.assert_close(resumed[k], straight[k], rtol=1e-5, atol=1e-6)
+
+
+def test_time_budget_stops_at_deadline_with_schedule_at_its_end(tmp_path, blocks):
+    budget_s = 0.08 * 60
+    metrics = main(cfg(tmp_path, blocks, max_steps=-1, num_epochs=1000, max_time_minutes=0.08, warmup_ratio=0.1))
+    history = json.loads((tmp_path / "run" / "log_history.json").read_text())
+    lrs = [h["learning_rate"] for h in history if "learning_rate" in h]
+    assert metrics["steps"] > 5 and len(lrs) == metrics["steps"]
+    assert budget_s <= metrics["train_runtime_s"] < budget_s + 3  # stopped at the deadline (plus the last step)
+    peak = max(lrs)
+    assert peak > 0.8 * 3e-3  # warmed up to (about) the peak ...
+    assert lrs.index(peak) < len(lrs) / 2
+    # ... and decayed linearly by time: the last step ran within one step of the deadline, at a near-zero rate
+    assert lrs[-1] < 0.2 * peak
+
+
+def test_output_dir_holding_another_run_is_refused(tmp_path, blocks):
+    main(cfg(tmp_path, blocks, max_steps=1))
+    with pytest.raises(NlpSslError, match="already holds a run; set train.resume=true .* train.overwrite=true"):
+        main(cfg(tmp_path, blocks, max_steps=1))
+    with pytest.raises(NlpSslError, match="config differs"):
+        main(cfg(tmp_path, blocks, max_steps=2, resume=True))
+    assert main(cfg(tmp_path, blocks, max_steps=2, overwrite=True))["steps"] == 2
+
+
+def test_bad_inputs(tmp_path, blocks, tiny_tokenizer_dir):
+    import datasets
+
+    with pytest.raises(ConfigError, match="exceed the model's 16 positions"):
+        main(cfg(tmp_path, blocks, model={"max_position_embeddings": 16}))
+    with pytest.raises(DataError, match="fewer than one global batch"):
+        main(cfg(tmp_path, blocks, per_device_batch_size=100000))
+    with pytest.raises(DataError, match="no prepared corpus"):
+        main(cfg(tmp_path, tmp_path / "nothing"))
+    # a corpus whose ids exceed the model's vocabulary (prepared with another tokenizer)
+    dd = datasets.load_from_disk(str(blocks))
+    big = dd["train"].map(lambda b: {"input_ids": [[i + 5000 for i in x] for x in b["input_ids"]]}, batched=True)
+    other = tmp_path / "other-tok-blocks"
+    datasets.DatasetDict({"train": big, "validation": dd["validation"]}).save_to_disk(str(other))
+    with pytest.raises(ConfigError, match="prepared with another tokenizer"):
+        main(from_dict(PretrainConfig, {**_plain(cfg(tmp_path, other)), "tokenizer": str(tiny_tokenizer_dir)}))
+    assert not (tmp_path / "run").exists()  # nothing written by refused runs
+
+
+def _plain(c):
+    from nlp_ssl.config import to_dict
+
+    return to_dict(c)
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, blocks, monkeypatch):
+    from transformers import Trainer
+
+    from nlp_ssl.training import TrainingError
+
+    original = Trainer.training_step
+    calls = {"n": 0}
+
+    def poisoned(self, *a, **k):
+        calls["n"] += 1
+        loss = original(self, *a, **k)
+        return loss * float("nan") if calls["n"] == 5 else loss
+
+    monkeypatch.setattr(Trainer, "training_step", poisoned)
+    with pytest.raises(TrainingError, match=r"loss became nan at step 5.*checkpoint-4"):
+        main(cfg(tmp_path, blocks, max_steps=10, save_steps=2))
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-4" / "model.safetensors").exists()
+    assert not (tmp_path / "run" / "model.safetensors").exists()
