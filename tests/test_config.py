@@ -83,21 +83,29 @@ def test_yaml_syntax_error_names_line(tmp_path):
 
 
 def _shipped_configs():
-    return sorted((REPO / "configs").rglob("*.yaml"))
+    return sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name != "accelerate")
+
+
+def _command_of(path: Path) -> str:
+    """The command a config's first line runs: `# nlp-ssl CMD ...` or `# accelerate launch ... scripts/CMD.py <this file>`."""
+    words = path.read_text().splitlines()[0].split()
+    assert words[0] == "#", f"{path}: first line must be a comment naming the command that runs it"
+    if words[1] == "nlp-ssl":
+        return words[2]
+    assert words[1:3] == ["accelerate", "launch"], f"{path}: first line must start with 'nlp-ssl' or 'accelerate launch'"
+    script = next(w for w in words if w.startswith("scripts/"))
+    assert (REPO / script).exists() and words[-1] == str(path.relative_to(REPO)), words
+    return Path(script).stem
 
 
 @pytest.mark.parametrize("path", _shipped_configs(), ids=lambda p: str(p.relative_to(REPO / "configs")))
 def test_every_shipped_config_is_complete_and_valid(path):
     """Each config's first line is the command that runs it; it loads strictly and sets every key."""
-    first = path.read_text().splitlines()[0]
-    assert first.startswith("# nlp-ssl ") or first.startswith("# accelerate launch "), first
-    command = first.split()[2] if first.startswith("# nlp-ssl ") else None
-    if command is None:
-        pytest.skip("accelerate config")
+    command = _command_of(path)
     assert command in COMMANDS, f"{path}: first line names unknown command {command!r}"
     config_cls, _ = load_command(command)
     cfg = load_config(config_cls, path)
-    # complete: every key of the resolved config is spelled out in the file
+
     def keys(d, prefix=""):
         out = set()
         for k, v in d.items():
@@ -105,8 +113,18 @@ def test_every_shipped_config_is_complete_and_valid(path):
             if isinstance(v, dict):
                 out |= keys(v, prefix + k + ".")
         return out
+
     import yaml
 
     resolved = keys(yaml.safe_load(dump_yaml(cfg)))
     written = keys(read_yaml(path))
     assert resolved <= written, f"{path} leaves keys at their defaults: {sorted(resolved - written)}"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "accelerate").glob("*.yaml")), ids=lambda p: p.name)
+def test_accelerate_configs_load_with_accelerate(path):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    assert path.read_text().startswith("# accelerate launch --config_file configs/accelerate/" + path.name)
+    c = ClusterConfig.from_yaml_file(str(path))
+    assert c.num_processes >= 1 and c.distributed_type is not None

@@ -197,3 +197,27 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, block
         main(cfg(tmp_path, blocks, max_steps=10, save_steps=2))
     assert (tmp_path / "run" / "checkpoints" / "checkpoint-4" / "model.safetensors").exists()
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_two_cpu_ranks_reproduce_one_process_loss_curve(tmp_path, blocks):
+    """`accelerate launch` with the shipped 2-process CPU config: world size 2, same losses as 1 process."""
+    import yaml
+
+    from nlp_ssl.config import to_dict
+
+    single = main(cfg(tmp_path, blocks, name="single", max_steps=5, per_device_batch_size=8))
+    two = to_dict(cfg(tmp_path, blocks, name="ddp", max_steps=5, per_device_batch_size=4))
+    path = tmp_path / "ddp.yaml"
+    path.write_text(yaml.safe_dump(two))
+    accelerate = Path(sys.executable).parent / "accelerate"
+    r = subprocess.run([str(accelerate), "launch", "--config_file", str(REPO / "configs/accelerate/cpu-2proc.yaml"),
+                        "--main_process_port", "29533", str(REPO / "scripts/pretrain.py"), str(path)],
+                       capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert ddp["world_size"] == 2 and single["world_size"] == 1
+    losses = [[h["loss"] for h in json.loads((tmp_path / d / "log_history.json").read_text()) if "loss" in h]
+              for d in ("single", "ddp")]
+    assert len(losses[0]) == len(losses[1]) == 5
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+    assert ddp["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-4)

@@ -1,0 +1,195 @@
+"""Pretraining throughput and model FLOPs utilisation: `nlp-ssl pretrain` against the Hugging Face reference
+recipe, same model size, vocabulary, sequence length and batch, in the same run.
+
+Reference (what `run_mlm.py` does): stock `BertForMaskedLM` + `DataCollatorForLanguageModeling(mlm_probability=
+0.15)` + `Trainer`, on the same packed blocks. Ours: `nlp_ssl.recipes.pretrain.main` (sparse MLM head,
+per-example-seeded collator, packed-block dataset), BERT architecture, mask rate 0.15.
+
+Tokens/s is the median over logged steps after warm-up steps (both measured by the same callback).
+Model FLOPs per token (training, fwd + bwd = 3 x fwd):
+    6 x (encoder-layer parameters + f x (H^2 + H x V))  +  12 x layers x T x H
+where the second term in the parentheses is the MLM head (transform and decoder), counted on the share f of
+positions where it runs (1 for the reference, the mask rate for ours), and the last term is attention
+(QK^T and AV). MFU = FLOPs/token x tokens/s over the fp32 matrix-multiply peak measured at the start of the run.
+
+Usage:
+    python benchmarks/bench_pretrain.py                        # table 1+2: tiny/mini at T=128
+    python benchmarks/bench_pretrain.py --grid                 # table 4: tiny, mini, small x T=128, 512
+    python benchmarks/bench_pretrain.py --device cuda --presets base --bf16   # on a GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import DATA_DIR, RESULTS, WIKI, bench_tokenizer, machine, table
+
+
+def matmul_peak_gflops(device: str, dtype_name: str = "float32", n: int = 2048, reps: int = 10) -> float:
+    """Best sustained GFLOP/s of an n x n matrix multiply (the peak that MFU is measured against)."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = 0.0
+    for _ in range(3):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def flops_per_token(L: int, H: int, I: int, V: int, T: int, head_share: float) -> float:
+    layer_params = L * (4 * H * H + 4 * H + 2 * H * I + I + H + 4 * H)  # attention, FFN, two LayerNorms
+    head = H * H + H * V
+    return 6 * (layer_params + head_share * head) + 12 * L * T * H
+
+
+def prepared_blocks(block_size: int) -> Path:
+    """Wikipedia shard 00 packed into blocks of `block_size` with the benchmark tokenizer (cached)."""
+    from nlp_ssl.config import from_dict
+    from nlp_ssl.recipes.prepare import PrepareConfig, main
+
+    out = RESULTS / f"blocks-wiki00-{block_size}"
+    main(from_dict(PrepareConfig, {"output_dir": str(out), "tokenizer": str(bench_tokenizer()), "block_size": block_size,
+                                   "data": {"path": WIKI[0]}, "progress": False}), str(DATA_DIR))
+    return out
+
+
+def steady_tokens_per_second(history: list[dict], warmup: int) -> float:
+    vals = [h["tokens_per_second"] for h in history if "tokens_per_second" in h and h.get("step", 0) > warmup]
+    return statistics.median(vals)
+
+
+def run_reference(blocks: Path, preset: str, batch: int, steps: int, warmup: int, bf16: bool, device: str) -> dict:
+    import datasets
+    import torch
+    from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling, Trainer,
+                              TrainingArguments)
+
+    from nlp_ssl.modeling import PRESETS
+    from nlp_ssl.training import _trainer_callbacks
+
+    report = json.loads((blocks / "prepare_report.json").read_text())
+    tok = AutoTokenizer.from_pretrained(report["tokenizer"])
+    ds = datasets.load_from_disk(str(blocks))["train"]
+    T = len(ds[0]["input_ids"])
+    L, H, A, I = PRESETS[preset]
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=H, num_hidden_layers=L, num_attention_heads=A,
+                                       intermediate_size=I, max_position_embeddings=max(512, T), pad_token_id=tok.pad_token_id))
+    _, Throughput, _ = _trainer_callbacks()
+    with tempfile.TemporaryDirectory() as tmp:
+        args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-3,
+                                 warmup_steps=0.06, logging_steps=1, save_strategy="no", report_to=[], bf16=bf16,
+                                 use_cpu=device == "cpu", disable_tqdm=True)
+        trainer = Trainer(model=model, args=args, train_dataset=ds,
+                          data_collator=DataCollatorForLanguageModeling(tok, mlm_probability=0.15),
+                          callbacks=[Throughput(batch * T)])
+        trainer.train()
+        history = trainer.state.log_history
+    return {"tokens_per_second": steady_tokens_per_second(history, warmup), "T": T, "V": len(tok), "dims": (L, H, A, I)}
+
+
+def run_ours(blocks: Path, preset: str, batch: int, steps: int, warmup: int, bf16: bool, compile_: bool) -> dict:
+    from nlp_ssl.config import from_dict
+    from nlp_ssl.modeling import PRESETS
+    from nlp_ssl.recipes.pretrain import PretrainConfig, main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = from_dict(PretrainConfig, {
+            "output_dir": f"{tmp}/run", "data": str(blocks), "model": {"arch": "bert", "preset": preset},
+            "train": {"per_device_batch_size": batch, "max_steps": steps, "learning_rate": 1e-3, "eval_steps": 0,
+                      "save_steps": 0, "logging_steps": 1, "eval_blocks": 64, "report_to": ["none"], "bf16": bf16},
+            "impl": {"torch_compile": compile_}})
+        main(cfg)
+        history = json.loads((Path(tmp) / "run" / "log_history.json").read_text())
+    return {"tokens_per_second": steady_tokens_per_second(history, warmup), "dims": PRESETS[preset]}
+
+
+def peak_memory_mb(device: str) -> float:
+    import resource
+
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_in_child(kind: str, **kw) -> dict:
+    """Run one measurement in a fresh process (`--child`), so peak memory is its own."""
+    import subprocess
+
+    r = subprocess.run([sys.executable, __file__, "--child", kind, json.dumps(kw)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(r.stderr[-4000:])
+    return json.loads([x for x in r.stdout.splitlines() if x.startswith("RESULT ")][-1][7:])
+
+
+def child(kind: str, kw: dict) -> None:
+    device = kw.pop("device")
+    blocks = Path(kw.pop("blocks"))
+    r = run_reference(blocks, device=device, **kw) if kind == "reference" else run_ours(blocks, **kw)
+    r["peak_mb"] = peak_memory_mb(device)
+    print("RESULT", json.dumps(r))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--presets", default="tiny,mini")
+    ap.add_argument("--seq", default="128")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--grid", action="store_true", help="tiny, mini, small x 128, 512 (table 4)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="also measure ours with torch.compile")
+    ap.add_argument("--child", nargs=2, metavar=("KIND", "JSON"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args.child[0], json.loads(args.child[1]))
+    presets = ["tiny", "mini", "small"] if args.grid else args.presets.split(",")
+    seqs = [128, 512] if args.grid else [int(s) for s in args.seq.split(",")]
+    peak = matmul_peak_gflops(args.device, "bfloat16" if args.bf16 else "float32")
+    print(f"matmul peak ({'bf16' if args.bf16 else 'fp32'}, {args.device}): {peak:.1f} GFLOP/s", flush=True)
+    rows = []
+    for T in seqs:
+        blocks = prepared_blocks(T)
+        for preset in presets:
+            common = dict(blocks=str(blocks), preset=preset, batch=args.batch, steps=args.steps, warmup=args.warmup,
+                          bf16=args.bf16)
+            ref = measure_in_child("reference", device=args.device, **common)
+            variants = [("nlp-ssl", False)] + ([("nlp-ssl + compile", True)] if args.compile else [])
+            L, H, A, I = ref["dims"]
+            f_ref = flops_per_token(L, H, I, ref["V"], T, 1.0)
+            f_ours = flops_per_token(L, H, I, ref["V"], T, 0.15)
+            rows.append([preset, T, args.batch, "reference (stock BertForMaskedLM)", int(ref["tokens_per_second"]),
+                         "1.00x", f"{f_ref * ref['tokens_per_second'] / 1e9 / peak:.1%}", int(ref["peak_mb"])])
+            print(rows[-1], flush=True)
+            for name, comp in variants:
+                ours = measure_in_child("ours", device=args.device, compile_=comp, **common)
+                rows.append([preset, T, args.batch, name, int(ours["tokens_per_second"]),
+                             f"{ours['tokens_per_second'] / ref['tokens_per_second']:.2f}x",
+                             f"{f_ours * ours['tokens_per_second'] / 1e9 / peak:.1%}", int(ours["peak_mb"])])
+                print(rows[-1], flush=True)
+    print(f"\npretraining throughput, BERT, WordPiece 8k, batch {args.batch}, {args.steps} steps "
+          f"(median after {args.warmup}), {'bf16' if args.bf16 else 'fp32'}, {args.device}; matmul peak {peak:.1f} GFLOP/s; {machine()}")
+    print(table(["preset", "seq", "batch", "recipe", "tokens/s", "vs reference", "MFU", "peak mem MiB"], rows))
+
+
+if __name__ == "__main__":
+    main()
