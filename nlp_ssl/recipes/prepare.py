@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ class PrepareConfig:
         block_size: tokens per block (the pretraining sequence length), at most the tokenizer's model_max_length.
         validation_fraction: share of documents held out as the validation split (0: no validation split).
         seed: seed of the validation selection.
-        num_proc: tokenizing processes; 1 already uses every core through the Rust tokenizer. Does not change the output.
+        num_proc: tokenizing processes (null: one per CPU core). 1 tokenizes in-process, where the Rust tokenizer
+            also uses several threads but keeps the cores less busy. Does not change the output.
         batch_size: documents tokenized per batch. Does not change the output.
         word_starts: also store a per-token `word_start` flag (needed by whole-word masking).
         progress: show a progress bar.
@@ -39,7 +41,7 @@ class PrepareConfig:
     block_size: int = 128
     validation_fraction: float = 0.01
     seed: int = 0
-    num_proc: int = 1
+    num_proc: int | None = None
     batch_size: int = 1000
     word_starts: bool = False
     progress: bool = True
@@ -50,7 +52,7 @@ class PrepareConfig:
             problems.append(f"block_size: must be at least 2, got {self.block_size}")
         if not 0 <= self.validation_fraction < 1:
             problems.append(f"validation_fraction: must be in [0, 1), got {self.validation_fraction}")
-        if self.num_proc < 1:
+        if self.num_proc is not None and self.num_proc < 1:
             problems.append("num_proc: must be at least 1")
         if self.batch_size < 1:
             problems.append("batch_size: must be at least 1")
@@ -102,7 +104,7 @@ def main(cfg: PrepareConfig, data_dir: str | None = None) -> dict[str, Any]:
         report = prepare_corpus(
             iter_text_batches(ds, cfg.data.text_column, cfg.batch_size, where=where), tokenizer, tmp,
             block_size=cfg.block_size, validation_fraction=cfg.validation_fraction, seed=cfg.seed,
-            num_proc=cfg.num_proc, total_documents=total, progress=cfg.progress, word_starts=cfg.word_starts,
+            num_proc=cfg.num_proc or os.cpu_count() or 1, total_documents=total, progress=cfg.progress, word_starts=cfg.word_starts,
         )
         report = {"cache_key": key, "source": where, "tokenizer": str(cfg.tokenizer), **report}
         if report["train"]["blocks"] == 0:

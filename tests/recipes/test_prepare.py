@@ -19,7 +19,7 @@ def _cfg(tmp_path, tok_dir, data_path, name="prep", **kw):
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, tiny_tokenizer_dir, wiki_slice):
     tmp = tmp_path_factory.mktemp("prepared")
-    report = main(_cfg(tmp, tiny_tokenizer_dir, wiki_slice))
+    report = main(_cfg(tmp, tiny_tokenizer_dir, wiki_slice, num_proc=1))  # in-process: the reference for num_proc > 1
     return tmp / "prep", report
 
 
