@@ -220,7 +220,10 @@ def _trainer_callbacks():
             now = time.monotonic()
             t0, s0 = self.last
             if state.global_step > s0 and now > t0:
-                logs["tokens_per_second"] = round((state.global_step - s0) * self.tokens_per_step / (now - t0), 1)
+                tps = round((state.global_step - s0) * self.tokens_per_step / (now - t0), 1)
+                logs["tokens_per_second"] = tps  # for the loggers called after us (console, TensorBoard)
+                if state.log_history and state.log_history[-1].get("step") == state.global_step:
+                    state.log_history[-1]["tokens_per_second"] = tps  # the Trainer stored its entry before on_log
             self.last = (now, state.global_step)
 
     class CollatorEpoch(TrainerCallback):
