@@ -15,6 +15,8 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt scripts/setup.sh
 quickstart: setup
 	$(BIN)/nlp-ssl train-tokenizer configs/quickstart/tokenizer.yaml
 	$(BIN)/nlp-ssl prepare configs/quickstart/prepare.yaml
+	$(BIN)/nlp-ssl pretrain configs/quickstart/pretrain.yaml
+	$(BIN)/python scripts/fill_mask.py runs/quickstart/encoder
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -26,6 +28,9 @@ bench: setup
 	$(BIN)/python benchmarks/bench_tokenizer.py
 	$(BIN)/python benchmarks/bench_prepare.py
 	$(BIN)/python benchmarks/bench_prepare_scaling.py
+	$(BIN)/python benchmarks/bench_pretrain.py --vocab 8192,30522
+	$(BIN)/python benchmarks/bench_pretrain.py --grid
+	$(BIN)/python benchmarks/bench_pretrain_quality.py
 
 clean:
 	rm -rf runs .pytest_cache

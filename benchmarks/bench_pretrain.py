@@ -16,7 +16,7 @@ positions where it runs (1 for the reference, the mask rate for ours), and the l
 
 Usage:
     python benchmarks/bench_pretrain.py                        # table 1+2: tiny/mini at T=128
-    python benchmarks/bench_pretrain.py --grid                 # table 4: tiny, mini, small x T=128, 512
+    python benchmarks/bench_pretrain.py --grid --batch-tokens 4096   # table 4: tiny, mini, small x T=128, 512
     python benchmarks/bench_pretrain.py --device cuda --presets base --bf16   # on a GPU machine
 """
 
@@ -154,6 +154,8 @@ def main() -> None:
     ap.add_argument("--presets", default="tiny,mini")
     ap.add_argument("--seq", default="128")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch-tokens", type=int, default=0,
+                    help="if set, batch = batch_tokens // seq (same tokens per step at every length)")
     ap.add_argument("--vocab", default="8192", help="WordPiece vocabulary sizes, e.g. 8192,30522")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=10)
@@ -166,30 +168,33 @@ def main() -> None:
     if args.child:
         return child(args.child[0], json.loads(args.child[1]))
     presets = ["tiny", "mini", "small"] if args.grid else args.presets.split(",")
+    if args.grid and not args.batch_tokens:
+        args.batch_tokens = 4096  # 32 x 128 and 8 x 512: the same tokens per step at both lengths
     seqs = [128, 512] if args.grid else [int(s) for s in args.seq.split(",")]
     peak = matmul_peak_gflops(args.device, "bfloat16" if args.bf16 else "float32")
     print(f"matmul peak ({'bf16' if args.bf16 else 'fp32'}, {args.device}): {peak:.1f} GFLOP/s", flush=True)
     rows = []
     for V, T in [(int(v), t) for v in args.vocab.split(",") for t in seqs]:
         blocks = prepared_blocks(T, V)
+        batch = args.batch_tokens // T if args.batch_tokens else args.batch
         for preset in presets:
-            common = dict(blocks=str(blocks), preset=preset, batch=args.batch, steps=args.steps, warmup=args.warmup,
+            common = dict(blocks=str(blocks), preset=preset, batch=batch, steps=args.steps, warmup=args.warmup,
                           bf16=args.bf16)
             ref = measure_in_child("reference", device=args.device, **common)
             variants = [("nlp-ssl", False)] + ([("nlp-ssl + compile", True)] if args.compile else [])
             L, H, A, I = ref["dims"]
             f_ref = flops_per_token(L, H, I, ref["V"], T, 1.0)
             f_ours = flops_per_token(L, H, I, ref["V"], T, 0.15)
-            rows.append([preset, V, T, args.batch, "reference (stock BertForMaskedLM)", int(ref["tokens_per_second"]),
+            rows.append([preset, V, T, batch, "reference (stock BertForMaskedLM)", int(ref["tokens_per_second"]),
                          "1.00x", f"{f_ref * ref['tokens_per_second'] / 1e9 / peak:.1%}", int(ref["peak_mb"])])
             print(rows[-1], flush=True)
             for name, comp in variants:
                 ours = measure_in_child("ours", device=args.device, compile_=comp, **common)
-                rows.append([preset, V, T, args.batch, name, int(ours["tokens_per_second"]),
+                rows.append([preset, V, T, batch, name, int(ours["tokens_per_second"]),
                              f"{ours['tokens_per_second'] / ref['tokens_per_second']:.2f}x",
                              f"{f_ours * ours['tokens_per_second'] / 1e9 / peak:.1%}", int(ours["peak_mb"])])
                 print(rows[-1], flush=True)
-    print(f"\npretraining throughput, BERT, WordPiece, batch {args.batch}, {args.steps} steps "
+    print(f"\npretraining throughput, BERT, WordPiece, {args.steps} steps "
           f"(median after {args.warmup}), {'bf16' if args.bf16 else 'fp32'}, {args.device}; matmul peak {peak:.1f} GFLOP/s; {machine()}")
     print(table(["preset", "vocab", "seq", "batch", "recipe", "tokens/s", "vs reference", "MFU", "peak mem MiB"], rows))
 

@@ -12,6 +12,7 @@ The subclasses keep the stock class name and weights layout, so what we save is 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -124,6 +125,22 @@ def _sparse_output(hidden: "torch.Tensor", labels: "torch.Tensor", head, num_ite
     return MaskedLMOutput(loss=loss, logits=logits)
 
 
+def _sparse_forward(stock, encoder_attr: str, head_attr: str):
+    """A `forward` that runs `stock.forward` for inference and the sparse head when labels are given."""
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+                **kwargs):
+        if labels is None:
+            return stock.forward(self, input_ids=input_ids, attention_mask=attention_mask,
+                                 token_type_ids=token_type_ids, position_ids=position_ids, **kwargs)
+        hidden = getattr(self, encoder_attr)(input_ids=input_ids, attention_mask=attention_mask,
+                                             token_type_ids=token_type_ids, position_ids=position_ids)[0]
+        return _sparse_output(hidden, labels, getattr(self, head_attr), kwargs.get("num_items_in_batch"))
+
+    return forward
+
+
+@functools.lru_cache(maxsize=None)  # one class per process, so isinstance and pickling see a single type
 def _sparse_classes():
     """Subclasses of BertForMaskedLM / RobertaForMaskedLM whose training forward is sparse.
 
@@ -132,27 +149,10 @@ def _sparse_classes():
     """
     from transformers import BertForMaskedLM, RobertaForMaskedLM
 
-    def bert_forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
-                     **kwargs):
-        if labels is None:
-            return BertForMaskedLM.forward(self, input_ids=input_ids, attention_mask=attention_mask,
-                                           token_type_ids=token_type_ids, position_ids=position_ids, **kwargs)
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                           position_ids=position_ids)[0]
-        return _sparse_output(hidden, labels, self.cls, kwargs.get("num_items_in_batch"))
-
-    def roberta_forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                        labels=None, **kwargs):
-        if labels is None:
-            return RobertaForMaskedLM.forward(self, input_ids=input_ids, attention_mask=attention_mask,
-                                              token_type_ids=token_type_ids, position_ids=position_ids, **kwargs)
-        hidden = self.roberta(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                              position_ids=position_ids)[0]
-        return _sparse_output(hidden, labels, self.lm_head, kwargs.get("num_items_in_batch"))
-
-    bert = type("BertForMaskedLM", (BertForMaskedLM,), {"forward": bert_forward, "__module__": __name__})
-    roberta = type("RobertaForMaskedLM", (RobertaForMaskedLM,), {"forward": roberta_forward, "__module__": __name__})
-    return {"bert": bert, "roberta": roberta}
+    return {
+        arch: type(stock.__name__, (stock,), {"forward": _sparse_forward(stock, arch, head), "__module__": __name__})
+        for arch, stock, head in (("bert", BertForMaskedLM, "cls"), ("roberta", RobertaForMaskedLM, "lm_head"))
+    }
 
 
 def model_class(arch: str, sparse: bool):

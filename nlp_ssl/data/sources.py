@@ -233,7 +233,7 @@ def _load_hub(src: DataSourceConfig, data_dir: str | None):
 def _load_local(src: DataSourceConfig, files: list[Path]):
     import datasets
 
-    formats = {("squad" if src.format == "squad" else src.format) if src.format != "auto" else detect_format(f) for f in files}
+    formats = {src.format if src.format != "auto" else detect_format(f) for f in files}
     if len(formats) > 1:
         raise DataError(f"files of different formats in one source ({sorted(formats)}): {[str(f) for f in files]}; "
                         "use one format per source")

@@ -71,33 +71,40 @@ def _comparable(cfg_dict: dict) -> dict:
     return out
 
 
-def check_output_dir(cfg: PretrainConfig) -> str | None:
-    """Refuse an output dir holding another run unless told to resume or overwrite. Returns the checkpoint to resume."""
+def check_output_dir(cfg: PretrainConfig) -> tuple[str, str | None]:
+    """What to do with the output dir: ("start", None), ("resume", checkpoint) or ("done", None).
+
+    A finished run of the same config is "done" (nothing to redo); a directory holding another run is refused
+    unless the config asks to resume it (same config) or to overwrite it.
+    """
     from transformers.trainer_utils import get_last_checkpoint
+
+    from nlp_ssl.config import to_dict
 
     out = Path(cfg.output_dir)
     if not out.exists() or not any(out.iterdir()):
         if cfg.train.resume:
             raise NlpSslError(f"train.resume: {out} holds no run to resume; set train.resume=false to start one")
-        return None
+        return "start", None
     if cfg.train.overwrite:
-        return None
+        return "start", None
     saved = out / "config.yaml"
+    same = saved.exists() and _comparable(read_yaml(saved)) == _comparable(to_dict(cfg))
+    if same and (out / METRICS_FILE).exists():
+        return "done", None
     if not cfg.train.resume:
         raise NlpSslError(f"{out} already holds a run; set train.resume=true to continue it, train.overwrite=true "
                           "to start over, or choose another output_dir")
     if not saved.exists():
         raise NlpSslError(f"train.resume: {out} holds files but no config.yaml of an nlp-ssl run; choose another output_dir")
-    from nlp_ssl.config import to_dict
-
-    if _comparable(read_yaml(saved)) != _comparable(to_dict(cfg)):
+    if not same:
         raise NlpSslError(f"train.resume: the config differs from the one {out} was trained with ({saved}); "
                           "resume with the same config, or set train.overwrite=true to start over")
     ckpt_dir = out / "checkpoints"
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
     if last is None:
         raise NlpSslError(f"train.resume: {out} holds no checkpoint yet; set train.overwrite=true to start over")
-    return last
+    return "resume", last
 
 
 def load_blocks(path: str):
@@ -223,7 +230,10 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
         raise DataError(f"{cfg.data}: {len(train_blocks)} training blocks are fewer than one global batch "
                         f"({cfg.train.per_device_batch_size} x {world} devices x {cfg.train.gradient_accumulation_steps} "
                         "accumulation); use more text or a smaller train.per_device_batch_size")
-    resume_from = check_output_dir(cfg)
+    action, resume_from = check_output_dir(cfg)
+    if action == "done":
+        print(f"{out} already holds this run, finished (same config); nothing to do")
+        return json.loads((out / METRICS_FILE).read_text())
     from accelerate import PartialState
 
     state = PartialState()

@@ -146,9 +146,12 @@ def test_time_budget_stops_at_deadline_with_schedule_at_its_end(tmp_path, blocks
 
 
 def test_output_dir_holding_another_run_is_refused(tmp_path, blocks):
-    main(cfg(tmp_path, blocks, max_steps=1))
+    first = main(cfg(tmp_path, blocks, max_steps=1))
+    stamp = (tmp_path / "run" / "model.safetensors").stat().st_mtime_ns
+    assert main(cfg(tmp_path, blocks, max_steps=1)) == first  # the same finished run: nothing to redo
+    assert (tmp_path / "run" / "model.safetensors").stat().st_mtime_ns == stamp
     with pytest.raises(NlpSslError, match="already holds a run; set train.resume=true .* train.overwrite=true"):
-        main(cfg(tmp_path, blocks, max_steps=1))
+        main(cfg(tmp_path, blocks, max_steps=2))
     with pytest.raises(NlpSslError, match="config differs"):
         main(cfg(tmp_path, blocks, max_steps=2, resume=True))
     assert main(cfg(tmp_path, blocks, max_steps=2, overwrite=True))["steps"] == 2

@@ -1,0 +1,78 @@
+"""Encoders from config: sizes, vocabulary from the tokenizer, sparse head = dense loss, standard artifacts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from nlp_ssl.config import from_dict
+from nlp_ssl.errors import ConfigError
+from nlp_ssl.modeling import PRESETS, ModelConfig, build_mlm_model, model_class
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "modernbert"])
+def test_sparse_head_gives_the_dense_loss_and_gradients(arch, tok):
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch=arch, preset="tiny", num_layers=1, hidden_size=32, num_heads=2, intermediate_size=64)
+    sparse = build_mlm_model(cfg, tok).eval()
+    dense = model_class(arch, sparse=False)(sparse.config)
+    dense.load_state_dict(sparse.state_dict())
+    if arch == "modernbert":
+        dense.sparse_prediction = False
+    dense.eval()
+    ids = torch.randint(5, len(tok), (3, 20))
+    labels = torch.full_like(ids, -100)
+    labels[:, [2, 7, 11]] = ids[:, [2, 7, 11]]
+    out_s, out_d = sparse(input_ids=ids, labels=labels), dense(input_ids=ids, labels=labels)
+    assert out_s.logits.shape == (9, len(tok)) and out_d.logits.shape == (3, 20, len(tok))
+    torch.testing.assert_close(out_s.loss, out_d.loss)
+    out_s.loss.backward()
+    out_d.loss.backward()
+    for (n, a), (_, b) in zip(sparse.named_parameters(), dense.named_parameters()):
+        if a.grad is not None or b.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, msg=n, rtol=1e-4, atol=1e-6)
+    # without labels (inference, pipelines) the model is the stock one: dense logits everywhere
+    assert sparse(input_ids=ids).logits.shape == (3, 20, len(tok))
+
+
+def test_presets_and_vocab_from_tokenizer(tok):
+    m = build_mlm_model(ModelConfig(preset="mini"), tok)
+    c = m.config
+    assert (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size) == PRESETS["mini"]
+    assert c.vocab_size == len(tok) and c.pad_token_id == tok.pad_token_id
+    assert type(m).__name__ == "BertForMaskedLM"
+
+
+def test_saved_model_reads_as_the_stock_class(tmp_path, tok):
+    build_mlm_model(ModelConfig(preset="tiny", num_layers=1), tok).save_pretrained(str(tmp_path))
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
+    assert (tmp_path / "model.safetensors").exists()
+
+
+def test_tokenizer_model_mismatch_and_positions(tmp_path, tok):
+    from transformers import BertConfig, BertForMaskedLM
+
+    BertForMaskedLM(BertConfig(vocab_size=len(tok) + 7, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=64)).save_pretrained(str(tmp_path / "other"))
+    with pytest.raises(ConfigError, match=r"vocabulary of 2007 but the tokenizer has 2000"):
+        build_mlm_model(ModelConfig(init_from=str(tmp_path / "other")), tok)
+    with pytest.raises(ConfigError, match="is a 'bert' model"):
+        build_mlm_model(ModelConfig(arch="roberta", init_from=str(tmp_path / "other")), tok)
+    with pytest.raises(ConfigError, match="exceed the model's 64 positions"):
+        build_mlm_model(ModelConfig(max_position_embeddings=64), tok, block_size=128)
+    # RoBERTa reserves two position slots but still takes max_position_embeddings tokens
+    build_mlm_model(ModelConfig(arch="roberta", preset="tiny", num_layers=1, max_position_embeddings=64), tok, block_size=64)
+
+
+def test_hidden_size_must_split_into_heads():
+    with pytest.raises(ConfigError, match="divisible by num_heads"):
+        from_dict(ModelConfig, {"hidden_size": 100, "num_heads": 3})
