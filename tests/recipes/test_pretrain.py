@@ -224,3 +224,27 @@ def test_two_cpu_ranks_reproduce_one_process_loss_curve(tmp_path, blocks):
     assert len(losses[0]) == len(losses[1]) == 5
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
     assert ddp["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-4)
+
+
+def test_resumed_time_budget_counts_the_time_already_trained(tmp_path, blocks):
+    import shutil
+
+    budget_min = 0.1
+    first = main(cfg(tmp_path, blocks, name="a", max_steps=-1, num_epochs=1000, max_time_minutes=budget_min, save_steps=4))
+    ckpts = sorted((tmp_path / "a" / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    first_ckpt = ckpts[0]
+    elapsed = json.loads((first_ckpt / "time_budget.json").read_text())["elapsed_seconds"]
+    assert 0 < elapsed < budget_min * 60
+    # a crash after the first checkpoint: only config, run info and that checkpoint survive
+    shutil.copytree(tmp_path / "a", tmp_path / "b", ignore=shutil.ignore_patterns("*.safetensors", "metrics.json",
+                                                                                     "log_history.json"))
+    for c in (tmp_path / "b" / "checkpoints").iterdir():
+        if c.name != first_ckpt.name:
+            shutil.rmtree(c)
+    shutil.copytree(first_ckpt, tmp_path / "b" / "checkpoints" / first_ckpt.name, dirs_exist_ok=True)
+    resumed = main(cfg(tmp_path, blocks, name="b", max_steps=-1, num_epochs=1000, max_time_minutes=budget_min,
+                       save_steps=4, resume=True))
+    # the resumed run only trains for what was left of the budget
+    assert resumed["train_runtime_s"] < budget_min * 60 - elapsed + 3
+    assert resumed["steps"] > int(first_ckpt.name.split("-")[1])
+    assert first["steps"] > 4
