@@ -70,10 +70,19 @@ def encode_stream(tokenizer, batches: Iterable[list[str]], num_proc: int = 1, wo
         for texts in batches:
             yield _encode(backend, texts, word_starts)
         return
-    # Workers run one Rust thread each, so num_proc processes use num_proc cores.
+    # Workers run one Rust thread each, so num_proc processes use num_proc cores. The variable is set only
+    # while the pool starts (the children inherit it), so this process keeps its own threads afterwards.
     ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    with ctx.Pool(num_proc, initializer=_worker_init, initargs=(backend.to_str(), word_starts)) as pool:
+    try:
+        pool = ctx.Pool(num_proc, initializer=_worker_init, initargs=(backend.to_str(), word_starts))
+    finally:
+        if before is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM")
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = before
+    with pool:
         yield from pool.imap(_worker_encode, batches, chunksize=1)
 
 

@@ -34,6 +34,15 @@ def test_jsonl_gz_and_json_detection(tmp_path):
     assert _texts(load_source(DataSourceConfig(path="r.json"), str(tmp_path))) == ["alpha", "beta"]
 
 
+def test_gzipped_text_and_csv(tmp_path):
+    with gzip.open(tmp_path / "t.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("one\ntwo\n")
+    with gzip.open(tmp_path / "c.tsv.gz", "wt", encoding="utf-8") as f:
+        f.write("text\tlabel\nthree\t1\n")
+    assert _texts(load_source(DataSourceConfig(path="t.txt.gz"), str(tmp_path))) == ["one", "two"]
+    assert _texts(load_source(DataSourceConfig(path="c.tsv.gz"), str(tmp_path))) == ["three"]
+
+
 def test_csv_with_and_without_header_and_parquet(tmp_path):
     (tmp_path / "h.csv").write_text('sentence,label\n"a, quoted one",1\nplain,0\n')
     ds = load_source(DataSourceConfig(path="h.csv", text_column="sentence"), str(tmp_path), columns=["sentence", "label"])
