@@ -76,7 +76,7 @@ def main() -> None:
                          round(r["seconds"], 2), int(r["tokens"] / r["seconds"]), int(r["peak_rss_mb"]),
                          int(r["peak_anon_mb"])])
             print(rows[-1], flush=True)
-    print(f"\nprepare scaling, block size 128, WordPiece 8k, num_proc 1, {machine()}")
+    print(f"\nprepare scaling, block size 128, WordPiece 8k, num_proc default (one per core), {machine()}")
     print(table(["shards", "reading", "tokens", "blocks", "seconds", "tokens/s", "peak RSS MiB", "peak anon MiB"], rows))
 
 

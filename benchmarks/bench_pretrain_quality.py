@@ -88,10 +88,16 @@ def run_reference(blocks: Path, preset: str, seconds: float, out: str) -> dict:
         return Trainer(model=build(), args=args, train_dataset=train, callbacks=list(callbacks),
                        data_collator=DataCollatorForLanguageModeling(tok, mlm_probability=0.15))
 
-    probe = trainer(20)
-    t = time.monotonic()
-    probe.train()
-    steps = int(seconds / ((time.monotonic() - t) / 20))  # the schedule is sized to end at the deadline
+    class StepClock(TrainerCallback):
+        times: list[float] = []
+
+        def on_step_end(self, args, state, control, **kw):
+            self.times.append(time.monotonic())
+
+    clock = StepClock()
+    trainer(30, [clock]).train()
+    per_step = (clock.times[-1] - clock.times[9]) / 20  # steady state: the first steps pay one-off costs
+    steps = int(seconds / per_step)  # the schedule is sized to end at the deadline
     tr = trainer(steps, [Deadline()])
     t = time.monotonic()
     tr.train()
