@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# Progress bars of long loops would flood the test log (they stay on for users).
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("NLP_SSL_DATA_DIR", REPO.parent / "shared" / "data"))
 WIKI_00 = "corpus/wikipedia-en-2015/part-00.jsonl.gz"

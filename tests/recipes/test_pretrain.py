@@ -230,9 +230,9 @@ def test_resumed_time_budget_counts_the_time_already_trained(tmp_path, blocks):
     import shutil
 
     budget_min = 0.1
-    first = main(cfg(tmp_path, blocks, name="a", max_steps=-1, num_epochs=1000, max_time_minutes=budget_min, save_steps=4))
-    ckpts = sorted((tmp_path / "a" / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    first_ckpt = ckpts[0]
+    first = main(cfg(tmp_path, blocks, name="a", max_steps=-1, num_epochs=1000, max_time_minutes=budget_min,
+                     save_steps=4, save_total_limit=1000))
+    first_ckpt = tmp_path / "a" / "checkpoints" / "checkpoint-4"
     elapsed = json.loads((first_ckpt / "time_budget.json").read_text())["elapsed_seconds"]
     assert 0 < elapsed < budget_min * 60
     # a crash after the first checkpoint: only config, run info and that checkpoint survive
@@ -243,7 +243,7 @@ def test_resumed_time_budget_counts_the_time_already_trained(tmp_path, blocks):
             shutil.rmtree(c)
     shutil.copytree(first_ckpt, tmp_path / "b" / "checkpoints" / first_ckpt.name, dirs_exist_ok=True)
     resumed = main(cfg(tmp_path, blocks, name="b", max_steps=-1, num_epochs=1000, max_time_minutes=budget_min,
-                       save_steps=4, resume=True))
+                       save_steps=4, save_total_limit=1000, resume=True))
     # the resumed run only trains for what was left of the budget
     assert resumed["train_runtime_s"] < budget_min * 60 - elapsed + 3
     assert resumed["steps"] > int(first_ckpt.name.split("-")[1])
