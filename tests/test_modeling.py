@@ -76,3 +76,20 @@ def test_tokenizer_model_mismatch_and_positions(tmp_path, tok):
 def test_hidden_size_must_split_into_heads():
     with pytest.raises(ConfigError, match="divisible by num_heads"):
         from_dict(ModelConfig, {"hidden_size": 100, "num_heads": 3})
+
+
+def test_trainer_adamw_decays_weights_but_not_norms_or_biases(tok, tmp_path):
+    """The recipe relies on the Trainer's AdamW grouping: decoupled decay on weights, none on norms and biases."""
+    from transformers import Trainer, TrainingArguments
+
+    model = build_mlm_model(ModelConfig(preset="tiny", num_layers=1), tok)
+    args = TrainingArguments(output_dir=str(tmp_path), weight_decay=0.01, report_to=[], use_cpu=True)
+    opt = Trainer(model=model, args=args).create_optimizer()
+    assert type(opt).__name__ == "AdamW"
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    plain = {names[id(p)] for g in opt.param_groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert decayed and plain
+    assert not any("LayerNorm" in n or n.endswith(".bias") for n in decayed)
+    assert all("LayerNorm" in n or n.endswith(".bias") for n in plain)
+    assert "bert.encoder.layer.0.attention.self.query.weight" in decayed
