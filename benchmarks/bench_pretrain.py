@@ -82,7 +82,7 @@ def run_reference(blocks: Path, preset: str, batch: int, steps: int, warmup: int
                               TrainingArguments)
 
     from nlp_ssl.modeling import PRESETS
-    from nlp_ssl.training import _trainer_callbacks
+    from nlp_ssl.training import trainer_callbacks
 
     report = json.loads((blocks / "prepare_report.json").read_text())
     tok = AutoTokenizer.from_pretrained(report["tokenizer"])
@@ -92,7 +92,7 @@ def run_reference(blocks: Path, preset: str, batch: int, steps: int, warmup: int
     torch.manual_seed(0)
     model = BertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=H, num_hidden_layers=L, num_attention_heads=A,
                                        intermediate_size=I, max_position_embeddings=max(512, T), pad_token_id=tok.pad_token_id))
-    _, Throughput, _ = _trainer_callbacks()
+    _, Throughput, _ = trainer_callbacks()
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-3,
                                  warmup_steps=0.06, logging_steps=5, save_strategy="no", report_to=[], bf16=bf16,

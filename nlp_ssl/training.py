@@ -155,7 +155,9 @@ def mlm_metrics(eval_pred) -> dict[str, float]:
     return {"mlm_accuracy": float((preds[selected] == labels[selected]).mean()) if selected.any() else float("nan")}
 
 
-def _trainer_callbacks():
+def trainer_callbacks():
+    """The callback classes (TimeBudget, Throughput, CollatorEpoch); built on first use so importing this module
+    does not import transformers."""
     from transformers import TrainerCallback
 
     class TimeBudget(TrainerCallback):

@@ -173,7 +173,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     from nlp_ssl.objectives.collators import CausalLMCollator, MLMCollator
     from nlp_ssl.tokenization import load_tokenizer
     from nlp_ssl.training import (
-        TIME_BUDGET_FILE, PackedBlocks, _trainer_callbacks, apply_impl, make_trainer_class, mlm_metrics,
+        TIME_BUDGET_FILE, PackedBlocks, trainer_callbacks, apply_impl, make_trainer_class, mlm_metrics,
         mlm_preprocess_logits, summarize_log_history,
     )
 
@@ -260,7 +260,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     if eval_set is None and cfg.train.eval_steps:
         raise DataError(f"{cfg.data} has no validation blocks; prepare with validation_fraction > 0 or set train.eval_steps=0")
 
-    TimeBudget, Throughput, CollatorEpoch = _trainer_callbacks()
+    TimeBudget, Throughput, CollatorEpoch = trainer_callbacks()
     callbacks = [Throughput(global_batch * block_size), CollatorEpoch(collator)]
     Trainer = make_trainer_class()
     budget = None
