@@ -24,15 +24,12 @@ import gzip
 import json
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Union
+from typing import Any, Iterator, Literal, Union
 from urllib.parse import urlparse
 
 from nlp_ssl.errors import DataError
-
-if TYPE_CHECKING:  # heavy imports stay out of `nlp-ssl --help`
-    import datasets
 
 Format = Literal["auto", "text", "jsonl", "csv", "tsv", "parquet", "squad"]
 _SUFFIX_FORMATS = {

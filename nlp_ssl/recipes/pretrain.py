@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from nlp_ssl.config import dump_yaml, read_yaml
+from nlp_ssl.config import read_yaml
 from nlp_ssl.errors import ConfigError, DataError, NlpSslError
 from nlp_ssl.modeling import ModelConfig
 from nlp_ssl.objectives.masking import MaskingConfig
@@ -168,7 +168,6 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     import torch
     from transformers import TrainingArguments
 
-    from nlp_ssl.config import to_dict
     from nlp_ssl.modeling import build_causal_model, build_mlm_model, count_parameters
     from nlp_ssl.objectives.collators import CausalLMCollator, MLMCollator
     from nlp_ssl.tokenization import load_tokenizer
