@@ -199,11 +199,8 @@ def check_vocab(model_vocab: int, tokenizer) -> None:
                            "use the tokenizer the model was built with"])
 
 
-def count_parameters(model, exclude_embeddings: bool = False) -> int:
-    n = sum(p.numel() for p in model.parameters())
-    if exclude_embeddings:
-        n -= sum(p.numel() for name, p in model.named_parameters() if "embeddings" in name)
-    return n
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 def build_causal_model(cfg: ModelConfig, tokenizer, block_size: int | None = None):

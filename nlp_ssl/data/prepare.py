@@ -21,6 +21,7 @@ import numpy as np
 
 from nlp_ssl.data.packing import BlockPacker, PackStats
 from nlp_ssl.data.split import held_out_mask
+from nlp_ssl.errors import TokenizerError
 
 _WORKER_TOKENIZER = None
 _WORKER_WORD_STARTS = False
@@ -91,8 +92,6 @@ def document_separators(tokenizer) -> tuple[int, int | None]:
     sep = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
     prefix = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     if sep is None:
-        from nlp_ssl.errors import TokenizerError
-
         raise TokenizerError("the tokenizer has neither a sep nor an eos token to separate documents; "
                              "add one (tokenizer.sep_token) before preparing a corpus")
     return sep, prefix

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import torch
 
+from nlp_ssl.errors import DataError, TokenizerError
 from nlp_ssl.objectives.masking import BatchRNG, MaskingConfig, corrupt, span_mask, token_mask, whole_word_mask
 
 
@@ -60,8 +61,6 @@ class MLMCollator:
     @classmethod
     def from_tokenizer(cls, tokenizer, masking: MaskingConfig, seed: int = 0) -> "MLMCollator":
         if tokenizer.mask_token_id is None:
-            from nlp_ssl.errors import TokenizerError
-
             raise TokenizerError("masked LM needs a tokenizer with a mask token (tokenizer.mask_token is None)")
         return cls(mask_token_id=tokenizer.mask_token_id, pad_token_id=tokenizer.pad_token_id,
                    special_ids=list(tokenizer.all_special_ids), vocab_size=len(tokenizer), masking=masking, seed=seed)
@@ -77,8 +76,6 @@ class MLMCollator:
             masked = token_mask(candidates, m.mask_rate, rng)
         elif m.strategy == "whole_word":
             if word_start is None:
-                from nlp_ssl.errors import DataError
-
                 raise DataError("whole-word masking needs word boundaries: prepare the corpus with word_starts: true")
             masked = whole_word_mask(candidates, word_start.bool(), m.mask_rate, rng)
         else:

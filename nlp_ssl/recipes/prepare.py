@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp_ssl.data.sources import DataSourceConfig, describe_source, iter_text_batches, load_source
-from nlp_ssl.errors import ConfigError
+from nlp_ssl.errors import ConfigError, DataError
 from nlp_ssl.recipes.common import read_cached_key, source_fingerprint
 from nlp_ssl.runinfo import atomic_dir, content_key, file_digest, write_run_info
 
@@ -108,8 +108,6 @@ def main(cfg: PrepareConfig, data_dir: str | None = None) -> dict[str, Any]:
         )
         report = {"cache_key": key, "source": where, "tokenizer": str(cfg.tokenizer), **report}
         if report["train"]["blocks"] == 0:
-            from nlp_ssl.errors import DataError
-
             raise DataError(f"{where}: {report['train']['tokens']} tokens make no full block of {cfg.block_size}; "
                             "use more text or a smaller block_size")
         write_run_info(tmp, cfg, "prepare")

@@ -121,13 +121,12 @@ def load_blocks(path: str):
 
 def masked_eval_set(blocks, collator, n: int, seed: int):
     """The first `n` validation blocks masked once (seeded), so every evaluation scores the same predictions."""
+    import dataclasses
+
     import datasets
     import torch
 
-    from nlp_ssl.objectives.collators import MLMCollator
-
-    fixed = MLMCollator(collator.mask_token_id, collator.pad_token_id, collator.special_ids, collator.vocab_size,
-                        collator.masking, seed=seed)
+    fixed = dataclasses.replace(collator, seed=seed)  # same settings, its own fixed seed
     sub = blocks.select(range(min(n, len(blocks)))).with_format("numpy")
     ids, labels = [], []
     for i in range(0, len(sub), 256):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nlp_ssl.config import from_dict
+from nlp_ssl.config import from_dict, to_dict
 from nlp_ssl.errors import ConfigError, DataError, NlpSslError
 from nlp_ssl.recipes.pretrain import PretrainConfig, main
 
@@ -173,14 +173,8 @@ def test_bad_inputs(tmp_path, blocks, tiny_tokenizer_dir):
     other = tmp_path / "other-tok-blocks"
     datasets.DatasetDict({"train": big, "validation": dd["validation"]}).save_to_disk(str(other))
     with pytest.raises(ConfigError, match="prepared with another tokenizer"):
-        main(from_dict(PretrainConfig, {**_plain(cfg(tmp_path, other)), "tokenizer": str(tiny_tokenizer_dir)}))
+        main(from_dict(PretrainConfig, {**to_dict(cfg(tmp_path, other)), "tokenizer": str(tiny_tokenizer_dir)}))
     assert not (tmp_path / "run").exists()  # nothing written by refused runs
-
-
-def _plain(c):
-    from nlp_ssl.config import to_dict
-
-    return to_dict(c)
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, blocks, monkeypatch):
