@@ -21,7 +21,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "tokenize a corpus, pack it into fixed-length blocks, split off validation, cache on disk"),
     "pretrain": ("nlp_ssl.recipes.pretrain", "PretrainConfig",
                  "pretrain an encoder on prepared blocks (masked LM or next-token LM) with the HF Trainer"),
+    "finetune": ("nlp_ssl.recipes.finetune", "FinetuneConfig",
+                 "fine-tune an encoder (pretrained or from scratch) for classification, regression or extractive QA"),
+    "evaluate": ("nlp_ssl.recipes.evaluate", "EvaluateConfig",
+                 "score a fine-tuned model on its task's evaluation splits (CONFIG may be the model directory)"),
 }
+# accelerate launch scripts/<name>.py CONFIG runs this command
+SCRIPTS = {"pretrain": "pretrain", "finetune_classification": "finetune", "finetune_qa": "finetune"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys (dotted for nested)")
         p.add_argument("--data-dir", default=None,
                        help="directory that relative data paths resolve against (default: $NLP_SSL_DATA_DIR)")
+        if name == "finetune":
+            p.add_argument("--seeds", default=None, metavar="1,2,3",
+                           help="run once per seed and report mean and standard deviation (same as seeds=[1,2,3])")
     return parser
 
 
@@ -47,17 +56,38 @@ def load_command(command: str) -> tuple[type, Callable]:
     return getattr(module, class_name), module.main
 
 
+def resolve_config(command: str, path: str, overrides: list[str]):
+    """Read CONFIG (a YAML file; for `evaluate` also a model directory), apply overrides, build the config class
+    (a recipe may choose it from the content, as `finetune` does for extractive QA) -> (config, main)."""
+    import os
+
+    from nlp_ssl.config import apply_overrides, from_dict, read_yaml
+
+    config_cls, run = load_command(command)
+    if command == "evaluate" and os.path.isdir(path):
+        data, source = {"model": path}, path
+    else:
+        data, source = read_yaml(path), path
+    data = apply_overrides(data, overrides)
+    module = importlib.import_module(COMMANDS[command][0])
+    chooser = getattr(module, "select_config_class", None)
+    if chooser is not None:
+        config_cls = chooser(data)
+    return from_dict(config_cls, data, source=str(source)), run
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()
         return 2
-    from nlp_ssl.config import load_config
     from nlp_ssl.data.sources import data_dir_from_env
 
+    overrides = list(args.overrides)
+    if getattr(args, "seeds", None):
+        overrides.append(f"seeds=[{args.seeds}]")
     try:
-        config_cls, run = load_command(args.command)
-        cfg = load_config(config_cls, args.config, args.overrides)
+        cfg, run = resolve_config(args.command, args.config, overrides)
         run(cfg, data_dir_from_env(args.data_dir))
     except NlpSslError as e:
         print(f"nlp-ssl {args.command}: error: {e}", file=sys.stderr)

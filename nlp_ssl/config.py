@@ -97,7 +97,11 @@ def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
         if not isinstance(value, dict):
             problems.append(f"{key}: expected a mapping, got {value!r}")
             return _MISSING
-        return dict(value)
+        args = get_args(tp)
+        if len(args) != 2:
+            return dict(value)
+        out = {str(k): _convert(v, args[1], f"{key}.{k}", problems) for k, v in value.items()}
+        return _MISSING if any(o is _MISSING for o in out.values()) else out
     if value is None:
         problems.append(f"{key}: must not be null (expected {_type_name(tp)})")
         return _MISSING

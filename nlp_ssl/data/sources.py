@@ -55,6 +55,8 @@ class DataSourceConfig:
         encoding_errors: `strict` (a non-UTF-8 byte is an error naming file and line) or `replace` (U+FFFD).
         streaming: iterate without converting to Arrow first (corpora larger than disk or memory).
         max_examples: keep only the first N examples (quick runs, tests).
+        rename_columns: old -> new column names, applied to the columns present (lets local files and their
+            Hub counterpart, whose columns are named differently, feed the same task).
     """
 
     path: Union[str, list[str], None] = None
@@ -69,6 +71,7 @@ class DataSourceConfig:
     encoding_errors: Literal["strict", "replace"] = "strict"
     streaming: bool = False
     max_examples: int | None = None
+    rename_columns: dict[str, str] | None = None
 
     def validate(self) -> list[str]:
         problems = []
@@ -294,6 +297,13 @@ def load_source(src: DataSourceConfig, data_dir: str | None = None, columns: lis
         hint = "" if data_dir else " (relative paths resolve against the current directory: pass --data-dir or set NLP_SSL_DATA_DIR)"
         raise DataError(f"file not found: {', '.join(missing)}{hint}")
     where = describe_source(src, data_dir)
+    # A UTF-8 byte-order mark survives in the first header name of some files (MRPC); it is not part of the name.
+    bom = {c: c.lstrip("\ufeff") for c in ds.column_names or [] if c.startswith("\ufeff")}
+    if bom:
+        ds = ds.rename_columns(bom)
+    renames = {old: new for old, new in (src.rename_columns or {}).items() if old in (ds.column_names or [])}
+    if renames:
+        ds = ds.rename_columns(renames)
     if src.max_examples is not None:
         ds = ds.take(src.max_examples) if src.streaming else ds.select(range(min(src.max_examples, len(ds))))
     check_columns(ds, columns or [], where)

@@ -30,6 +30,10 @@ def held_out_mask(indices: np.ndarray, fraction: float, seed: int) -> np.ndarray
     """
     if fraction <= 0:
         return np.zeros(len(indices), dtype=bool)
+    return hash_uniform(indices, seed) < fraction
+
+
+def hash_uniform(indices: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform number in [0, 1) per index, a fixed function of (seed, index); cut it into ranges to split."""
     keys = np.asarray(indices, dtype=np.uint64) ^ _splitmix64(np.full(1, seed, dtype=np.uint64))
-    u = (_splitmix64(keys) >> np.uint64(11)).astype(np.float64) / float(1 << 53)  # uniform in [0, 1)
-    return u < fraction
+    return (_splitmix64(keys) >> np.uint64(11)).astype(np.float64) / float(1 << 53)

@@ -1,0 +1,224 @@
+"""Fine-tuning components shared by the classification and question-answering recipes: the optimisation
+config, building a task model from a pretrained encoder (or the same architecture at random), dynamic padding,
+length-sorted prediction, and saving a model directory that loads without `nlp_ssl`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from nlp_ssl.errors import ConfigError, DataError, NlpSslError
+
+Init = Literal["pretrained", "scratch"]
+
+
+@dataclass
+class FinetuneTrainConfig:
+    """Optimisation of a fine-tuning run.
+
+    Attributes:
+        learning_rates: one rate, or a grid: each rate is trained with the first seed and scored on the task's
+            selection split; the best one then runs with every seed.
+        per_device_batch_size: training examples (QA: windows) per device per step.
+        eval_batch_size: examples per prediction batch (independent of training).
+        num_epochs: passes over the training set when max_steps is -1.
+        max_steps: optimizer steps (-1: use num_epochs).
+        warmup_ratio: share of the steps spent warming up; then linear (or cosine) decay to zero.
+        lr_scheduler: `linear`, `cosine` or `constant` after warm-up.
+        weight_decay: AdamW decoupled weight decay (not on norms and biases).
+        max_grad_norm: gradient clipping (0: none).
+        dropout: hidden, attention and classifier dropout of the task model (the encoder may have been
+            pretrained without).
+        group_by_length: batch examples of similar length together (less padding); the order stays random.
+        logging_steps: log every N steps.
+        report_to: logging integrations (`tensorboard`, or empty).
+        bf16: bfloat16 autocast (GPU; slower than fp32 on this project's CPUs).
+    """
+
+    learning_rates: list[float] = field(default_factory=lambda: [1e-4])
+    per_device_batch_size: int = 32
+    eval_batch_size: int = 256
+    num_epochs: float = 3.0
+    max_steps: int = -1
+    warmup_ratio: float = 0.1
+    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    dropout: float = 0.1
+    group_by_length: bool = True
+    logging_steps: int = 50
+    report_to: list[str] = field(default_factory=list)
+    bf16: bool = False
+
+    def validate(self) -> list[str]:
+        problems = []
+        if not self.learning_rates or any(lr <= 0 for lr in self.learning_rates):
+            problems.append(f"learning_rates: one or more positive rates, got {self.learning_rates}")
+        for name in ("per_device_batch_size", "eval_batch_size", "logging_steps"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}: must be at least 1")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout: must be in [0, 1), got {self.dropout}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            problems.append("max_steps: must be positive, or -1 to train for num_epochs")
+        if self.max_steps == -1 and self.num_epochs <= 0:
+            problems.append("num_epochs: must be positive")
+        return problems
+
+
+def check_model_dir(path: str, tokenizer: str | None = None) -> None:
+    """A pretrained model directory must hold config.json and (unless another tokenizer is given) a tokenizer."""
+    p = Path(path)
+    if not p.is_dir():
+        raise NlpSslError(f"model: {p} does not exist; pretrain one (`nlp-ssl pretrain CONFIG`) or fix the path")
+    if not (p / "config.json").is_file():
+        raise NlpSslError(f"model: {p} holds no config.json; point at a directory written by `nlp-ssl pretrain` "
+                          "or `save_pretrained`")
+    if tokenizer is None and not (p / "tokenizer.json").is_file():
+        raise NlpSslError(f"model: {p} has no tokenizer (tokenizer.json); save the tokenizer into it, or set "
+                          "`tokenizer:` to the tokenizer directory the encoder was pretrained with")
+
+
+_DROPOUT_KEYS = {
+    "modernbert": ("embedding_dropout", "mlp_dropout", "attention_dropout", "classifier_dropout"),
+    "default": ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"),
+}
+
+
+def build_task_model(auto_class, model_dir: str, init: Init, seed: int, dropout: float, **config_kwargs: Any):
+    """A task model (`AutoModelFor...`) on the encoder in `model_dir`: its weights (`pretrained`) or the same
+    architecture at random (`scratch`, seeded), with the task head initialised from `seed` in both cases."""
+    import torch
+    from transformers import AutoConfig
+    from transformers.utils import logging as hf_logging
+
+    config = AutoConfig.from_pretrained(model_dir, **config_kwargs)
+    for key in _DROPOUT_KEYS.get(config.model_type, _DROPOUT_KEYS["default"]):
+        setattr(config, key, dropout)
+    torch.manual_seed(seed)
+    if init == "scratch":
+        return auto_class.from_config(config)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "newly initialized head" notice is expected here
+    try:
+        return auto_class.from_pretrained(model_dir, config=config)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+class PadCollator:
+    """Dynamic padding: pads each batch to its own longest example; drops columns the model does not take."""
+
+    def __init__(self, tokenizer, keep: tuple[str, ...] = ("input_ids", "token_type_ids", "attention_mask", "labels"),
+                 pad_to_multiple_of: int | None = None):
+        from transformers import DataCollatorWithPadding
+
+        self.keep = keep
+        self.pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+    def __call__(self, features: list[dict]) -> dict:
+        return self.pad([{k: v for k, v in f.items() if k in self.keep} for f in features])
+
+
+def training_arguments(out_dir: str, cfg: FinetuneTrainConfig, lr: float, seed: int, **extra: Any):
+    """TrainingArguments for a fine-tuning run (no checkpoints; evaluation is done by `predict`)."""
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=out_dir, per_device_train_batch_size=cfg.per_device_batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size, learning_rate=lr, weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm, warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio
+        lr_scheduler_type={"constant": "constant_with_warmup"}.get(cfg.lr_scheduler, cfg.lr_scheduler),
+        num_train_epochs=cfg.num_epochs, max_steps=cfg.max_steps, save_strategy="no", eval_strategy="no",
+        logging_steps=cfg.logging_steps, report_to=list(cfg.report_to), seed=seed, data_seed=seed, bf16=cfg.bf16,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random", length_column_name="length",
+        remove_unused_columns=False, label_names=extra.pop("label_names", ["labels"]),
+        use_cpu=not torch.cuda.is_available(), disable_tqdm=extra.pop("disable_tqdm", None), **extra)
+
+
+def train(model, args, train_set, collator, tokenizer) -> tuple[Any, dict[str, float]]:
+    """Train with the HF Trainer (stops with a clear error on a non-finite loss); returns (trainer, stats)."""
+    from nlp_ssl.training import make_trainer_class
+
+    if len(train_set) == 0:
+        raise DataError("the training set is empty")
+    Trainer = make_trainer_class()
+    trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
+                      processing_class=tokenizer)
+    t0 = time.perf_counter()
+    result = trainer.train()
+    seconds = time.perf_counter() - t0
+    steps = trainer.state.global_step
+    examples = steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    return trainer, {"train_seconds": seconds, "steps": steps, "train_loss": result.training_loss,
+                     "train_examples_per_second": examples / seconds if seconds else float("nan")}
+
+
+def predict(model, dataset, collator, batch_size: int, output_names: tuple[str, ...] = ("logits",)) -> tuple[dict[str, np.ndarray], float]:
+    """Model outputs for every example, in dataset order; batches are formed from length-sorted examples so
+    little padding is computed. Returns ({name: array (N, ...)}, seconds)."""
+    import torch
+
+    device = next(model.parameters()).device
+    lengths = np.asarray(dataset["length"]) if "length" in dataset.column_names else np.zeros(len(dataset))
+    order = np.argsort(-lengths, kind="stable")
+    outs: dict[str, list] = {name: [None] * len(dataset) for name in output_names}
+    was_training = model.training
+    model.eval()
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            rows = dataset[[int(j) for j in idx]]  # one Arrow read per batch
+            batch = collator([{k: rows[k][r] for k in rows} for r in range(len(idx))])
+            batch.pop("labels", None)
+            batch.pop("start_positions", None)
+            batch.pop("end_positions", None)
+            result = model(**{k: v.to(device) for k, v in batch.items()})
+            for name in output_names:
+                values = result[name].float().cpu().numpy()
+                for row, j in enumerate(idx):
+                    outs[name][j] = values[row]
+    seconds = time.perf_counter() - t0
+    model.train(was_training)
+    return {name: _stack(v) for name, v in outs.items()}, seconds
+
+
+def _stack(rows: list[np.ndarray]) -> np.ndarray:
+    """Stack per-example outputs; sequence outputs (different lengths) are padded with -inf."""
+    if not rows:
+        return np.zeros((0,))
+    if rows[0].ndim == 0 or all(r.shape == rows[0].shape for r in rows):
+        return np.stack(rows)
+    width = max(r.shape[0] for r in rows)
+    out = np.full((len(rows), width), -np.inf, dtype=np.float32)
+    for i, r in enumerate(rows):
+        out[i, : r.shape[0]] = r
+    return out
+
+
+def save_model_dir(out: Path, model, tokenizer, metrics: dict[str, Any]) -> None:
+    """A standard model directory: weights + config (with label names), tokenizer, metrics.json."""
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def check_fits(tokenizer, model_config, max_length: int, where: str = "task.max_length") -> None:
+    from nlp_ssl.modeling import max_sequence_length
+
+    limit = max_sequence_length(model_config)
+    if max_length > limit:
+        raise ConfigError([f"{where}: {max_length} tokens exceed the model's {limit} positions; lower it"])
+    if len(tokenizer) > model_config.vocab_size:
+        raise ConfigError([f"tokenizer: {len(tokenizer)} entries but the model's vocabulary has {model_config.vocab_size}; "
+                           "use the tokenizer the encoder was pretrained with"])

@@ -1,0 +1,112 @@
+"""`nlp-ssl evaluate MODEL_DIR [key=value ...]` (or a YAML config): score a fine-tuned model on evaluation
+splits with the task's metrics, and optionally write metrics.json and per-example predictions.
+
+By default the task is the one the model was fine-tuned with (read from MODEL_DIR/config.yaml), and the class
+names come from the model's own config; `task.*` overrides point it at other data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp_ssl.config import from_dict, read_yaml
+from nlp_ssl.errors import ConfigError, NlpSslError
+from nlp_ssl.tasks.classification import TaskConfig
+
+
+@dataclass
+class EvaluateConfig:
+    """Config of `nlp-ssl evaluate`.
+
+    Attributes:
+        model: a model directory written by `nlp-ssl finetune` (or any sequence-classification model with its
+            tokenizer).
+        task: the task to score on; null: the model's own (MODEL_DIR/config.yaml). Keys given here override it.
+        splits: which evaluation splits (null: all of the task's).
+        batch_size: examples per prediction batch.
+        output_dir: where to write metrics.json and predictions-<split>.jsonl (null: print only).
+    """
+
+    model: str
+    task: dict[str, Any] | None = None
+    splits: list[str] | None = None
+    batch_size: int = 256
+    output_dir: str | None = None
+
+
+def model_task(model_dir: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """The task section a model was fine-tuned with, updated with `overrides`."""
+    saved = Path(model_dir) / "config.yaml"
+    base = read_yaml(saved).get("task", {}) if saved.exists() else {}
+    if not base and not overrides:
+        raise ConfigError([f"task: {model_dir} has no config.yaml from `nlp-ssl finetune`; give the task "
+                           "(e.g. task.preset=sst2)"])
+    merged = json.loads(json.dumps(base))
+    for key, value in (overrides or {}).items():
+        merged[key] = value
+    return merged
+
+
+def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
+    from transformers import AutoConfig
+
+    from nlp_ssl.finetuning import check_model_dir
+
+    check_model_dir(cfg.model)
+    arch = (AutoConfig.from_pretrained(cfg.model).architectures or [""])[0]
+    task_dict = model_task(cfg.model, cfg.task)
+    if task_dict.get("type") == "extractive_qa" or arch.endswith("ForQuestionAnswering"):
+        from nlp_ssl.recipes.finetune_qa import evaluate_qa_model
+
+        return evaluate_qa_model(cfg, task_dict, data_dir)
+    return _evaluate_classifier(cfg, task_dict, data_dir)
+
+
+def _evaluate_classifier(cfg: EvaluateConfig, task_dict: dict, data_dir: str | None) -> dict[str, Any]:
+    from transformers import AutoModelForSequenceClassification
+
+    from nlp_ssl.finetuning import PadCollator, predict
+    from nlp_ssl.tasks.classification import encode, load_task, resolve_task, score_predictions
+    from nlp_ssl.tokenization import load_tokenizer
+
+    task = from_dict(TaskConfig, task_dict, source=f"{cfg.model} task")
+    model = AutoModelForSequenceClassification.from_pretrained(cfg.model)
+    if task.type == "classification":
+        # The model's own class names fix the label ids (as it was trained).
+        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        task = dataclasses.replace(task, labels=names)
+    task = resolve_task(task)
+    tokenizer = load_tokenizer(cfg.model)
+    splits, labels = load_task(task, data_dir)
+    wanted = cfg.splits or [s for s in splits if s != "train"]
+    missing = [s for s in wanted if s not in splits]
+    if missing:
+        raise NlpSslError(f"splits: {missing} not in the task; it has {[s for s in splits if s != 'train']}")
+    results: dict[str, Any] = {"model": cfg.model, "task": task.preset, "eval": {}, "eval_examples_per_second": {}}
+    out = Path(cfg.output_dir) if cfg.output_dir else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    for split in wanted:
+        ds = encode(splits[split], tokenizer, task)
+        pred, seconds = predict(model, ds, PadCollator(tokenizer), cfg.batch_size)
+        metrics, rows = score_predictions(pred["logits"], np.asarray(ds["labels"]), task, labels, np.asarray(ds["idx"]))
+        results["eval"][split] = metrics
+        results["eval_examples_per_second"][split] = len(ds) / seconds if seconds else float("nan")
+        print(f"{split} ({len(ds):,} examples): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        if out:
+            tmp = out / f".predictions-{split}.jsonl.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                for row in rows:
+                    f.write(json.dumps(row) + "\n")
+            tmp.replace(out / f"predictions-{split}.jsonl")
+    if out:
+        from nlp_ssl.recipes.finetune import write_json_atomic
+
+        write_json_atomic(out / "metrics.json", results)
+    return results

@@ -1,0 +1,1 @@
+"""Downstream tasks: text classification / regression (GLUE-style) and extractive question answering."""

@@ -1,0 +1,8 @@
+"""Shim for `accelerate launch scripts/finetune_classification.py CONFIG [key=value ...]` (same as `nlp-ssl finetune`)."""
+
+import sys
+
+from nlp_ssl.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["finetune", *sys.argv[1:]]))
