@@ -169,7 +169,9 @@ def predict(model, dataset, collator, batch_size: int, output_names: tuple[str, 
     import torch
 
     device = next(model.parameters()).device
-    lengths = np.asarray(dataset["length"]) if "length" in dataset.column_names else np.zeros(len(dataset))
+    from nlp_ssl.data.sources import column
+
+    lengths = np.asarray(column(dataset, "length")) if "length" in dataset.column_names else np.zeros(len(dataset))
     order = np.argsort(-lengths, kind="stable")
     outs: dict[str, list] = {name: [None] * len(dataset) for name in output_names}
     was_training = model.training

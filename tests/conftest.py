@@ -58,3 +58,22 @@ def tiny_tokenizer_dir(tmp_path_factory, wiki_docs) -> Path:
     out = tmp_path_factory.mktemp("tok") / "wordpiece-2k"
     tok.save_pretrained(str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer_dir) -> Path:
+    """A tiny BERT masked-LM encoder (1 layer, width 32, random weights) saved with its tokenizer, as
+    `nlp-ssl pretrain` saves one: the input of the fine-tuning tests."""
+    import torch
+
+    from nlp_ssl.modeling import ModelConfig, build_mlm_model
+    from nlp_ssl.tokenization import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_tokenizer_dir))
+    torch.manual_seed(0)
+    model = build_mlm_model(ModelConfig(preset="tiny", num_layers=1, hidden_size=32, num_heads=2,
+                                        intermediate_size=64, max_position_embeddings=256), tok)
+    out = tmp_path_factory.mktemp("encoder") / "bert-32"
+    model.save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    return out

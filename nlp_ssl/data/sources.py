@@ -349,3 +349,9 @@ def iter_text_batches(ds, column: str, batch_size: int = 1000, where: str = "dat
     if usable == 0:
         raise DataError(f"{where}: column {column!r} holds no usable text (every value is empty or null); "
                         "point the source at a file with text, or set text_column to the column that has it")
+
+
+def column(ds, name: str) -> list:
+    """A whole column as a Python list, read in one Arrow pass (indexing `ds[name]` in datasets 5 is a lazy
+    per-row view, hundreds of times slower to iterate)."""
+    return ds.with_format("arrow")[name].to_pylist()

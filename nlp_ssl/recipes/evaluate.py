@@ -71,6 +71,7 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
 def _evaluate_classifier(cfg: EvaluateConfig, task_dict: dict, data_dir: str | None) -> dict[str, Any]:
     from transformers import AutoModelForSequenceClassification
 
+    from nlp_ssl.data.sources import column
     from nlp_ssl.finetuning import PadCollator, predict
     from nlp_ssl.tasks.classification import encode, load_task, resolve_task, score_predictions
     from nlp_ssl.tokenization import load_tokenizer
@@ -95,7 +96,8 @@ def _evaluate_classifier(cfg: EvaluateConfig, task_dict: dict, data_dir: str | N
     for split in wanted:
         ds = encode(splits[split], tokenizer, task)
         pred, seconds = predict(model, ds, PadCollator(tokenizer), cfg.batch_size)
-        metrics, rows = score_predictions(pred["logits"], np.asarray(ds["labels"]), task, labels, np.asarray(ds["idx"]))
+        metrics, rows = score_predictions(pred["logits"], np.asarray(column(ds, "labels")), task, labels,
+                                           np.asarray(column(ds, "idx")))
         results["eval"][split] = metrics
         results["eval_examples_per_second"][split] = len(ds) / seconds if seconds else float("nan")
         print(f"{split} ({len(ds):,} examples): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from nlp_ssl.config import from_dict, read_yaml, to_dict
-from nlp_ssl.data.sources import DataSourceConfig
+from nlp_ssl.data.sources import DataSourceConfig, column
 from nlp_ssl.errors import DataError, NlpSslError
 from nlp_ssl.finetuning import FinetuneTrainConfig, Init
 from nlp_ssl.runinfo import atomic_dir, content_key, write_run_info
@@ -186,7 +186,7 @@ class _Job:
 
         src = self.cfg.self_training.unlabeled
         raw = load_source(src, data_dir, [src.text_column])
-        texts = [t for t in raw[src.text_column] if isinstance(t, str) and t.strip()]
+        texts = [t for t in column(raw, src.text_column) if isinstance(t, str) and t.strip()]
         if not texts:
             raise DataError(f"self_training.unlabeled: column {src.text_column!r} holds no text")
         pool = Dataset.from_dict({"text_a": texts, "label": [0] * len(texts), "idx": list(range(len(texts)))})
@@ -200,7 +200,7 @@ class _Job:
         if n is None:
             return train
         names = self.labels if self.task.type == "classification" else None
-        return train.select(stratified_sample(np.asarray(train["labels"]), n, seed, names))
+        return train.select(stratified_sample(np.asarray(column(train, "labels")), n, seed, names))
 
     def new_model(self, seed: int):
         from transformers import AutoModelForSequenceClassification
@@ -230,8 +230,8 @@ class _Job:
 
         ds = self.encoded[split]
         out, seconds = predict(model, ds, PadCollator(self.tokenizer), self.cfg.train.eval_batch_size)
-        metrics, rows = score_predictions(out["logits"], np.asarray(ds["labels"]), self.task, self.labels,
-                                          np.asarray(ds["idx"]))
+        metrics, rows = score_predictions(out["logits"], np.asarray(column(ds, "labels")), self.task, self.labels,
+                                          np.asarray(column(ds, "idx")))
         return metrics, rows, seconds
 
     def evaluate_all(self, model) -> tuple[dict, dict, dict]:
@@ -338,8 +338,8 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     def run(lr, seed):
         run_dir = out / f"lr{lr:g}-seed{seed}"
         metrics = _reusable(run_dir, run_key(cfg, lr, seed)) or job.run(lr, seed, run_dir)
-        print(f"lr {lr:g} seed {seed}: {sel} {main_metric} {metrics['eval'][sel][main_metric]:.4f}; "
-              f"{task.report_split} {_headline(metrics, task)}", flush=True)
+        report = "" if task.report_split == sel else f"; {task.report_split} {_headline(metrics, task)}"
+        print(f"lr {lr:g} seed {seed}: {sel} {main_metric} {metrics['eval'][sel][main_metric]:.4f}{report}", flush=True)
         return metrics
 
     grid = {lr: run(lr, seeds[0]) for lr in lrs}

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from nlp_ssl.data.sources import DataSourceConfig, describe_source, load_source, resolve_paths
+from nlp_ssl.data.sources import DataSourceConfig, column, describe_source, load_source, resolve_paths
 from nlp_ssl.errors import ConfigError, DataError
 from nlp_ssl.metrics import METRICS, REGRESSION_METRICS
 
@@ -216,14 +216,14 @@ def _normalise(ds, task: TaskConfig, src: DataSourceConfig, data_dir: str | None
         raise DataError(f"{where}: the split is empty; point the source at a file with examples")
     cols: dict[str, Any] = {}
     for name, col in zip(("text_a", "text_b"), task.text_columns):
-        values = ds[col]
+        values = column(ds, col)
         bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
         if bad is not None:
             raise DataError(f"{_line_of(src, data_dir, bad)}: text column {col!r} is {values[bad]!r}, not text "
                             f"({sum(not isinstance(v, str) for v in values)} such rows in {where}); remove or fill "
                             "those rows")
         cols[name] = values
-    raw = ds[task.label_column]
+    raw = column(ds, task.label_column)
     if task.type == "regression":
         bad = next((i for i, v in enumerate(raw) if isinstance(v, bool) or not isinstance(v, (int, float))), None)
         if bad is not None:
@@ -271,7 +271,7 @@ def load_task(task: TaskConfig, data_dir: str | None = None) -> tuple[dict[str, 
     train_raw = load_source(task.train, data_dir, columns)
     labels = task.labels
     if task.type == "classification" and labels is None:
-        labels = infer_labels(train_raw[task.label_column])
+        labels = infer_labels(column(train_raw, task.label_column))
     train = _normalise(train_raw, task, task.train, data_dir, labels)
     splits = {}
     if task.held_out:

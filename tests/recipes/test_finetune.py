@@ -1,0 +1,164 @@
+"""Fine-tuning and evaluation recipes on a tiny encoder and real GLUE/IMDB slices: artifacts that load without
+nlp_ssl, seeds and learning-rate grid, resume, self-training, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nlp_ssl.config import from_dict
+from nlp_ssl.errors import DataError, NlpSslError
+from nlp_ssl.recipes.evaluate import EvaluateConfig
+from nlp_ssl.recipes.evaluate import main as evaluate
+from nlp_ssl.recipes.finetune import FinetuneConfig, main
+
+SST2_SLICE = {"preset": "sst2", "max_length": 64,
+              "train": {"path": "glue/sst2/train.tsv", "max_examples": 400},
+              "eval": {"dev": {"path": "glue/sst2/dev.tsv", "max_examples": 200}}}
+
+
+def cfg(tmp_path, encoder, name="run", task=None, train=None, **top) -> FinetuneConfig:
+    t = {"learning_rates": [1e-3], "num_epochs": 1, "per_device_batch_size": 16, "logging_steps": 1000, **(train or {})}
+    return from_dict(FinetuneConfig, {"output_dir": str(tmp_path / name), "model": str(encoder),
+                                      "task": task or SST2_SLICE, "train": t, **top})
+
+
+def test_single_run_saves_a_model_that_loads_without_nlp_ssl(tmp_path, tiny_encoder_dir, data_dir):
+    metrics = main(cfg(tmp_path, tiny_encoder_dir), data_dir)
+    out = tmp_path / "run"
+    assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json", "config.yaml", "run_info.json",
+            "predictions-dev.jsonl"} <= {p.name for p in out.iterdir()}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+    assert 0 <= metrics["eval"]["dev"]["accuracy"] <= 1 and metrics["steps"] == 25  # 400 / 16
+    rows = [json.loads(line) for line in (out / "predictions-dev.jsonl").read_text().splitlines()]
+    assert len(rows) == 200 and {r["label"] for r in rows} <= {"negative", "positive"}
+    acc = sum(r["label"] == r["prediction"] for r in rows) / len(rows)
+    assert acc == pytest.approx(metrics["eval"]["dev"]["accuracy"])
+    code = ("import sys; from transformers import pipeline; p = pipeline('text-classification', model=sys.argv[1]); "
+            "print(p('a charming journey')[0]['label']); assert not [m for m in sys.modules if m.startswith('nlp_ssl')]")
+    res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split()[-1] in ("negative", "positive")
+
+    # the same config again: nothing to do; another config in the same directory: refused
+    assert main(cfg(tmp_path, tiny_encoder_dir), data_dir) == json.loads((out / "metrics.json").read_text())
+    with pytest.raises(NlpSslError, match="already holds another run; set overwrite=true"):
+        main(cfg(tmp_path, tiny_encoder_dir, train={"num_epochs": 2}), data_dir)
+
+    # `nlp-ssl evaluate MODEL_DIR` reads the task from the model and reproduces the scores
+    ev = evaluate(from_dict(EvaluateConfig, {"model": str(out), "output_dir": str(tmp_path / "ev")}), data_dir)
+    assert ev["eval"]["dev"] == pytest.approx(metrics["eval"]["dev"])
+    assert (tmp_path / "ev" / "predictions-dev.jsonl").read_text() == (out / "predictions-dev.jsonl").read_text()
+
+
+def test_pretrained_init_keeps_encoder_weights_scratch_does_not(tiny_encoder_dir):
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+
+    from nlp_ssl.finetuning import build_task_model
+
+    saved = load_file(str(tiny_encoder_dir / "model.safetensors"))
+    key = "bert.encoder.layer.0.attention.self.query.weight"
+    pre = build_task_model(AutoModelForSequenceClassification, str(tiny_encoder_dir), "pretrained", 1, 0.1, num_labels=2)
+    scratch = build_task_model(AutoModelForSequenceClassification, str(tiny_encoder_dir), "scratch", 1, 0.1, num_labels=2)
+    assert torch.equal(pre.state_dict()[key], saved[key])
+    assert not torch.equal(scratch.state_dict()[key], saved[key])
+    assert pre.config.hidden_dropout_prob == 0.1 and scratch.config.num_labels == 2
+    again = build_task_model(AutoModelForSequenceClassification, str(tiny_encoder_dir), "scratch", 1, 0.1, num_labels=2)
+    assert torch.equal(again.state_dict()[key], scratch.state_dict()[key])  # seeded
+
+
+def test_dynamic_padding_pads_to_the_batch_longest(tiny_tokenizer_dir):
+    from nlp_ssl.finetuning import PadCollator
+    from nlp_ssl.tokenization import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_tokenizer_dir))
+    feats = [{**tok(t), "labels": 1, "idx": 3, "length": 9} for t in ("a b", "a b c d e")]
+    batch = PadCollator(tok)(feats)
+    assert batch["input_ids"].shape == (2, len(tok("a b c d e")["input_ids"]))
+    assert batch["attention_mask"][0].tolist().count(0) == 3 and set(batch) == {
+        "input_ids", "token_type_ids", "attention_mask", "labels"}
+
+
+def test_seeds_grid_summary_and_resume(tmp_path, tiny_encoder_dir, data_dir, monkeypatch):
+    config = cfg(tmp_path, tiny_encoder_dir, train={"learning_rates": [1e-4, 3e-3], "num_epochs": 2},
+                 seeds=[1, 2], max_train_samples=40)
+    summary = main(config, data_dir)
+    out = tmp_path / "run"
+    best = summary["selection"]["best_learning_rate"]
+    assert {p.name for p in out.iterdir() if p.is_dir()} == {"lr0.0001-seed1", "lr0.003-seed1", f"lr{best:g}-seed2"}
+    grid = summary["selection"]["grid"]
+    assert summary["selection"]["best_learning_rate"] == float(max(grid, key=grid.get))
+    accs = [r["eval"]["dev"]["accuracy"] for r in summary["runs"]]
+    assert summary["summary"]["dev"]["accuracy"]["mean"] == pytest.approx(sum(accs) / 2)
+    assert summary["summary"]["dev"]["accuracy"]["std"] == pytest.approx(abs(accs[0] - accs[1]) / 2 ** 0.5)
+    assert [r["train_examples"] for r in map(lambda d: json.loads((d / "metrics.json").read_text()),
+                                             out.glob("lr*"))] == [40, 40, 40]
+
+    # interrupted after the runs but before the summary: a rerun reuses every finished run
+    (out / "metrics.json").unlink()
+    from nlp_ssl.recipes import finetune
+
+    monkeypatch.setattr(finetune._Job, "run", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    assert main(config, data_dir)["summary"] == summary["summary"]
+
+
+def test_regression_task(tmp_path, tiny_encoder_dir, data_dir):
+    rename = {"score": "label"}  # a source given in full replaces the preset's (which renames the same way)
+    task = {"preset": "stsb", "max_length": 64,
+            "train": {"path": "glue/stsb/train.tsv", "max_examples": 200, "rename_columns": rename},
+            "eval": {"dev": {"path": "glue/stsb/dev.tsv", "max_examples": 100, "rename_columns": rename}}}
+    metrics = main(cfg(tmp_path, tiny_encoder_dir, task=task), data_dir)
+    assert set(metrics["eval"]["dev"]) == {"pearson", "spearmanr"}
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["problem_type"] == "regression" and config["id2label"] == {"0": "score"}
+
+
+def test_self_training_adds_balanced_pseudo_labels(tmp_path, tiny_encoder_dir, data_dir):
+    st = {"rounds": 2, "threshold": 0.5, "max_per_class": 30,
+          "unlabeled": {"path": "glue/sst2/test.tsv", "text_column": "sentence", "max_examples": 300}}
+    metrics = main(cfg(tmp_path, tiny_encoder_dir, max_train_samples=50, self_training=st,
+                       train={"learning_rates": [3e-3], "num_epochs": 3}), data_dir)
+    rounds = metrics["self_training"]
+    assert [r["round"] for r in rounds] == [0, 1, 2] and rounds[0]["train_examples"] == 50
+    for r in rounds[1:]:
+        per_class = list(r["per_class"].values())
+        assert per_class[0] == per_class[1] <= 30 and r["train_examples"] == 50 + r["pseudo_labels"]
+        assert set(r["eval"]["dev"]) == {"accuracy"}
+
+
+def test_bad_input_is_refused_before_anything_is_written(tmp_path, tiny_encoder_dir, data_dir):
+    no_tok = tmp_path / "encoder-without-tokenizer"
+    no_tok.mkdir()
+    (no_tok / "config.json").write_text((tiny_encoder_dir / "config.json").read_text())
+    with pytest.raises(NlpSslError, match="has no tokenizer"):
+        main(cfg(tmp_path, no_tok), data_dir)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("sentence\tlabel\ngood\t1\nbad\t7\n")
+    task = {**SST2_SLICE, "eval": {"dev": {"path": str(bad)}}}
+    with pytest.raises(DataError, match="bad.tsv, line 3: label 7 is not in the declared set"):
+        main(cfg(tmp_path, tiny_encoder_dir, task=task), data_dir)
+    with pytest.raises(DataError, match=r"class\(es\) \['maybe'\] have no example"):
+        main(cfg(tmp_path, tiny_encoder_dir, task={**SST2_SLICE, "labels": ["negative", "positive", "maybe"]},
+                 max_train_samples=10), data_dir)
+    assert not (tmp_path / "run").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_seeds_flag(tmp_path, tiny_encoder_dir, data_dir):
+    import yaml
+
+    from nlp_ssl.cli import main as cli
+
+    path = tmp_path / "ft.yaml"
+    path.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "run"), "model": str(tiny_encoder_dir),
+                                    "task": SST2_SLICE, "max_train_samples": 20,
+                                    "train": {"num_epochs": 1, "logging_steps": 1000}}))
+    assert cli(["finetune", str(path), "--seeds", "3,4", "--data-dir", data_dir]) == 0
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert summary["seeds"] == [3, 4] and summary["summary"]["dev"]["accuracy"]["n"] == 2
+    assert cli(["finetune", str(path), "task.preset=sst3", "--data-dir", data_dir]) == 1
