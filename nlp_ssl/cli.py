@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "finetune":
             p.add_argument("--seeds", default=None, metavar="1,2,3",
                            help="run once per seed and report mean and standard deviation (same as seeds=[1,2,3])")
+    sub.add_parser("answer", add_help=False, help="answer questions with an extractive-QA model "
+                   "(nlp-ssl answer MODEL --question Q --context C, or --file SQUAD.json); see nlp-ssl answer --help")
     return parser
 
 
@@ -77,6 +79,11 @@ def resolve_config(command: str, path: str, overrides: list[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["answer"]:
+        from nlp_ssl.answer import main as answer
+
+        return answer(argv[1:])
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()

@@ -314,6 +314,10 @@ def _headline(metrics: dict, task: TaskConfig) -> str:
 
 def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Fine-tune and return the metrics (also written to output_dir/metrics.json)."""
+    if not isinstance(cfg, FinetuneConfig):  # an extractive-QA config (see select_config_class)
+        from nlp_ssl.recipes.finetune_qa import main as finetune_qa
+
+        return finetune_qa(cfg, data_dir)
     out = Path(cfg.output_dir)
     action = check_output_dir(cfg)
     if action == "done":

@@ -1,0 +1,147 @@
+"""Extractive question answering for users: the convenience of transformers' removed
+`pipeline("question-answering")`, with the same windowing and post-processing as `nlp-ssl finetune` evaluates.
+
+Example:
+    >>> qa = ExtractiveQA("runs/finetune/squad-bert-tiny")                      # doctest: +SKIP
+    >>> qa("Where is the tower?", "The Eiffel Tower is in Paris.")               # doctest: +SKIP
+    {'answer': 'Paris', 'score': 7.1, 'start': 22, 'end': 27, 'no_answer': False}
+
+A model directory written by `nlp-ssl finetune` records its QA settings (window length, stride, answer length,
+SQuAD version, v2 null threshold) in config.json under `extractive_qa`; any other
+`AutoModelForQuestionAnswering` directory with a fast tokenizer works with the defaults below.
+
+From the shell: `nlp-ssl answer MODEL --question ... --context ...`, or `--file squad.json --output preds.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+DEFAULTS = {"max_length": 256, "doc_stride": 64, "max_query_length": 64, "max_answer_length": 30, "n_best": 20,
+            "version": "v1", "null_threshold": 0.0}
+
+
+class ExtractiveQA:
+    """Answer questions from contexts with a fine-tuned extractive-QA model.
+
+    Args:
+        model_dir: a model directory (config.json, weights, tokenizer).
+        device: `cpu`, `cuda`, ... (default: cuda when available).
+        batch_size: windows per forward pass.
+        **settings: override the recorded QA settings (max_length, doc_stride, max_answer_length, n_best,
+            version, null_threshold).
+    """
+
+    def __init__(self, model_dir: str, device: str | None = None, batch_size: int = 64, **settings: Any):
+        import torch
+        from transformers import AutoModelForQuestionAnswering
+
+        from nlp_ssl.finetuning import check_model_dir
+        from nlp_ssl.tasks.qa import check_fast_tokenizer
+        from nlp_ssl.tokenization import load_tokenizer
+
+        check_model_dir(model_dir)
+        self.tokenizer = load_tokenizer(model_dir)
+        check_fast_tokenizer(self.tokenizer)
+        self.model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+        self.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        recorded = getattr(self.model.config, "extractive_qa", None) or {}
+        unknown = set(settings) - set(DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown QA setting(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        self.settings = {**DEFAULTS, **recorded, **settings}
+        self.batch_size = batch_size
+
+    def _task(self):
+        from nlp_ssl.tasks.qa import QATaskConfig
+
+        s = self.settings
+        return QATaskConfig(max_length=s["max_length"], doc_stride=s["doc_stride"], max_query_length=s["max_query_length"])
+
+    def answer_rows(self, rows: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, float], dict[str, list]]:
+        """(answer per id, null - best score per id, n-best per id) for rows with id, question, context."""
+        from datasets import Dataset
+
+        from nlp_ssl.finetuning import PadCollator, predict
+        from nlp_ssl.tasks.qa import eval_features, postprocess
+
+        feats = eval_features(rows, self.tokenizer, self._task())
+        ds = Dataset.from_dict({k: feats[k] for k in ("input_ids", "attention_mask", "token_type_ids", "length") if k in feats})
+        out, _ = predict(self.model, ds, PadCollator(self.tokenizer, keep=("input_ids", "token_type_ids", "attention_mask")),
+                         self.batch_size, ("start_logits", "end_logits"))
+        return postprocess(rows, feats, out["start_logits"], out["end_logits"], self.settings["n_best"],
+                           self.settings["max_answer_length"])
+
+    def __call__(self, question: str | list[str], context: str | list[str], top_k: int = 1):
+        """The answer(s) to one question or a list (each with its context).
+
+        Returns a dict {answer, score, start, end, no_answer} (start/end: character offsets in the context), or a
+        list of `top_k` such dicts when top_k > 1; a list of those for list inputs.
+        """
+        single = isinstance(question, str)
+        questions = [question] if single else list(question)
+        contexts = [context] if isinstance(context, str) else list(context)
+        if len(contexts) != len(questions):
+            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
+        for c in contexts:
+            if not c or not c.strip():
+                raise ValueError("empty context: there is nothing to extract an answer from")
+        rows = [{"id": str(i), "question": q, "context": c} for i, (q, c) in enumerate(zip(questions, contexts))]
+        _, na_diff, nbest = self.answer_rows(rows)
+        results = []
+        for row in rows:
+            no_answer = self.settings["version"] == "v2" and na_diff[row["id"]] > self.settings["null_threshold"]
+            cands = [{"answer": c["text"], "score": c["score"], "start": c["start"], "end": c["end"],
+                      "no_answer": False} for c in nbest[row["id"]][:top_k]]
+            if no_answer or not cands:
+                cands = [{"answer": "", "score": None, "start": None, "end": None, "no_answer": True}] + cands[:top_k - 1]
+            results.append(cands[0] if top_k == 1 else cands)
+        return results[0] if single else results
+
+    def answer_file(self, path: str, data_dir: str | None = None) -> dict[str, str]:
+        """Official-format predictions (id -> answer text) for every question of a SQuAD-format file."""
+        from nlp_ssl.data.sources import DataSourceConfig
+        from nlp_ssl.tasks.qa import final_answers, load_qa_examples
+
+        rows, _ = load_qa_examples(DataSourceConfig(path=path, format="squad"), data_dir, "v2", "skip", training=False)
+        answers, na_diff, _ = self.answer_rows(rows)
+        return final_answers(answers, na_diff, self.settings["version"], self.settings["null_threshold"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`nlp-ssl answer MODEL (--question Q --context C | --file SQUAD.json [--output PRED.json])`."""
+    import argparse
+    import sys
+
+    from nlp_ssl.errors import NlpSslError
+
+    ap = argparse.ArgumentParser(prog="nlp-ssl answer", description="Answer questions with an extractive-QA model.")
+    ap.add_argument("model", help="model directory (e.g. written by `nlp-ssl finetune` with task.type extractive_qa)")
+    ap.add_argument("--question", help="a question")
+    ap.add_argument("--context", help="the text to find the answer in")
+    ap.add_argument("--file", help="a SQuAD-format JSON file: answer every question in it")
+    ap.add_argument("--output", help="with --file: write the predictions (id -> answer) here (default: stdout)")
+    ap.add_argument("--top-k", type=int, default=1, help="with --question: answers to show")
+    args = ap.parse_args(argv)
+    if bool(args.file) == bool(args.question or args.context) or (args.question is None) != (args.context is None):
+        ap.error("give --question and --context, or --file")
+    try:
+        qa = ExtractiveQA(args.model)
+        if args.file:
+            preds = qa.answer_file(args.file)
+            text = json.dumps(preds, indent=1, ensure_ascii=False) + "\n"
+            if args.output:
+                tmp = Path(args.output).with_suffix(".tmp")
+                tmp.write_text(text, encoding="utf-8")
+                tmp.replace(args.output)
+                print(f"{len(preds):,} predictions written to {args.output}")
+            else:
+                sys.stdout.write(text)
+        else:
+            print(json.dumps(qa(args.question, args.context, top_k=args.top_k), indent=1, ensure_ascii=False))
+    except (NlpSslError, ValueError) as e:
+        print(f"nlp-ssl answer: error: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,130 @@
+"""SQuAD v1.1 and v2.0 metrics, as the official evaluation scripts define them, offline.
+
+Answers are normalised (lower-case, punctuation removed, the articles a/an/the removed, whitespace
+collapsed); exact match and token-overlap F1 take the maximum over the reference answers. For v2.0, an
+unanswerable question's only reference is the empty string, and `na_scores` (how strongly the model prefers
+"no answer", here null score minus best span score) with a threshold decide which predictions become "";
+the best thresholds for EM and F1 are searched as the official script does.
+
+Example:
+    >>> squad_v1({"q1": "the Eiffel Tower"}, {"q1": ["Eiffel Tower", "tower"]})
+    {'exact_match': 100.0, 'f1': 100.0, 'total': 1}
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import string
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCT = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation, drop articles, collapse whitespace (in the official order)."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, truth: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(truth))
+
+
+def f1_score(prediction: str, truth: str) -> float:
+    """Token-overlap F1 of normalised answers; when either is empty, 1 if both are, else 0 (the v2.0 rule)."""
+    pred, gold = normalize_answer(prediction).split(), normalize_answer(truth).split()
+    if not pred or not gold:
+        return float(pred == gold)
+    return _overlap_f1(pred, gold)
+
+
+def f1_score_v1(prediction: str, truth: str) -> float:
+    """The v1.1 script's F1: no special case for empty answers (no common token: 0)."""
+    return _overlap_f1(normalize_answer(prediction).split(), normalize_answer(truth).split())
+
+
+def _overlap_f1(pred: list[str], gold: list[str]) -> float:
+    common = collections.Counter(pred) & collections.Counter(gold)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _best(metric, prediction: str, truths: list[str]) -> float:
+    return max(metric(prediction, t) for t in truths)
+
+
+def squad_v1(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
+    """SQuAD v1.1: mean EM and F1 (x100) over the reference questions; a missing prediction scores 0."""
+    if not references:
+        raise ValueError("no reference questions to score")
+    em = f1 = 0.0
+    for qid, truths in references.items():
+        if not truths:
+            raise ValueError(f"question {qid} has no reference answer; SQuAD v1.1 questions are all answerable")
+        pred = predictions.get(qid, "")
+        em += _best(exact_match, pred, truths)
+        f1 += _best(f1_score_v1, pred, truths)
+    n = len(references)
+    return {"exact_match": 100 * em / n, "f1": 100 * f1 / n, "total": n}
+
+
+def _raw_v2(predictions: dict[str, str], references: dict[str, list[str]]):
+    exact, f1 = {}, {}
+    for qid, truths in references.items():
+        gold = [t for t in truths if normalize_answer(t)] or [""]
+        pred = predictions.get(qid, "")
+        exact[qid] = _best(exact_match, pred, gold)
+        f1[qid] = _best(f1_score, pred, gold)
+    return exact, f1
+
+
+def _apply_threshold(raw: dict[str, float], na_scores: dict[str, float], has_ans: dict[str, bool], threshold: float):
+    return {qid: float(not has_ans[qid]) if na_scores.get(qid, 0.0) > threshold else s for qid, s in raw.items()}
+
+
+def _best_threshold(predictions, raw, na_scores, has_ans) -> tuple[float, float]:
+    """The threshold on na_scores that maximises the score, scanning questions by increasing na_score (official)."""
+    score = best = float(sum(not h for h in has_ans.values()))  # everything predicted "no answer"
+    best_thresh = 0.0
+    for qid in sorted(na_scores, key=na_scores.get):
+        if qid not in raw:
+            continue
+        if has_ans[qid]:
+            score += raw[qid]
+        elif predictions.get(qid):
+            score -= 1
+        if score > best:
+            best, best_thresh = score, na_scores[qid]
+    return 100.0 * best / len(raw), best_thresh
+
+
+def squad_v2(predictions: dict[str, str], references: dict[str, list[str]], na_scores: dict[str, float] | None = None,
+             threshold: float = 0.0) -> dict[str, float]:
+    """SQuAD v2.0: EM/F1 overall and for answerable (HasAns) and unanswerable (NoAns) questions, plus the best
+    thresholds. `predictions` are the best non-null answers ("" = no answer); a question whose na_score is above
+    `threshold` is answered "" (without na_scores, predictions are taken as they are)."""
+    if not references:
+        raise ValueError("no reference questions to score")
+    has_ans = {qid: any(normalize_answer(t) for t in truths) for qid, truths in references.items()}
+    exact_raw, f1_raw = _raw_v2(predictions, references)
+    na = na_scores or {}
+    exact = _apply_threshold(exact_raw, na, has_ans, threshold)
+    f1 = _apply_threshold(f1_raw, na, has_ans, threshold)
+    out: dict[str, float] = {"exact": 100 * sum(exact.values()) / len(exact), "f1": 100 * sum(f1.values()) / len(f1),
+                             "total": len(exact)}
+    for name, keep in (("HasAns", True), ("NoAns", False)):
+        ids = [q for q in references if has_ans[q] == keep]
+        if ids:
+            out[f"{name}_exact"] = 100 * sum(exact[q] for q in ids) / len(ids)
+            out[f"{name}_f1"] = 100 * sum(f1[q] for q in ids) / len(ids)
+            out[f"{name}_total"] = len(ids)
+    if na_scores is not None:
+        out["best_exact"], out["best_exact_thresh"] = _best_threshold(predictions, exact_raw, na, has_ans)
+        out["best_f1"], out["best_f1_thresh"] = _best_threshold(predictions, f1_raw, na, has_ans)
+    return out

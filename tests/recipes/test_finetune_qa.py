@@ -1,0 +1,99 @@
+"""Extractive-QA fine-tuning on a tiny encoder and real SQuAD-format slices: artifacts that load without
+nlp_ssl, official-format predictions, `nlp-ssl answer` reproducing evaluation, v2 thresholds, evaluate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nlp_ssl.config import from_dict
+from nlp_ssl.recipes.finetune import main as finetune
+from nlp_ssl.recipes.finetune import select_config_class
+
+
+def slice_of(src: Path, out: Path, paragraphs: int) -> Path:
+    """The first `paragraphs` paragraphs of the first article of a real SQuAD file."""
+    data = json.loads(src.read_text())
+    article = data["data"][0]
+    out.write_text(json.dumps({"version": data.get("version", "1.1"), "data": [
+        {"title": article["title"], "paragraphs": article["paragraphs"][:paragraphs]}]}))
+    return out
+
+
+def qa_config(tmp_path, encoder, eval_path, name="qa", **task):
+    data = {"output_dir": str(tmp_path / name), "model": str(encoder),
+            "task": {"type": "extractive_qa", "preset": "squad", "max_length": 96, "doc_stride": 32,
+                     "max_query_length": 24, "train": {"path": "qa/squadshifts/new_wiki_v1.0.json", "max_examples": 300},
+                     "eval": {"dev": {"path": str(eval_path)}}, **task},
+            "train": {"learning_rates": [1e-3], "max_steps": 8, "per_device_batch_size": 16, "logging_steps": 1000}}
+    return from_dict(select_config_class(data), data)
+
+
+@pytest.fixture(scope="module")
+def v1_run(tmp_path_factory, tiny_encoder_dir, data_dir):
+    tmp = tmp_path_factory.mktemp("qa-v1")
+    dev = slice_of(Path(data_dir) / "qa/squad/dev-v1.1-half-a.json", tmp / "dev-slice.json", 3)
+    metrics = finetune(qa_config(tmp, tiny_encoder_dir, dev), data_dir)
+    return tmp, dev, metrics
+
+
+def test_qa_run_saves_model_predictions_and_official_metrics(v1_run):
+    tmp, dev, metrics = v1_run
+    out = tmp / "qa"
+    assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json", "config.yaml",
+            "predictions-dev.json"} <= {p.name for p in out.iterdir()}
+    ids = [q["id"] for p in json.loads(dev.read_text())["data"][0]["paragraphs"] for q in p["qas"]]
+    preds = json.loads((out / "predictions-dev.json").read_text())
+    assert sorted(preds) == sorted(ids) and all(isinstance(v, str) for v in preds.values())
+    m = metrics["eval"]["dev"]
+    assert m["total"] == len(ids) and 0 <= m["exact_match"] <= m["f1"] <= 100
+    assert metrics["steps"] == 8 and metrics["train_features"] >= metrics["train_questions"] == 300
+    assert metrics["train_features_per_second"] > 0
+    settings = json.loads((out / "config.json").read_text())["extractive_qa"]
+    assert settings["max_length"] == 96 and settings["version"] == "v1"
+    code = ("import sys; from transformers import AutoModelForQuestionAnswering as M; M.from_pretrained(sys.argv[1]); "
+            "assert not [m for m in sys.modules if m.startswith('nlp_ssl')]")
+    res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_answer_api_and_cli_reproduce_evaluation(v1_run):
+    from nlp_ssl.answer import ExtractiveQA
+    from nlp_ssl.cli import main as cli
+
+    tmp, dev, _ = v1_run
+    out = tmp / "qa"
+    qa = ExtractiveQA(str(out))
+    assert qa.answer_file(str(dev)) == json.loads((out / "predictions-dev.json").read_text())
+    context = "The Normans were the people who in the 10th and 11th centuries gave their name to Normandy."
+    one = qa("Who gave their name to Normandy?", context, top_k=3)
+    assert len(one) == 3 and all(context[c["start"]:c["end"]] == c["answer"] for c in one)
+    assert cli(["answer", str(out), "--file", str(dev), "--output", str(tmp / "p.json")]) == 0
+    assert json.loads((tmp / "p.json").read_text()) == json.loads((out / "predictions-dev.json").read_text())
+    assert cli(["answer", str(out), "--question", "Who?", "--context", " "]) == 1  # empty context: a clear error
+
+
+def test_evaluate_command_reproduces_the_scores(v1_run, data_dir):
+    from nlp_ssl.recipes.evaluate import EvaluateConfig
+    from nlp_ssl.recipes.evaluate import main as evaluate
+
+    tmp, _, metrics = v1_run
+    ev = evaluate(from_dict(EvaluateConfig, {"model": str(tmp / "qa")}), data_dir)
+    assert ev["eval"]["dev"]["f1"] == pytest.approx(metrics["eval"]["dev"]["f1"])
+
+
+def test_v2_tunes_and_records_the_null_threshold(tmp_path, tiny_encoder_dir, data_dir):
+    dev = slice_of(Path(data_dir) / "qa/squad_v2/dev-v2.0-half.json", tmp_path / "dev-v2.json", 2)
+    metrics = finetune(qa_config(tmp_path, tiny_encoder_dir, dev, version="v2", preset="squad_v2"), data_dir)
+    m = metrics["eval"]["dev"]
+    assert {"HasAns_f1", "NoAns_f1", "best_f1", "best_f1_thresh", "null_threshold"} <= set(m)
+    assert m["null_threshold"] == m["best_f1_thresh"] and m["f1"] == pytest.approx(m["best_f1"])
+    settings = json.loads((tmp_path / "qa" / "config.json").read_text())["extractive_qa"]
+    assert settings["version"] == "v2" and settings["null_threshold"] == pytest.approx(m["null_threshold"])
+    na = json.loads((tmp_path / "qa" / "na_scores-dev.json").read_text())
+    preds = json.loads((tmp_path / "qa" / "predictions-dev.json").read_text())
+    assert all((preds[q] == "") == (na[q] > m["null_threshold"]) for q in preds)

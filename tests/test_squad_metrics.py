@@ -1,0 +1,49 @@
+"""SQuAD metrics on hand-made cases whose values are computed by hand (official v1.1 / v2.0 definitions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nlp_ssl.squad_metrics import exact_match, f1_score, normalize_answer, squad_v1, squad_v2
+
+
+def test_normalisation_drops_case_punctuation_articles_and_extra_space():
+    assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
+    assert normalize_answer("an apple, a pear and THE fig") == "apple pear and fig"
+    assert normalize_answer("theatre") == "theatre"  # only whole-word articles go
+
+
+def test_em_and_f1_by_hand():
+    assert exact_match("the Eiffel Tower", "Eiffel Tower.") == 1.0
+    # pred tokens: eiffel tower paris (3); gold: eiffel tower (2); common 2: P 2/3, R 1 -> F1 0.8
+    assert f1_score("Eiffel Tower, Paris", "the Eiffel Tower") == pytest.approx(0.8)
+    assert f1_score("", "") == 1.0 and f1_score("x", "") == 0.0  # v2 empty-answer rule
+
+
+def test_squad_v1_takes_the_best_reference_and_averages():
+    preds = {"q1": "Denver Broncos", "q2": "Santa Clara, California", "q3": "1990"}
+    refs = {"q1": ["Denver Broncos", "Broncos"], "q2": ["Levi's Stadium", "Santa Clara"], "q3": ["2016"]}
+    m = squad_v1(preds, refs)
+    # q1: EM 1, F1 1. q2: EM 0; vs "Santa Clara": pred 3 tokens, gold 2, common 2 -> P 2/3, R 1 -> 0.8. q3: 0, 0.
+    assert m["exact_match"] == pytest.approx(100 / 3)
+    assert m["f1"] == pytest.approx(100 * (1 + 0.8) / 3)
+    assert squad_v1({}, {"q": ["a b"]})["f1"] == 0.0  # missing prediction scores 0
+
+
+def test_squad_v2_breakdowns_and_thresholds():
+    refs = {"a1": ["Paris"], "a2": ["blue whale"], "n1": [], "n2": []}
+    preds = {"a1": "Paris", "a2": "whale", "n1": "London", "n2": "cat"}  # best non-null spans
+    na = {"a1": -3.0, "a2": 1.0, "n1": 2.0, "n2": -1.0}  # null score - best span score
+    m = squad_v2(preds, refs, na, threshold=0.0)
+    # threshold 0: a2 and n1 become "" (na > 0). a1 EM 1 F1 1; a2 "" vs answer: 0, 0; n1 "" correct: 1, 1;
+    # n2 "cat" for unanswerable: 0, 0.
+    assert m["exact"] == pytest.approx(50.0) and m["f1"] == pytest.approx(50.0)
+    assert (m["HasAns_exact"], m["HasAns_f1"], m["HasAns_total"]) == (50.0, 50.0, 2)
+    assert (m["NoAns_exact"], m["NoAns_total"]) == (50.0, 2)
+    # Best threshold (the official scan by increasing na): everything null scores 2 (n1, n2 right); then
+    # a1 (-3): +1 -> 3, the best, threshold -3; n2 (-1): answers "cat" -> 2; a2 (1): + F1 2/3 -> 2.67; n1 (2): -> 1.67.
+    assert m["best_f1"] == pytest.approx(75.0) and m["best_f1_thresh"] == -3.0
+    assert m["best_exact"] == pytest.approx(75.0) and m["best_exact_thresh"] == -3.0
+    # without na scores the predictions are scored as they are (the official file format: "" = no answer)
+    plain = squad_v2({"a1": "Paris", "a2": "", "n1": "", "n2": "cat"}, refs)
+    assert plain["exact"] == 50.0 and "best_f1" not in plain
