@@ -17,6 +17,10 @@ quickstart: setup
 	$(BIN)/nlp-ssl prepare configs/quickstart/prepare.yaml
 	$(BIN)/nlp-ssl pretrain configs/quickstart/pretrain.yaml
 	$(BIN)/python scripts/fill_mask.py runs/quickstart/encoder
+	$(BIN)/nlp-ssl finetune configs/quickstart/finetune.yaml
+	$(BIN)/nlp-ssl finetune configs/quickstart/finetune-qa.yaml
+	$(BIN)/nlp-ssl answer runs/quickstart/squad --question "What does the encoder learn from?" \
+	  --context "The encoder learns from unlabelled text, then a few labels teach it the task."
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -31,6 +35,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_pretrain.py --vocab 8192,30522
 	$(BIN)/python benchmarks/bench_pretrain.py --grid
 	$(BIN)/python benchmarks/bench_pretrain_quality.py
+	$(BIN)/python benchmarks/bench_finetune.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -11,6 +11,7 @@ SQuAD version, v2 null threshold) in config.json under `extractive_qa`; any othe
 `AutoModelForQuestionAnswering` directory with a fast tokenizer works with the defaults below.
 
 From the shell: `nlp-ssl answer MODEL --question ... --context ...`, or `--file squad.json --output preds.json`.
+As a transformers pipeline: `pipeline(register_pipeline(), model=MODEL_DIR)` (see `register_pipeline`).
 """
 
 from __future__ import annotations
@@ -90,14 +91,7 @@ class ExtractiveQA:
                 raise ValueError("empty context: there is nothing to extract an answer from")
         rows = [{"id": str(i), "question": q, "context": c} for i, (q, c) in enumerate(zip(questions, contexts))]
         _, na_diff, nbest = self.answer_rows(rows)
-        results = []
-        for row in rows:
-            no_answer = self.settings["version"] == "v2" and na_diff[row["id"]] > self.settings["null_threshold"]
-            cands = [{"answer": c["text"], "score": c["score"], "start": c["start"], "end": c["end"],
-                      "no_answer": False} for c in nbest[row["id"]][:top_k]]
-            if no_answer or not cands:
-                cands = [{"answer": "", "score": None, "start": None, "end": None, "no_answer": True}] + cands[:top_k - 1]
-            results.append(cands[0] if top_k == 1 else cands)
+        results = [format_answers(nbest[r["id"]], na_diff[r["id"]], self.settings, top_k) for r in rows]
         return results[0] if single else results
 
     def answer_file(self, path: str, data_dir: str | None = None) -> dict[str, str]:
@@ -108,6 +102,75 @@ class ExtractiveQA:
         rows, _ = load_qa_examples(DataSourceConfig(path=path, format="squad"), data_dir, "v2", "skip", training=False)
         answers, na_diff, _ = self.answer_rows(rows)
         return final_answers(answers, na_diff, self.settings["version"], self.settings["null_threshold"])
+
+
+def format_answers(nbest: list[dict], na_diff: float, settings: dict[str, Any], top_k: int = 1):
+    """The user-facing answer(s) of one question: {answer, score, start, end, no_answer}, or a list of top_k.
+    For v2 models, "no answer" comes first when the null score beats the best span by more than the threshold."""
+    no_answer = settings["version"] == "v2" and na_diff > settings["null_threshold"]
+    cands = [{"answer": c["text"], "score": c["score"], "start": c["start"], "end": c["end"], "no_answer": False}
+             for c in nbest[:top_k]]
+    if no_answer or not cands:
+        cands = [{"answer": "", "score": None, "start": None, "end": None, "no_answer": True}] + cands[:top_k - 1]
+    return cands[0] if top_k == 1 else cands
+
+
+PIPELINE_TASK = "extractive-question-answering"
+
+
+def register_pipeline() -> str:
+    """Register `pipeline("extractive-question-answering", model=dir)` with transformers' custom-pipeline registry
+    (the same windowing and post-processing as `ExtractiveQA`). Returns the task name.
+
+    Example:
+        >>> from transformers import pipeline                                          # doctest: +SKIP
+        >>> qa = pipeline(register_pipeline(), model="runs/finetune/squad-bert-tiny")   # doctest: +SKIP
+        >>> qa(question="Where is the tower?", context="The Eiffel Tower is in Paris.")  # doctest: +SKIP
+    """
+    from transformers import AutoModelForQuestionAnswering, Pipeline
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    from nlp_ssl.tasks.qa import QATaskConfig, eval_features, postprocess
+
+    inputs_keys = ("input_ids", "token_type_ids", "attention_mask")
+
+    class ExtractiveQAPipeline(Pipeline):
+        """question + context -> {answer, score, start, end, no_answer} (top_k > 1: a list)."""
+
+        def _sanitize_parameters(self, top_k=None, **kwargs):
+            return {}, {}, ({"top_k": top_k} if top_k is not None else {})
+
+        def __call__(self, inputs=None, question=None, context=None, **kwargs):
+            if inputs is None:
+                inputs = {"question": question, "context": context}
+            return super().__call__(inputs, **kwargs)
+
+        def settings(self) -> dict[str, Any]:
+            return {**DEFAULTS, **(getattr(self.model.config, "extractive_qa", None) or {})}
+
+        def preprocess(self, inputs):
+            if not inputs.get("context") or not inputs["context"].strip():
+                raise ValueError("empty context: there is nothing to extract an answer from")
+            s = self.settings()
+            row = {"id": "0", "question": inputs["question"], "context": inputs["context"]}
+            feats = eval_features([row], self.tokenizer, QATaskConfig(
+                max_length=s["max_length"], doc_stride=s["doc_stride"], max_query_length=s["max_query_length"]))
+            batch = self.tokenizer.pad({k: feats[k] for k in inputs_keys if k in feats}, return_tensors="pt")
+            return {"model_inputs": dict(batch), "feats": feats, "row": row}
+
+        def _forward(self, inputs):
+            out = self.model(**inputs["model_inputs"])
+            return {"start": out.start_logits, "end": out.end_logits, "feats": inputs["feats"], "row": inputs["row"]}
+
+        def postprocess(self, outputs, top_k=1):
+            s = self.settings()
+            _, na_diff, nbest = postprocess([outputs["row"]], outputs["feats"], outputs["start"].float().numpy(),
+                                            outputs["end"].float().numpy(), s["n_best"], s["max_answer_length"])
+            return format_answers(nbest["0"], na_diff["0"], s, top_k)
+
+    PIPELINE_REGISTRY.register_pipeline(PIPELINE_TASK, pipeline_class=ExtractiveQAPipeline,
+                                        pt_model=AutoModelForQuestionAnswering)
+    return PIPELINE_TASK
 
 
 def main(argv: list[str] | None = None) -> int:

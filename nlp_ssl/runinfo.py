@@ -68,9 +68,21 @@ def write_run_info(out_dir: str | Path, config: Any, command: str, extra: dict |
     (out_dir / "run_info.json").write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
 
 
+def _drop_nulls(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _drop_nulls(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_drop_nulls(v) for v in data]
+    return data
+
+
 def content_key(data: Any) -> str:
-    """sha256 of the canonical JSON form of plain data (dataclasses allowed)."""
-    blob = json.dumps(to_dict(data), sort_keys=True, default=str).encode()
+    """sha256 of the canonical JSON form of plain data (dataclasses allowed).
+
+    Keys whose value is null count as absent, so a new optional config key (null by default) does not change
+    the keys of existing caches.
+    """
+    blob = json.dumps(_drop_nulls(to_dict(data)), sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
 
 

@@ -77,6 +77,22 @@ def test_answer_api_and_cli_reproduce_evaluation(v1_run):
     assert cli(["answer", str(out), "--question", "Who?", "--context", " "]) == 1  # empty context: a clear error
 
 
+def test_registered_pipeline_gives_the_same_answers(v1_run):
+    from transformers import pipeline
+
+    from nlp_ssl.answer import ExtractiveQA, register_pipeline
+
+    tmp, dev, _ = v1_run
+    out = str(tmp / "qa")
+    pipe = pipeline(register_pipeline(), model=out)
+    paragraph = json.loads(dev.read_text())["data"][0]["paragraphs"][0]
+    question, context = paragraph["qas"][0]["question"], paragraph["context"]
+    got = pipe(question=question, context=context, top_k=2)
+    want = ExtractiveQA(out)(question, context, top_k=2)
+    assert [g["answer"] for g in got] == [w["answer"] for w in want]
+    assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=1e-4)
+
+
 def test_evaluate_command_reproduces_the_scores(v1_run, data_dir):
     from nlp_ssl.recipes.evaluate import EvaluateConfig
     from nlp_ssl.recipes.evaluate import main as evaluate

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The figures of the fine-tuning and QA issues: a pretrained encoder against the same architecture from scratch,
+# same recipe, budget and seeds; each initialisation at its own best learning rate from the grid (chosen on dev
+# with seed 1). Encoder: configs/pretrain/bert-tiny-imdb-cpu.yaml (run it first). Results: runs/figures/*/metrics.json,
+# tabulated by benchmarks/summarize_finetune.py. About an hour on 2 CPU cores.
+#
+# Usage: bash benchmarks/finetune_figures.sh [ENCODER_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NLP=".venv/bin/nlp-ssl"
+ENC="${1:-runs/pretrain/bert-tiny-imdb-cpu}"
+OUT=runs/figures
+export NLP_SSL_DATA_DIR="${NLP_SSL_DATA_DIR:-$(cd .. && pwd)/shared/data}" TQDM_DISABLE=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1
+FEW=configs/finetune/sst2-1000-labels-bert-tiny-cpu.yaml  # 3 seeds, grid 1e-4, 3e-4, 1e-3
+
+for init in pretrained scratch; do
+  common=(model="$ENC" init=$init save_predictions=false)
+  # SST-2 dev accuracy: 100 labels (30 epochs, batch 16), 1,000 labels (10 epochs)
+  $NLP finetune $FEW "${common[@]}" output_dir=$OUT/sst2-100-$init max_train_samples=100 train.num_epochs=30 \
+    train.per_device_batch_size=16
+  $NLP finetune $FEW "${common[@]}" output_dir=$OUT/sst2-1000-$init
+  # IMDB accuracy on a held-out part of imdb/train: 100 and 1,000 labels, 256 tokens, head+tail truncation
+  $NLP finetune configs/finetune/imdb-bert-tiny-cpu.yaml "${common[@]}" output_dir=$OUT/imdb-100-$init \
+    max_train_samples=100 seeds=[1,2,3] train.learning_rates=[1e-4,3e-4,1e-3] train.num_epochs=30 train.per_device_batch_size=16
+  $NLP finetune configs/finetune/imdb-bert-tiny-cpu.yaml "${common[@]}" output_dir=$OUT/imdb-1000-$init \
+    max_train_samples=1000 seeds=[1,2,3] train.learning_rates=[3e-4,1e-3] train.num_epochs=10
+done
+# Self-training on IMDB with 100 labels (pretrained encoder): accuracy per round
+$NLP finetune configs/finetune/imdb-100-self-training-bert-tiny-cpu.yaml model="$ENC" save_predictions=false \
+  output_dir=$OUT/imdb-100-self-training
+for init in pretrained scratch; do
+  # Extractive QA: SQuADShifts -> SQuAD v1.1 dev half A, same 800 steps
+  $NLP finetune configs/finetune/squad-bert-tiny-cpu.yaml model="$ENC" init=$init output_dir=$OUT/squad-$init
+done
+for init in pretrained scratch; do
+  # All labels: SST-2 (1 epoch of 67,349) and IMDB (1 epoch of 17,428), grid 3e-4, 1e-3
+  $NLP finetune configs/finetune/sst2-bert-tiny-cpu.yaml model="$ENC" init=$init save_predictions=false \
+    output_dir=$OUT/sst2-all-$init seeds=[1,2,3] train.learning_rates=[3e-4,1e-3] train.num_epochs=1
+  $NLP finetune configs/finetune/imdb-bert-tiny-cpu.yaml model="$ENC" init=$init save_predictions=false \
+    output_dir=$OUT/imdb-all-$init seeds=[1,2,3] train.learning_rates=[3e-4,1e-3] train.num_epochs=1
+done
+.venv/bin/python benchmarks/summarize_finetune.py $OUT
