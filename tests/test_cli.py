@@ -18,12 +18,16 @@ def test_help_and_config_errors_do_not_import_heavy_libraries():
         "from nlp_ssl.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "rc = main(['prepare', 'configs/quickstart/prepare.yaml', 'block_sise=64'])\n"
+        "rc2 = main(['finetune', 'configs/finetune/rte-bert-tiny-cpu.yaml', 'task.text_columns=[sentence1]'])\n"
+        "rc3 = main(['finetune', 'configs/finetune/squad-bert-tiny-cpu.yaml', 'task.doc_stride=500'])\n"
         "heavy = [m for m in ('torch', 'transformers', 'datasets', 'tokenizers') if m in sys.modules]\n"
-        "print('RC', rc, 'HEAVY', heavy)\n"
+        "print('RC', rc, rc2, rc3, 'HEAVY', heavy)\n"
     )
     r = _run(code)
-    assert "RC 1 HEAVY []" in r.stdout, r.stdout + r.stderr
+    assert "RC 1 1 1 HEAVY []" in r.stdout, r.stdout + r.stderr
     assert "block_sise: unknown key; did you mean 'block_size'?" in r.stderr
+    assert "rte is a sentence-pair task and needs 2 column(s)" in r.stderr  # checked before any data is read
+    assert "doc_stride: 500 leaves no room" in r.stderr
 
 
 def test_console_script_reports_errors_without_traceback(tmp_path):

@@ -161,15 +161,17 @@ class _Job:
     """Everything shared by the runs of one config: resolved task, tokenizer, encoded splits."""
 
     def __init__(self, cfg: FinetuneConfig, data_dir: str | None):
-        from transformers import AutoConfig
-
         from nlp_ssl.finetuning import check_fits, check_model_dir
         from nlp_ssl.tasks.classification import encode, load_task, resolve_task
-        from nlp_ssl.tokenization import load_tokenizer
 
         self.cfg = cfg
-        self.task = resolve_task(cfg.task)
+        self.task = resolve_task(cfg.task)  # config mistakes first, before any heavy import
         check_model_dir(cfg.model, cfg.tokenizer)
+
+        from transformers import AutoConfig
+
+        from nlp_ssl.tokenization import load_tokenizer
+
         self.tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
         check_fits(self.tokenizer, AutoConfig.from_pretrained(cfg.model), self.task.max_length)
         self.splits, self.labels = load_task(self.task, data_dir)
