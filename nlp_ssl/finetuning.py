@@ -5,11 +5,13 @@ length-sorted prediction, and saving a model directory that loads without `nlp_s
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 
@@ -224,3 +226,32 @@ def check_fits(tokenizer, model_config, max_length: int, where: str = "task.max_
     if len(tokenizer) > model_config.vocab_size:
         raise ConfigError([f"tokenizer: {len(tokenizer)} entries but the model's vocabulary has {model_config.vocab_size}; "
                            "use the tokenizer the encoder was pretrained with"])
+
+
+def is_main_process() -> bool:
+    """True on the process that writes outputs (rank 0 under `accelerate launch`, or the only process)."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+@contextlib.contextmanager
+def main_process_output(final: str | Path) -> Iterator[Path]:
+    """Where a run writes its files: on the main process a temporary directory that replaces `final` when the
+    block succeeds (`runinfo.atomic_dir`); on the other ranks a scratch directory that is thrown away. All
+    ranks meet after the block, so no rank reads `final` before it is complete."""
+    from nlp_ssl.runinfo import atomic_dir
+
+    if is_main_process():
+        with atomic_dir(final) as tmp:
+            yield tmp
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Path(tmp)
+    wait_for_everyone()

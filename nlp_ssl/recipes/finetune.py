@@ -26,7 +26,7 @@ from nlp_ssl.config import from_dict, read_yaml, to_dict
 from nlp_ssl.data.sources import DataSourceConfig, column
 from nlp_ssl.errors import DataError, NlpSslError
 from nlp_ssl.finetuning import FinetuneTrainConfig, Init
-from nlp_ssl.runinfo import atomic_dir, content_key, write_run_info
+from nlp_ssl.runinfo import content_key, write_run_info
 from nlp_ssl.tasks.classification import TaskConfig
 
 METRICS_FILE = "metrics.json"
@@ -262,11 +262,11 @@ class _Job:
         """Train (and self-train), score, and save one run into `run_dir` (written atomically)."""
         from datasets import concatenate_datasets
 
-        from nlp_ssl.finetuning import save_model_dir
+        from nlp_ssl.finetuning import main_process_output, save_model_dir
 
         cfg = self.cfg
         labelled = self.train_sample(seed)
-        with atomic_dir(run_dir) as tmp, tempfile.TemporaryDirectory() as work:
+        with main_process_output(run_dir) as tmp, tempfile.TemporaryDirectory() as work:
             model, stats = self.fit(labelled, lr, seed, work)
             evals, rows, speed = self.evaluate_all(model)
             rounds = [{"round": 0, "train_examples": len(labelled), "eval": evals}]
@@ -330,15 +330,20 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     print(f"fine-tuning {cfg.model} ({cfg.init}) on {task.preset or 'task'}: "
           + ", ".join(f"{k} {len(v):,}" for k, v in job.encoded.items())
           + (f"; {cfg.max_train_samples} training examples per seed" if cfg.max_train_samples else ""))
-    if cfg.overwrite and out.exists():
+    from nlp_ssl.finetuning import is_main_process, wait_for_everyone
+
+    main_rank = is_main_process()
+    if cfg.overwrite and out.exists() and main_rank:
         shutil.rmtree(out)
+    wait_for_everyone()
 
     if len(lrs) == 1 and len(seeds) == 1:  # a single run: output_dir is the model directory
         metrics = job.run(lrs[0], seeds[0], out)
         print(f"saved to {out}: {task.report_split} {_headline(metrics, task)}")
         return metrics
 
-    write_run_info(out, cfg, "finetune", {"labels": job.labels})
+    if main_rank:
+        write_run_info(out, cfg, "finetune", {"labels": job.labels})
     main_metric, sel = task.metrics[0], task.selection_split
 
     def run(lr, seed):
@@ -369,7 +374,8 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
             m = rnd["summary"][task.report_split][main_metric]
             print(f"self-training round {k}: {task.report_split} {main_metric} {m['mean']:.4f} ± {m['std']:.4f}, "
                   f"pseudo-labels {rnd['pseudo_labels']}")
-    write_json_atomic(out / METRICS_FILE, summary)
+    if main_rank:
+        write_json_atomic(out / METRICS_FILE, summary)
     for split, ms in summary["summary"].items():
         print(f"{split}: " + ", ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in ms.items())
               + f" (lr {best:g}, seeds {seeds})")

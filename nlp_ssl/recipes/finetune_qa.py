@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from nlp_ssl.finetuning import FinetuneTrainConfig, Init
-from nlp_ssl.runinfo import atomic_dir, write_run_info
+from nlp_ssl.runinfo import write_run_info
 from nlp_ssl.tasks.qa import QATaskConfig
 
 METRICS_FILE = "metrics.json"
@@ -132,12 +132,15 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
           + (f"; training data: {train_report.skipped_bad_answer} answers not at answer_start skipped, "
              f"{train_report.fixed_answer} fixed, {train_report.skipped_empty_context} empty contexts skipped "
              f"(e.g. {train_report.first_problems[:2]})" if problems else ""))
-    if cfg.overwrite and out.exists():
+    from nlp_ssl.finetuning import is_main_process, main_process_output, wait_for_everyone
+
+    if cfg.overwrite and out.exists() and is_main_process():
         shutil.rmtree(out)
+    wait_for_everyone()
 
     lr = cfg.train.learning_rates[0]
     model = build_task_model(AutoModelForQuestionAnswering, cfg.model, cfg.init, cfg.seed, cfg.train.dropout)
-    with atomic_dir(out) as tmp, tempfile.TemporaryDirectory() as work:
+    with main_process_output(out) as tmp, tempfile.TemporaryDirectory() as work:
         args = training_arguments(work, cfg.train, lr, cfg.seed, label_names=["start_positions", "end_positions"])
         collator = PadCollator(tokenizer, keep=(*INPUTS, "start_positions", "end_positions"))
         trainer, stats = train(model, args, train_set, collator, tokenizer)

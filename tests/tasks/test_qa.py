@@ -79,7 +79,12 @@ def tokenizer(tiny_tokenizer_dir):
 LONG = " ".join(f"word{i}" for i in range(120)) + " the answer is Kenneth Arrow today ."
 
 
-def test_long_context_windows_label_the_answer_where_it_is(tokenizer):
+@pytest.mark.parametrize("side", ["right", "left"])  # left padding: the context comes first in each window
+def test_long_context_windows_label_the_answer_where_it_is(tiny_tokenizer_dir, side):
+    from nlp_ssl.tokenization import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_tokenizer_dir))
+    tokenizer.padding_side = side
     start = LONG.index("Kenneth Arrow")
     rows = [{"id": "1", "question": "Who?", "context": LONG,
              "answers": {"text": ["Kenneth Arrow"], "answer_start": [start]}}]
@@ -91,6 +96,10 @@ def test_long_context_windows_label_the_answer_where_it_is(tokenizer):
     for f in labelled:
         s, e = feats["start_positions"][f], feats["end_positions"][f]
         assert tokenizer.decode(feats["input_ids"][f][s:e + 1]) == "kenneth arrow"  # the tokenizer lower-cases
+        question = tokenizer("Who?", add_special_tokens=False)["input_ids"]
+        ids = feats["input_ids"][f]
+        at = 1 if side == "right" else len(ids) - 1 - len(question)  # [CLS] q [SEP] ctx [SEP] / [CLS] ctx [SEP] q [SEP]
+        assert ids[at:at + len(question)] == question
     assert all(feats["start_positions"][f] == feats["end_positions"][f] == 0
                for f in range(len(feats["input_ids"])) if f not in labelled)
 
