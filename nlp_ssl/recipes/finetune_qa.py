@@ -4,7 +4,8 @@ CONFIG`): fine-tune an encoder for extractive question answering and score it wi
 setup (task, examples with their checks, windows, output dir) -> train (HF Trainer on windows, dynamic padding)
 -> predict every evaluation window (length-sorted batches) -> n-best post-processing over windows -> v2: tune
 the null threshold on the selection split -> save a model directory (its config.json records the QA settings
-used by `nlp-ssl answer`), predictions-<split>.json in the official format, metrics.json.
+used by `nlp-ssl answer`), predictions.json in the official format (the selection split; other splits:
+predictions-<split>.json), metrics.json.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class QAFinetuneConfig:
         max_eval_samples: score only the first N questions of each evaluation split (quick runs; null: all).
         seed: seed of the sample, the head initialisation and the data order.
         train: see FinetuneTrainConfig (per_device_batch_size counts windows).
-        save_predictions: write predictions-<split>.json (official format) and, for v2, na_scores-<split>.json.
+        save_predictions: write predictions.json (official format: id -> answer) and, for v2, na_scores.json
+            (null score - best span score per id) for the selection split; predictions-<split>.json for the others.
         overwrite: replace an output_dir that holds another run.
     """
 
@@ -157,9 +159,10 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
             threshold = used if threshold is None else threshold
             metrics["eval"][split] = m
             if cfg.save_predictions:
-                (tmp / f"predictions-{split}.json").write_text(json.dumps(preds, indent=1, ensure_ascii=False) + "\n")
+                suffix = "" if split == task.selection_split else f"-{split}"
+                (tmp / f"predictions{suffix}.json").write_text(json.dumps(preds, indent=1, ensure_ascii=False) + "\n")
                 if task.version == "v2":
-                    (tmp / f"na_scores-{split}.json").write_text(json.dumps(na_diff, indent=1) + "\n")
+                    (tmp / f"na_scores{suffix}.json").write_text(json.dumps(na_diff, indent=1) + "\n")
         model.config.extractive_qa = qa_settings(task, threshold)
         write_run_info(tmp, cfg, "finetune", {"task": asdict(task)})
         model.save_pretrained(str(tmp))

@@ -45,9 +45,9 @@ def test_qa_run_saves_model_predictions_and_official_metrics(v1_run):
     tmp, dev, metrics = v1_run
     out = tmp / "qa"
     assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json", "config.yaml",
-            "predictions-dev.json"} <= {p.name for p in out.iterdir()}
+            "predictions.json"} <= {p.name for p in out.iterdir()}
     ids = [q["id"] for p in json.loads(dev.read_text())["data"][0]["paragraphs"] for q in p["qas"]]
-    preds = json.loads((out / "predictions-dev.json").read_text())
+    preds = json.loads((out / "predictions.json").read_text())
     assert sorted(preds) == sorted(ids) and all(isinstance(v, str) for v in preds.values())
     m = metrics["eval"]["dev"]
     assert m["total"] == len(ids) and 0 <= m["exact_match"] <= m["f1"] <= 100
@@ -68,12 +68,12 @@ def test_answer_api_and_cli_reproduce_evaluation(v1_run):
     tmp, dev, _ = v1_run
     out = tmp / "qa"
     qa = ExtractiveQA(str(out))
-    assert qa.answer_file(str(dev)) == json.loads((out / "predictions-dev.json").read_text())
+    assert qa.answer_file(str(dev)) == json.loads((out / "predictions.json").read_text())
     context = "The Normans were the people who in the 10th and 11th centuries gave their name to Normandy."
     one = qa("Who gave their name to Normandy?", context, top_k=3)
     assert len(one) == 3 and all(context[c["start"]:c["end"]] == c["answer"] for c in one)
     assert cli(["answer", str(out), "--file", str(dev), "--output", str(tmp / "p.json")]) == 0
-    assert json.loads((tmp / "p.json").read_text()) == json.loads((out / "predictions-dev.json").read_text())
+    assert json.loads((tmp / "p.json").read_text()) == json.loads((out / "predictions.json").read_text())
     assert cli(["answer", str(out), "--question", "Who?", "--context", " "]) == 1  # empty context: a clear error
 
 
@@ -110,6 +110,6 @@ def test_v2_tunes_and_records_the_null_threshold(tmp_path, tiny_encoder_dir, dat
     assert m["null_threshold"] == m["best_f1_thresh"] and m["f1"] == pytest.approx(m["best_f1"])
     settings = json.loads((tmp_path / "qa" / "config.json").read_text())["extractive_qa"]
     assert settings["version"] == "v2" and settings["null_threshold"] == pytest.approx(m["null_threshold"])
-    na = json.loads((tmp_path / "qa" / "na_scores-dev.json").read_text())
-    preds = json.loads((tmp_path / "qa" / "predictions-dev.json").read_text())
+    na = json.loads((tmp_path / "qa" / "na_scores.json").read_text())
+    preds = json.loads((tmp_path / "qa" / "predictions.json").read_text())
     assert all((preds[q] == "") == (na[q] > m["null_threshold"]) for q in preds)
