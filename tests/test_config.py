@@ -7,7 +7,7 @@ from typing import Literal
 import pytest
 
 from nlp_ssl.cli import COMMANDS, SCRIPTS, resolve_config
-from nlp_ssl.config import apply_overrides, dump_yaml, from_dict, load_config, read_yaml
+from nlp_ssl.config import apply_overrides, dump_yaml, from_dict, read_yaml
 from nlp_ssl.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
