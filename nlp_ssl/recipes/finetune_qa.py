@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from nlp_ssl.errors import NlpSslError
 from nlp_ssl.finetuning import FinetuneTrainConfig, Init
 from nlp_ssl.runinfo import write_run_info
 from nlp_ssl.tasks.qa import QATaskConfig
@@ -195,8 +196,6 @@ def evaluate_qa_model(cfg, task_dict: dict, data_dir: str | None) -> dict[str, A
         out.mkdir(parents=True, exist_ok=True)
     for split in wanted:
         if split not in task.eval:
-            from nlp_ssl.errors import NlpSslError
-
             raise NlpSslError(f"splits: no split {split!r}; the task has {list(task.eval)}")
         rows, _ = load_qa_examples(task.eval[split], data_dir, task.version, task.bad_answers, training=False)
         m, preds, _, _ = score_split(model, tokenizer, task, rows, cfg.batch_size, threshold)
