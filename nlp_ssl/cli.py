@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         if name == "finetune":
             p.add_argument("--seeds", default=None, metavar="1,2,3",
                            help="run once per seed and report mean and standard deviation (same as seeds=[1,2,3])")
+    sub.add_parser("push", add_help=False, help="upload a model directory (model, tokenizer, card) to the Hugging Face "
+                   "Hub (nlp-ssl push DIR --repo-id USER/NAME [--dry-run]); see nlp-ssl push --help")
+    sub.add_parser("report", add_help=False, help="write a markdown report with plots comparing runs "
+                   "(nlp-ssl report RUN_DIR [RUN_DIR ...] --output DIR); see nlp-ssl report --help")
     sub.add_parser("answer", add_help=False, help="answer questions with an extractive-QA model "
                    "(nlp-ssl answer MODEL --question Q --context C, or --file SQUAD.json); see nlp-ssl answer --help")
     return parser
@@ -84,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         from nlp_ssl.answer import main as answer
 
         return answer(argv[1:])
+    if argv[:1] in (["push"], ["report"]):  # commands on run directories, with their own flags
+        module = importlib.import_module(f"nlp_ssl.recipes.{argv[0]}")
+        return module.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()

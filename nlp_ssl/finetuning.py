@@ -255,3 +255,14 @@ def main_process_output(final: str | Path) -> Iterator[Path]:
         with tempfile.TemporaryDirectory() as tmp:
             yield Path(tmp)
     wait_for_everyone()
+
+
+def keep_training_logs(work_dir: str | Path, out: Path, log_history: list[dict]) -> None:
+    """Keep what the Trainer logged in its scratch `work_dir`: `log_history.json` and, when TensorBoard logging is
+    on (`train.report_to: [tensorboard]`), its event files under `out/tensorboard/`."""
+    import shutil
+
+    (out / "log_history.json").write_text(json.dumps(log_history, indent=1) + "\n")
+    runs = Path(work_dir) / "runs"  # the Trainer's default TensorBoard directory under its output_dir
+    if runs.is_dir():
+        shutil.copytree(runs, out / "tensorboard", dirs_exist_ok=True)

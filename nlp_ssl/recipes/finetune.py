@@ -26,6 +26,7 @@ from nlp_ssl.config import from_dict, read_yaml, to_dict
 from nlp_ssl.data.sources import DataSourceConfig, column
 from nlp_ssl.errors import DataError, NlpSslError
 from nlp_ssl.finetuning import FinetuneTrainConfig, Init
+from nlp_ssl.hub import HubConfig
 from nlp_ssl.runinfo import content_key, write_run_info
 from nlp_ssl.tasks.classification import TaskConfig
 
@@ -78,6 +79,7 @@ class FinetuneConfig:
         self_training: see SelfTrainingConfig.
         save_predictions: write predictions-<split>.jsonl (one row per example) into each run.
         overwrite: replace an output_dir that holds another run.
+        hub: push the model when the run finishes (a grid of runs: the chosen rate's first seed); see HubConfig.
     """
 
     output_dir: str
@@ -91,6 +93,7 @@ class FinetuneConfig:
     self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
     save_predictions: bool = True
     overwrite: bool = False
+    hub: HubConfig = field(default_factory=HubConfig)
 
     def validate(self) -> list[str]:
         problems = []
@@ -121,6 +124,7 @@ def _comparable(cfg: Any) -> dict:
     d = to_dict(cfg)
     d.pop("output_dir", None)
     d.pop("overwrite", None)
+    d.pop("hub", None)  # where the model is shared does not change it
     return d
 
 
@@ -224,6 +228,7 @@ class _Job:
         model = self.new_model(seed)
         args = training_arguments(work, self.cfg.train, lr, seed)
         trainer, stats = train(model, args, train_set, PadCollator(self.tokenizer), self.tokenizer)
+        self.log_history = trainer.state.log_history
         return trainer.model, stats
 
     def score(self, model, split: str) -> tuple[dict[str, float], list[dict], float]:
@@ -262,7 +267,9 @@ class _Job:
         """Train (and self-train), score, and save one run into `run_dir` (written atomically)."""
         from datasets import concatenate_datasets
 
-        from nlp_ssl.finetuning import main_process_output, save_model_dir
+        from nlp_ssl.finetuning import keep_training_logs, main_process_output, save_model_dir
+        from nlp_ssl.hub import write_model_card
+        from nlp_ssl.plots import plot_run
 
         cfg = self.cfg
         labelled = self.train_sample(seed)
@@ -287,6 +294,9 @@ class _Job:
                               train=replace(cfg.train, learning_rates=[lr]))
             write_run_info(tmp, run_cfg, "finetune", {"labels": self.labels})
             save_model_dir(tmp, model, self.tokenizer, metrics)
+            keep_training_logs(work, tmp, self.log_history)
+            plot_run(tmp)
+            write_model_card(tmp)
             if cfg.save_predictions:
                 for split, split_rows in rows.items():
                     with open(tmp / f"predictions-{split}.jsonl", "w", encoding="utf-8") as f:
@@ -331,6 +341,8 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
           + ", ".join(f"{k} {len(v):,}" for k, v in job.encoded.items())
           + (f"; {cfg.max_train_samples} training examples per seed" if cfg.max_train_samples else ""))
     from nlp_ssl.finetuning import is_main_process, wait_for_everyone
+    from nlp_ssl.hub import share, write_model_card
+    from nlp_ssl.plots import plot_run
 
     main_rank = is_main_process()
     if cfg.overwrite and out.exists() and main_rank:
@@ -340,6 +352,8 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     if len(lrs) == 1 and len(seeds) == 1:  # a single run: output_dir is the model directory
         metrics = job.run(lrs[0], seeds[0], out)
         print(f"saved to {out}: {task.report_split} {_headline(metrics, task)}")
+        if main_rank and cfg.hub.push:
+            share(out, cfg.hub)
         return metrics
 
     if main_rank:
@@ -376,6 +390,11 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
                   f"pseudo-labels {rnd['pseudo_labels']}")
     if main_rank:
         write_json_atomic(out / METRICS_FILE, summary)
+        plot_run(out)
+        for r in runs:  # their cards now carry the mean and std over seeds
+            write_model_card(out / f"lr{r['learning_rate']:g}-seed{r['seed']}")
+        if cfg.hub.push:
+            share(out / f"lr{best:g}-seed{seeds[0]}", cfg.hub)
     for split, ms in summary["summary"].items():
         print(f"{split}: " + ", ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in ms.items())
               + f" (lr {best:g}, seeds {seeds})")

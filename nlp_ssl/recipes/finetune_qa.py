@@ -21,6 +21,7 @@ import numpy as np
 
 from nlp_ssl.errors import NlpSslError
 from nlp_ssl.finetuning import FinetuneTrainConfig, Init
+from nlp_ssl.hub import HubConfig
 from nlp_ssl.runinfo import write_run_info
 from nlp_ssl.tasks.qa import QATaskConfig
 
@@ -45,6 +46,7 @@ class QAFinetuneConfig:
         save_predictions: write predictions.json (official format: id -> answer) and, for v2, na_scores.json
             (null score - best span score per id) for the selection split; predictions-<split>.json for the others.
         overwrite: replace an output_dir that holds another run.
+        hub: push the model when the run finishes; see HubConfig.
     """
 
     output_dir: str
@@ -58,6 +60,7 @@ class QAFinetuneConfig:
     train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
     save_predictions: bool = True
     overwrite: bool = False
+    hub: HubConfig = field(default_factory=HubConfig)
 
     def validate(self) -> list[str]:
         problems = []
@@ -135,7 +138,9 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
           + (f"; training data: {train_report.skipped_bad_answer} answers not at answer_start skipped, "
              f"{train_report.fixed_answer} fixed, {train_report.skipped_empty_context} empty contexts skipped "
              f"(e.g. {train_report.first_problems[:2]})" if problems else ""))
-    from nlp_ssl.finetuning import is_main_process, main_process_output, wait_for_everyone
+    from nlp_ssl.finetuning import is_main_process, keep_training_logs, main_process_output, wait_for_everyone
+    from nlp_ssl.hub import share
+    from nlp_ssl.plots import plot_run
 
     if cfg.overwrite and out.exists() and is_main_process():
         shutil.rmtree(out)
@@ -169,6 +174,10 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        keep_training_logs(work, tmp, trainer.state.log_history)
+        plot_run(tmp)
+    if is_main_process():
+        share(out, cfg.hub)  # model card, and the upload when hub.push is set
     sel = metrics["eval"][task.selection_split]
     keys = ("exact_match", "f1") if task.version == "v1" else ("exact", "f1", "HasAns_f1", "NoAns_f1")
     print(f"saved to {out}: {task.selection_split} " + ", ".join(f"{k} {sel[k]:.2f}" for k in keys if k in sel))

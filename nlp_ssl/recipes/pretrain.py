@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from nlp_ssl.config import read_yaml
 from nlp_ssl.errors import ConfigError, DataError, NlpSslError
+from nlp_ssl.hub import HubConfig
 from nlp_ssl.modeling import ModelConfig
 from nlp_ssl.objectives.masking import MaskingConfig
 from nlp_ssl.runinfo import write_run_info
@@ -42,7 +43,7 @@ class PretrainConfig:
         output_dir: the trained model (loads with `AutoModelForMaskedLM.from_pretrained`), checkpoints/ and tensorboard/.
         data: a directory written by `nlp-ssl prepare`.
         tokenizer: the tokenizer directory; null takes the one recorded by `prepare`.
-        model, objective, train, impl: see their classes.
+        model, objective, train, impl, hub: see their classes.
     """
 
     output_dir: str
@@ -52,6 +53,7 @@ class PretrainConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     impl: ImplConfig = field(default_factory=ImplConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
 
     def validate(self) -> list[str]:
         problems = []
@@ -66,6 +68,7 @@ def _comparable(cfg_dict: dict) -> dict:
     """The config without the keys that may differ between a run and its resumption (a moved run may resume)."""
     out = json.loads(json.dumps(cfg_dict))
     out.pop("output_dir", None)
+    out.pop("hub", None)  # where the model is shared does not change it
     for key in ("resume", "overwrite"):
         out.get("train", {}).pop(key, None)
     return out
@@ -167,7 +170,9 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     import torch
     from transformers import TrainingArguments
 
+    from nlp_ssl.hub import share
     from nlp_ssl.modeling import build_causal_model, build_mlm_model, count_parameters
+    from nlp_ssl.plots import plot_run
     from nlp_ssl.objectives.collators import CausalLMCollator, MLMCollator
     from nlp_ssl.tokenization import load_tokenizer
     from nlp_ssl.training import (
@@ -289,6 +294,8 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     metrics.update({k: v for k, v in summarize_log_history(trainer.state.log_history).items() if k not in metrics})
     if trainer.is_world_process_zero():
         _finalize(trainer, tokenizer, out, metrics)
+        plot_run(out)
+        share(out, cfg.hub)  # model card, and the upload when hub.push is set
         summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k.startswith("eval_"))
         print(f"saved to {out}: {summary}")
     state.wait_for_everyone()

@@ -52,6 +52,7 @@ class TrainTokenizerConfig:
 
 def main(cfg: TrainTokenizerConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Train, summarise on held-out documents, and save atomically. Skips work if the same run is already there."""
+    from nlp_ssl.hub import write_model_card
     from nlp_ssl.tokenization import summarize, train_tokenizer
 
     key = content_key({"config": {k: v for k, v in vars(cfg).items() if k not in ("output_dir", "overwrite")},
@@ -94,5 +95,6 @@ def main(cfg: TrainTokenizerConfig, data_dir: str | None = None) -> dict[str, An
         tokenizer.save_pretrained(str(tmp))
         write_run_info(tmp, cfg, "train-tokenizer")
         (tmp / SUMMARY_FILE).write_text(json.dumps(result, indent=2) + "\n")
+        write_model_card(tmp)
     print(f"saved to {out}")
     return result
