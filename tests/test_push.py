@@ -1,0 +1,291 @@
+"""`nlp-ssl push` against a local HTTP server standing in for the Hugging Face Hub (through HF_ENDPOINT).
+
+The stand-in speaks the part of the Hub API that `huggingface_hub` uses for `whoami`, `create_repo`,
+`create_branch`, `upload_folder` (preupload + commit, files sent inline) and `list_repo_tree`. It listens on
+the loopback interface only, answers each request within a socket timeout, and shuts itself down after
+`lifetime` seconds even if a test forgets to.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "hf_standin_valid_token_0123456789"
+
+
+class StandInHub:
+    """A bounded local stand-in for the Hub: records every request and the repositories' files."""
+
+    def __init__(self, token: str = TOKEN, fail_commit: int | None = None, lifetime: float = 60.0):
+        self.token, self.fail_commit = token, fail_commit
+        self.requests: list[tuple[str, str]] = []
+        self.created: list[dict] = []
+        self.branches: list[str] = []
+        self.commits: list[dict] = []
+        self.files: dict[str, dict[str, bytes]] = {}  # repo_id -> path -> content
+        self.valid_cards, self.invalid_cards = 0, []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            timeout = 10  # a stuck client cannot hold a handler thread
+
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+            def _send(self, status: int, body, headers: dict | None = None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _base(self) -> str:
+                return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+            def _body(self) -> bytes:
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _authorized(self) -> bool:
+                if self.headers.get("Authorization") == f"Bearer {hub.token}":
+                    return True
+                self._send(401, {"error": "Invalid credentials in Authorization header"},
+                           {"X-Error-Message": "Invalid credentials in Authorization header"})
+                return False
+
+            def do_GET(self):
+                url = urlparse(self.path)
+                hub.requests.append(("GET", url.path))
+                if not self._authorized():
+                    return
+                parts = [unquote(p) for p in url.path.split("/")]
+                if url.path == "/api/whoami-v2":
+                    return self._send(200, {"type": "user", "name": "me", "orgs": [],
+                                            "auth": {"type": "access_token", "accessToken": {"role": "write"}}})
+                if parts[1:3] == ["api", "models"] and len(parts) >= 7 and parts[5] == "tree":
+                    repo = f"{parts[3]}/{parts[4]}"
+                    files = hub.files.get(repo, {})
+                    return self._send(200, [{"type": "file", "path": p, "size": len(c),
+                                             "oid": hashlib.sha1(b"blob %d\0" % len(c) + c).hexdigest()}
+                                            for p, c in sorted(files.items())])
+                self._send(404, {"error": f"no route {url.path}"})
+
+            def do_POST(self):
+                url = urlparse(self.path)
+                hub.requests.append(("POST", url.path))
+                body = self._body()
+                if not self._authorized():
+                    return
+                parts = [unquote(p) for p in url.path.split("/")]
+                if url.path == "/api/repos/create":
+                    payload = json.loads(body)
+                    repo = f"{payload.get('organization') or 'me'}/{payload['name']}"
+                    hub.created.append(payload)
+                    if repo in hub.files:
+                        return self._send(409, {"error": "You already created this model repo", "url": f"{self._base()}/{repo}"})
+                    hub.files[repo] = {}
+                    return self._send(200, {"url": f"{self._base()}/{repo}"})
+                if url.path == "/api/validate-yaml":  # the Hub checks a README's metadata before the commit
+                    from huggingface_hub import ModelCard
+
+                    try:
+                        ModelCard(json.loads(body)["content"])  # the card parser of huggingface_hub itself
+                    except ValueError as e:
+                        hub.invalid_cards.append(str(e))
+                        return self._send(400, {"error": str(e)})
+                    hub.valid_cards += 1
+                    return self._send(200, {})
+                if parts[1:3] != ["api", "models"] or len(parts) < 7:
+                    return self._send(404, {"error": f"no route {url.path}"})
+                repo, action, rev = f"{parts[3]}/{parts[4]}", parts[5], "/".join(parts[6:])
+                if repo not in hub.files:
+                    return self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
+                if action == "branch":
+                    hub.branches.append(rev)
+                    return self._send(200, {})
+                if action == "preupload":  # every file goes inline in the commit ("regular"), none through LFS
+                    files = json.loads(body)["files"]
+                    return self._send(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+                                                       "oid": None} for f in files]})
+                if action == "commit":
+                    lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+                    header = next(x["value"] for x in lines if x["key"] == "header")
+                    files = {x["value"]["path"]: base64.b64decode(x["value"]["content"])
+                             for x in lines if x["key"] == "file"}
+                    hub.commits.append({"revision": rev, "summary": header["summary"], "files": files,
+                                        "other": [x["key"] for x in lines if x["key"] not in ("header", "file")]})
+                    if hub.fail_commit:
+                        return self._send(hub.fail_commit, {"error": "Storage quota exceeded"},
+                                          {"X-Error-Message": "Storage quota exceeded"})
+                    hub.files[repo].update(files)
+                    oid = hashlib.sha1(repr(sorted(files)).encode()).hexdigest()
+                    return self._send(200, {"commitUrl": f"{self._base()}/{repo}/commit/{oid}", "commitOid": oid,
+                                            "pullRequestUrl": None})
+                self._send(404, {"error": f"no route {url.path}"})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._timer = threading.Timer(lifetime, self.server.shutdown)  # stops by itself
+        self._timer.daemon = True
+
+    def __enter__(self) -> "StandInHub":
+        self._thread.start()
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens here once the socket is closed
+
+
+def push_cli(args: list[str], endpoint: str, tmp_path: Path, token: str | None = TOKEN) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1",
+               PYTHONPATH=str(REPO), HF_HUB_DISABLE_PROGRESS_BARS="1")
+    if token is not None:
+        env["HF_TOKEN"] = token
+    return subprocess.run([sys.executable, "-m", "nlp_ssl", "push", *args], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=tmp_path)
+
+
+@pytest.fixture
+def model_dir(tmp_path) -> Path:
+    """A fine-tuned model directory as nlp-ssl writes it, with the files a push must leave behind."""
+    import yaml
+
+    d = tmp_path / "sst2"
+    files = {
+        "config.json": json.dumps({"model_type": "bert", "id2label": {"0": "negative", "1": "positive"}}),
+        "config.yaml": yaml.safe_dump({"model": "runs/quickstart/encoder", "init": "pretrained",
+                                       "task": {"type": "classification", "preset": "sst2", "metrics": ["accuracy"],
+                                                "eval": {"dev": {"hub_name": "nyu-mll/glue", "hub_config": "sst2",
+                                                                 "split": "validation"}}}}),
+        "run_info.json": json.dumps({"command": "finetune", "labels": ["negative", "positive"]}),
+        "metrics.json": json.dumps({"learning_rate": 1e-3, "seed": 1, "steps": 10, "eval": {"dev": {"accuracy": 0.8}}}),
+        "model.safetensors": os.urandom(3000), "tokenizer.json": "{}", "tokenizer_config.json": "{}",
+        "log_history.json": "[]", "predictions-dev.jsonl": "{}", "plots/training.png": b"png",
+        "tensorboard/events.out.tfevents": b"tb", "checkpoints/checkpoint-5/optimizer.pt": b"adam",
+    }
+    for rel, content in files.items():
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_bytes(content if isinstance(content, bytes) else content.encode())
+    from nlp_ssl.hub import write_model_card
+
+    write_model_card(d, hardware="CPU")
+    return d
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_push_creates_the_repo_and_commits_exactly_the_model_files(tmp_path, model_dir):
+    with StandInHub() as hub:
+        r = push_cli([str(model_dir), "--repo-id", "me/sst2-tiny", "--private", "--commit-message", "first"],
+                     hub.url, tmp_path)
+    assert r.returncode == 0, r.stderr
+    expected = ["README.md", "config.json", "config.yaml", "metrics.json", "model.safetensors", "run_info.json",
+                "tokenizer.json", "tokenizer_config.json"]
+    assert [c["name"] for c in hub.created] == ["sst2-tiny"] and hub.created[0]["organization"] == "me"
+    assert hub.created[0].get("visibility") == "private" or hub.created[0].get("private") is True
+    assert len(hub.commits) == 1 and hub.commits[0]["summary"] == "first" and hub.commits[0]["other"] == []
+    sent = hub.commits[0]["files"]
+    assert sorted(sent) == expected  # no checkpoints, optimizer state, logs, plots or predictions
+    assert {p: _sha256(c) for p, c in sent.items()} == {p: _sha256((model_dir / p).read_bytes()) for p in expected}
+    assert 'repo = "me/sst2-tiny"' in sent["README.md"].decode()  # the card names where it lives
+    assert hub.valid_cards == 1 and hub.invalid_cards == []
+    assert f"uploaded 8 file(s) to {hub.url}/me/sst2-tiny" in r.stdout
+    assert TOKEN not in r.stdout + r.stderr
+    for p in model_dir.rglob("*"):
+        if p.is_file():
+            assert TOKEN.encode() not in p.read_bytes(), p
+
+
+def test_push_to_a_branch_and_again_to_an_existing_repo(tmp_path, model_dir):
+    with StandInHub() as hub:
+        assert push_cli([str(model_dir), "--repo-id", "me/m"], hub.url, tmp_path).returncode == 0
+        r = push_cli([str(model_dir), "--repo-id", "me/m", "--revision", "v2"], hub.url, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert hub.branches == ["v2"] and [c["revision"] for c in hub.commits] == ["main", "v2"]
+
+
+def test_a_failed_upload_names_what_was_not_uploaded(tmp_path, model_dir):
+    """The first push lands; the second changes the weights and its commit is refused: the error names exactly
+    the file that did not reach the repository (the others are there with the same content)."""
+    with StandInHub() as hub:
+        assert push_cli([str(model_dir), "--repo-id", "me/m"], hub.url, tmp_path).returncode == 0
+        (model_dir / "model.safetensors").write_bytes(b"new weights")
+        hub.fail_commit = 507
+        r = push_cli([str(model_dir), "--repo-id", "me/m"], hub.url, tmp_path)
+    assert r.returncode == 1
+    assert "failed (HTTP 507: Storage quota exceeded); not uploaded: model.safetensors." in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and TOKEN not in r.stdout + r.stderr
+    assert hub.files["me/m"]["model.safetensors"] != b"new weights"
+
+
+def test_a_missing_or_rejected_token_is_a_clear_error(tmp_path, model_dir):
+    with StandInHub() as hub:
+        r = push_cli([str(model_dir), "--repo-id", "me/m"], hub.url, tmp_path, token=None)
+        assert r.returncode == 1 and "no Hugging Face token: log in with `hf auth login`" in r.stderr, r.stderr
+        assert hub.requests == []  # nothing was sent without a token
+        bad = "hf_wrong_token_987654321"
+        r = push_cli([str(model_dir), "--repo-id", "me/m"], hub.url, tmp_path, token=bad)
+    assert r.returncode == 1 and "token was rejected" in r.stderr and "(HTTP 401)" in r.stderr, r.stderr
+    assert bad not in r.stdout + r.stderr
+    assert hub.created == [] and hub.commits == []
+
+
+def test_dry_run_needs_no_token_and_no_network(tmp_path, model_dir):
+    r = push_cli([str(model_dir), "--repo-id", "me/sst2-tiny", "--dry-run"], f"http://127.0.0.1:{_closed_port()}",
+                 tmp_path, token=None)
+    assert r.returncode == 0, r.stderr
+    assert "dry run: would upload 8 file(s)" in r.stdout and "  model.safetensors" in r.stdout
+    assert "checkpoints" not in r.stdout and "log_history.json" not in r.stdout
+    assert "model-index:" in r.stdout and "type: accuracy" in r.stdout
+
+
+def test_push_of_a_multi_seed_directory_names_its_runs(tmp_path):
+    d = tmp_path / "grid"
+    (d / "lr0.001-seed1").mkdir(parents=True)
+    (d / "lr0.001-seed1" / "config.json").write_text("{}")
+    (d / "metrics.json").write_text(json.dumps({"runs": [], "seeds": [1], "selection": {"best_learning_rate": 0.001}}))
+    r = push_cli([str(d), "--repo-id", "me/m", "--dry-run"], "http://127.0.0.1:9", tmp_path)
+    assert r.returncode == 1 and f"push one of its runs (lr0.001-seed1), e.g. nlp-ssl push {d}/lr0.001-seed1" in r.stderr
+
+
+def test_the_stand_in_stops_by_itself():
+    import urllib.error
+    import urllib.request
+
+    hub = StandInHub(lifetime=0.3)
+    hub.__enter__()
+    hub._thread.join(timeout=5)  # serve_forever returns once the timer has shut the server down
+    assert not hub._thread.is_alive()
+    hub.server.server_close()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{hub.url}/api/whoami-v2", timeout=2)
