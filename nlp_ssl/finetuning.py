@@ -77,8 +77,13 @@ class FinetuneTrainConfig:
 
 
 def check_model_dir(path: str, tokenizer: str | None = None) -> None:
-    """A pretrained model directory must hold config.json and (unless another tokenizer is given) a tokenizer."""
-    p = Path(path)
+    """A pretrained model directory must hold config.json and (unless another tokenizer is given) a tokenizer.
+    A Hub id (`bert-base-uncased`) is downloaded into the Hub cache first (`hub.local_path`)."""
+    from nlp_ssl.hub import local_path
+
+    p = Path(local_path(path, "model"))
+    if tokenizer is not None:
+        local_path(tokenizer, "tokenizer")
     if not p.is_dir():
         raise NlpSslError(f"model: {p} does not exist; pretrain one (`nlp-ssl pretrain CONFIG`) or fix the path")
     if not (p / "config.json").is_file():
@@ -102,6 +107,9 @@ def build_task_model(auto_class, model_dir: str, init: Init, seed: int, dropout:
     from transformers import AutoConfig
     from transformers.utils import logging as hf_logging
 
+    from nlp_ssl.hub import local_path
+
+    model_dir = local_path(model_dir, "model")
     config = AutoConfig.from_pretrained(model_dir, **config_kwargs)
     for key in _DROPOUT_KEYS.get(config.model_type, _DROPOUT_KEYS["default"]):
         setattr(config, key, dropout)

@@ -127,7 +127,8 @@ def local_path(name: str, key: str = "model") -> str:
     patterns = list(_SHARED_FILES) + list(_WEIGHTS)
     try:
         if not hf_constants.is_offline_mode():
-            files = HfApi().list_repo_files(name)
+            # one plain request (no retries): an unreachable Hub fails here at once
+            files = [s.rfilename for s in HfApi().model_info(name).siblings or []]
             if not any(fnmatch.fnmatch(f, "*.safetensors") for f in files):
                 patterns.append("pytorch_model.bin")  # older repositories have no safetensors weights
         return snapshot_download(name, allow_patterns=patterns, etag_timeout=10)
@@ -140,7 +141,9 @@ def local_path(name: str, key: str = "model") -> str:
         raise HubError(f"{key}: {name} is a Hub id, {why}, and it is not in the local Hub cache. {local_copy}") from e
     except HfHubHTTPError as e:
         raise HubError(f"{key}: downloading {name} from {hf_constants.ENDPOINT} failed: {_short(e)}. {local_copy}") from None
-    except OSError as e:  # connection refused, DNS failure, timeouts
+    except Exception as e:  # connection refused, DNS failure, timeouts (OSError, or httpx's own errors)
+        if not isinstance(e, OSError) and type(e).__module__.split(".")[0] not in ("httpx", "httpx2"):
+            raise
         raise HubError(f"{key}: {name} is a Hub id and the Hub ({hf_constants.ENDPOINT}) cannot be reached "
                        f"({type(e).__name__}). {local_copy}") from None
 

@@ -46,7 +46,8 @@ class ModelConfig:
         dropout: hidden and attention dropout. 0 by default: short pretraining runs do not overfit, and on
             CPUs dropout's random masks cost a third of a tiny model's step (cramming and ModernBERT use none).
         sparse_prediction: compute the masked-LM head only on masked positions (same loss, less compute).
-        init_from: start from this saved model instead of random weights (continued pretraining).
+        init_from: start from this saved model instead of random weights (continued pretraining): a directory,
+            or a Hub id such as `bert-base-uncased` (domain-adaptive pretraining of a published encoder).
         attn_implementation: `sdpa` (PyTorch fused attention) or `eager`; speed only.
     """
 
@@ -172,7 +173,10 @@ def build_mlm_model(cfg: ModelConfig, tokenizer, block_size: int | None = None):
     if cfg.init_from:
         from transformers import AutoConfig
 
-        config = AutoConfig.from_pretrained(cfg.init_from)
+        from nlp_ssl.hub import local_path
+
+        init_from = local_path(cfg.init_from, "model.init_from")  # a directory or a Hub id
+        config = AutoConfig.from_pretrained(init_from)
         if config.model_type != cfg.arch:
             raise ConfigError([f"model.arch: {cfg.arch!r} but model.init_from {cfg.init_from} is a {config.model_type!r} model"])
         if config.vocab_size != len(tokenizer):
@@ -181,7 +185,7 @@ def build_mlm_model(cfg: ModelConfig, tokenizer, block_size: int | None = None):
         if cfg.arch == "modernbert":
             config.sparse_prediction = cfg.sparse_prediction
         model = model_class(cfg.arch, cfg.sparse_prediction).from_pretrained(
-            cfg.init_from, config=config, attn_implementation=cfg.attn_implementation)
+            init_from, config=config, attn_implementation=cfg.attn_implementation)
     else:
         config = hf_config(cfg, tokenizer)
         config._attn_implementation = cfg.attn_implementation
@@ -208,7 +212,9 @@ def build_causal_model(cfg: ModelConfig, tokenizer, block_size: int | None = Non
     from transformers import AutoModelForCausalLM, BertLMHeadModel, RobertaForCausalLM
 
     if cfg.init_from:
-        model = AutoModelForCausalLM.from_pretrained(cfg.init_from, is_decoder=True)
+        from nlp_ssl.hub import local_path
+
+        model = AutoModelForCausalLM.from_pretrained(local_path(cfg.init_from, "model.init_from"), is_decoder=True)
     else:
         config = hf_config(cfg, tokenizer)
         config.is_decoder = True

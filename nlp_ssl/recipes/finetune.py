@@ -68,7 +68,8 @@ class FinetuneConfig:
     Attributes:
         output_dir: with one seed and one learning rate, the model directory itself; otherwise a directory
             of runs (`lr<rate>-seed<seed>/`, each a model directory) with the summary in metrics.json.
-        model: the pretrained encoder's directory (written by `nlp-ssl pretrain`, or any HF encoder saved
+        model: the pretrained encoder: a directory (written by `nlp-ssl pretrain`), or a Hub id such as
+            `bert-base-uncased` (downloaded once into the Hub cache), or any HF encoder saved
             with its tokenizer).
         tokenizer: the tokenizer directory, when the model directory has none.
         init: `pretrained` (the encoder's weights) or `scratch` (the same architecture, randomly initialised).
@@ -174,10 +175,11 @@ class _Job:
 
         from transformers import AutoConfig
 
+        from nlp_ssl.hub import local_path
         from nlp_ssl.tokenization import load_tokenizer
 
         self.tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
-        check_fits(self.tokenizer, AutoConfig.from_pretrained(cfg.model), self.task.max_length)
+        check_fits(self.tokenizer, AutoConfig.from_pretrained(local_path(cfg.model)), self.task.max_length)
         self.splits, self.labels = load_task(self.task, data_dir)
         self.encoded = {name: encode(ds, self.tokenizer, self.task) for name, ds in self.splits.items()}
         self.pool = None

@@ -35,7 +35,7 @@ class QAFinetuneConfig:
 
     Attributes:
         output_dir: the model directory written (with predictions and metrics).
-        model: the pretrained encoder's directory.
+        model: the pretrained encoder: a directory, or a Hub id such as `bert-base-uncased`.
         tokenizer: the tokenizer directory, when the model directory has none (it must be a fast tokenizer).
         init: `pretrained` (the encoder's weights) or `scratch` (same architecture, random weights).
         task: see QATaskConfig.
@@ -109,6 +109,7 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     from transformers import AutoConfig, AutoModelForQuestionAnswering
 
     from nlp_ssl.finetuning import PadCollator, build_task_model, check_fits, check_model_dir, train, training_arguments
+    from nlp_ssl.hub import local_path
     from nlp_ssl.recipes.finetune import check_output_dir
     from nlp_ssl.tasks.qa import check_fast_tokenizer, load_qa_examples, resolve_qa_task, train_features
     from nlp_ssl.tokenization import load_tokenizer
@@ -121,7 +122,7 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     check_model_dir(cfg.model, cfg.tokenizer)
     tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
     check_fast_tokenizer(tokenizer)
-    check_fits(tokenizer, AutoConfig.from_pretrained(cfg.model), task.max_length)
+    check_fits(tokenizer, AutoConfig.from_pretrained(local_path(cfg.model)), task.max_length)
 
     train_rows, train_report = load_qa_examples(task.train, data_dir, task.version, task.bad_answers, training=True)
     if cfg.max_train_samples and cfg.max_train_samples < len(train_rows):
