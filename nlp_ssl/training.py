@@ -260,6 +260,25 @@ def make_trainer_class():
                 optimizer or self.optimizer, lambda _step: schedule_factor(budget.progress, warmup, kind))
             return self.lr_scheduler
 
+        # A wrapper of several models (ELECTRA's generator + discriminator, ...) is no PreTrainedModel: the
+        # Trainer would save its bare state dict (which safetensors refuses for shared embeddings) and load it
+        # back non-strictly. Such a wrapper saves its own standard artifacts and loads them on resume.
+        def _save(self, output_dir=None, state_dict=None):
+            model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+            if not hasattr(model, "load_checkpoint"):
+                return super()._save(output_dir, state_dict)
+            if self.args.should_save:
+                output_dir = output_dir or self.args.output_dir
+                model.save_pretrained(output_dir, tokenizer=self.processing_class)
+                if self.processing_class is not None:
+                    self.processing_class.save_pretrained(output_dir)
+
+        def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+            target = self.accelerator.unwrap_model(model or self.model, keep_torch_compile=False)
+            if not hasattr(target, "load_checkpoint"):
+                return super()._load_from_checkpoint(resume_from_checkpoint, model)
+            target.load_checkpoint(resume_from_checkpoint)
+
         def training_step(self, model, inputs, num_items_in_batch=None):
             loss = super().training_step(model, inputs, num_items_in_batch)
             if not torch.isfinite(loss).all():

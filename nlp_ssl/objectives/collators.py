@@ -22,9 +22,15 @@ from nlp_ssl.objectives.masking import BatchRNG, MaskingConfig, corrupt, span_ma
 
 
 def _valid(features: Sequence[dict], width: int) -> torch.Tensor:
-    """(B, T) bool: True on real tokens, False on the right padding added by `_stack`."""
-    lengths = torch.tensor([len(f["input_ids"]) for f in features])
+    """(B, T) bool: True on real tokens, False on the right padding added by `_stack` or stored in the block
+    (document-layout blocks carry their real `length`)."""
+    lengths = torch.tensor([int(f["length"]) if "length" in f else len(f["input_ids"]) for f in features])
     return torch.arange(width)[None, :] < lengths[:, None]
+
+
+def _padded(features: Sequence[dict], width: int) -> bool:
+    """Whether a batch needs an attention mask: unequal lengths, or blocks that end in stored padding."""
+    return "length" in features[0] or any(len(f["input_ids"]) != width for f in features)
 
 
 def _stack(features: Sequence[dict], key: str, pad_value: int) -> torch.Tensor:
@@ -86,7 +92,7 @@ class MLMCollator:
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         input_ids = _stack(features, "input_ids", self.pad_token_id)
         batch: dict[str, torch.Tensor] = {}
-        if any(len(f["input_ids"]) != input_ids.shape[1] for f in features):  # packed blocks need no mask
+        if _padded(features, input_ids.shape[1]):  # packed stream blocks need no mask
             batch["attention_mask"] = _valid(features, input_ids.shape[1]).long()
         if "labels" in features[0]:
             batch["input_ids"], batch["labels"] = input_ids, _stack(features, "labels", -100)

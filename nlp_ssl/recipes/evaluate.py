@@ -26,7 +26,7 @@ class EvaluateConfig:
 
     Attributes:
         model: a model directory written by `nlp-ssl finetune` (or any sequence-classification model with its
-            tokenizer).
+            tokenizer); with `task.type=sts_zero_shot`, any encoder (see `nlp_ssl.tasks.sts`).
         task: the task to score on; null: the model's own (MODEL_DIR/config.yaml). Keys given here override it.
         splits: which evaluation splits (null: all of the task's).
         batch_size: examples per prediction batch.
@@ -61,6 +61,15 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
     check_model_dir(cfg.model)
     arch = (AutoConfig.from_pretrained(cfg.model).architectures or [""])[0]
     task_dict = model_task(cfg.model, cfg.task)
+    if task_dict.get("type") == "sts_zero_shot":  # sentence embeddings of an encoder, no fine-tuned head
+        from nlp_ssl.recipes.finetune import write_json_atomic
+        from nlp_ssl.tasks.sts import evaluate_sts_zero_shot
+
+        results = evaluate_sts_zero_shot(cfg.model, task_dict, data_dir, cfg.splits, cfg.batch_size)
+        if cfg.output_dir:
+            Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+            write_json_atomic(Path(cfg.output_dir) / "metrics.json", results)
+        return results
     if task_dict.get("type") == "extractive_qa" or arch.endswith("ForQuestionAnswering"):
         from nlp_ssl.recipes.finetune_qa import evaluate_qa_model
 

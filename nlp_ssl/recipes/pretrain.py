@@ -14,25 +14,17 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from nlp_ssl.config import read_yaml
 from nlp_ssl.errors import ConfigError, DataError, NlpSslError
 from nlp_ssl.hub import HubConfig
 from nlp_ssl.modeling import ModelConfig
-from nlp_ssl.objectives.masking import MaskingConfig
+from nlp_ssl.objectives.registry import ObjectiveConfig
 from nlp_ssl.runinfo import write_run_info
 from nlp_ssl.training import ImplConfig, TrainConfig
 
 METRICS_FILE = "metrics.json"
-
-
-@dataclass
-class ObjectiveConfig:
-    """The pretext task: `mlm` (masked LM, with `masking`) or `clm` (next-token LM)."""
-
-    task: Literal["mlm", "clm"] = "mlm"
-    masking: MaskingConfig = field(default_factory=MaskingConfig)
 
 
 @dataclass
@@ -123,22 +115,10 @@ def load_blocks(path: str):
 
 
 def masked_eval_set(blocks, collator, n: int, seed: int):
-    """The first `n` validation blocks masked once (seeded), so every evaluation scores the same predictions."""
-    import dataclasses
+    """Moved to `nlp_ssl.objectives.mlm.masked_eval_set` (kept here for existing callers)."""
+    from nlp_ssl.objectives.mlm import masked_eval_set as impl
 
-    import datasets
-    import torch
-
-    fixed = dataclasses.replace(collator, seed=seed)  # same settings, its own fixed seed
-    sub = blocks.select(range(min(n, len(blocks)))).with_format("numpy")
-    ids, labels = [], []
-    for i in range(0, len(sub), 256):
-        batch = sub[i:i + 256]
-        ws = torch.as_tensor(batch["word_start"]) if "word_start" in batch else None
-        x, y = fixed.mask(torch.as_tensor(batch["input_ids"], dtype=torch.long), ws)
-        ids.append(x)
-        labels.append(y)
-    return datasets.Dataset.from_dict({"input_ids": torch.cat(ids).tolist(), "labels": torch.cat(labels).tolist()})
+    return impl(blocks, collator, n, seed)
 
 
 def check_ids_fit(blocks, vocab_size: int, where: str) -> None:
@@ -171,13 +151,12 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     from transformers import TrainingArguments
 
     from nlp_ssl.hub import share
-    from nlp_ssl.modeling import build_causal_model, build_mlm_model, count_parameters
+    from nlp_ssl.modeling import count_parameters
+    from nlp_ssl.objectives.registry import build_objective
     from nlp_ssl.plots import plot_run
-    from nlp_ssl.objectives.collators import CausalLMCollator, MLMCollator
     from nlp_ssl.tokenization import load_tokenizer
     from nlp_ssl.training import (
-        TIME_BUDGET_FILE, PackedBlocks, trainer_callbacks, apply_impl, make_trainer_class, mlm_metrics,
-        mlm_preprocess_logits, summarize_log_history,
+        TIME_BUDGET_FILE, PackedBlocks, trainer_callbacks, apply_impl, make_trainer_class, summarize_log_history,
     )
 
     # --- setup ---------------------------------------------------------------------------------------
@@ -190,15 +169,10 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     train_blocks = dd["train"]
     block_size = len(train_blocks[0]["input_ids"])
     torch.manual_seed(cfg.train.seed)
-    if cfg.objective.task == "mlm":
-        model = build_mlm_model(cfg.model, tokenizer, block_size)
-    else:
-        model = build_causal_model(cfg.model, tokenizer, block_size)
-    check_ids_fit(train_blocks, model.config.vocab_size, cfg.data)
-    whole_word = cfg.objective.task == "mlm" and cfg.objective.masking.strategy == "whole_word"
-    if whole_word and "word_start" not in train_blocks.column_names:
-        raise DataError(f"objective.masking.strategy: whole_word needs word boundaries, and {cfg.data} has none; "
-                        "prepare it again with word_starts: true")
+    objective = build_objective(cfg.objective, cfg.model, tokenizer, dd, seed=cfg.train.seed,
+                                eval_blocks=cfg.train.eval_blocks)
+    model, collator, eval_set = objective.model, objective.collator, objective.eval_set
+    check_ids_fit(train_blocks, objective.config.vocab_size, cfg.data)
 
     out = Path(cfg.output_dir)
     budget_s = cfg.train.max_time_minutes * 60 if cfg.train.max_time_minutes else None
@@ -248,18 +222,6 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     state.wait_for_everyone()
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tensorboard"))
 
-    if cfg.objective.task == "mlm":
-        collator = MLMCollator.from_tokenizer(tokenizer, cfg.objective.masking, seed=cfg.train.seed)
-        columns = ("input_ids", "word_start") if whole_word else ("input_ids",)
-        eval_set = masked_eval_set(dd["validation"], collator, cfg.train.eval_blocks, cfg.train.seed + 1) \
-            if "validation" in dd and len(dd["validation"]) else None
-        metric_kw = dict(compute_metrics=mlm_metrics, preprocess_logits_for_metrics=mlm_preprocess_logits)
-    else:
-        collator = CausalLMCollator(pad_token_id=tokenizer.pad_token_id)
-        columns = ("input_ids",)
-        eval_set = dd["validation"].select(range(min(cfg.train.eval_blocks, len(dd["validation"])))) \
-            if "validation" in dd and len(dd["validation"]) else None
-        metric_kw = {}
     if eval_set is None and cfg.train.eval_steps:
         raise DataError(f"{cfg.data} has no validation blocks; prepare with validation_fraction > 0 or set train.eval_steps=0")
 
@@ -273,12 +235,13 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
             budget.elapsed_before = json.loads((Path(resume_from) / TIME_BUDGET_FILE).read_text())["elapsed_seconds"]
         callbacks.append(budget)
     Trainer.time_budget, Trainer.warmup_ratio, Trainer.schedule = budget, cfg.train.warmup_ratio, cfg.train.lr_scheduler
-    trainer = Trainer(model=model, args=args, data_collator=collator, train_dataset=PackedBlocks(train_blocks, columns),
-                      eval_dataset=eval_set, processing_class=tokenizer, callbacks=callbacks, **metric_kw)
+    trainer = Trainer(model=model, args=args, data_collator=collator, train_dataset=PackedBlocks(train_blocks, objective.columns),
+                      eval_dataset=eval_set, processing_class=tokenizer, callbacks=callbacks, **objective.metric_kwargs)
 
     # --- train ---------------------------------------------------------------------------------------
     if state.is_main_process:
-        print(f"pretraining {cfg.model.arch}/{cfg.model.preset} ({count_parameters(model) / 1e6:.2f}M parameters) on "
+        print(f"pretraining {cfg.objective.task}: {objective.describe or cfg.model.arch}, {cfg.model.preset} "
+              f"({count_parameters(model) / 1e6:.2f}M parameters) on "
               f"{len(train_blocks):,} blocks of {block_size}, global batch {global_batch}, {world} process(es)"
               + (f", resuming from {resume_from}" if resume_from else ""))
     result = trainer.train(resume_from_checkpoint=resume_from)
@@ -290,7 +253,8 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     if eval_set is not None:
         ev = trainer.evaluate()
         metrics.update(ev)
-        metrics["eval_perplexity"] = math.exp(min(ev["eval_loss"], 50))
+        if cfg.objective.task in ("mlm", "clm") and not cfg.objective.sentence_order:  # eval_loss is the LM's
+            metrics["eval_perplexity"] = math.exp(min(ev["eval_loss"], 50))
     metrics.update({k: v for k, v in summarize_log_history(trainer.state.log_history).items() if k not in metrics})
     if trainer.is_world_process_zero():
         _finalize(trainer, tokenizer, out, metrics)

@@ -1,0 +1,228 @@
+"""Replaced-token detection (ELECTRA, Clark et al. 2020): a small masked-LM generator fills the masked positions
+with tokens sampled from its own distribution, and the discriminator classifies every token as original or
+replaced.
+
+    inputs (masked)  --generator-->  logits on masked positions (N, V)  --sample-->  replacements (N,)
+    corrupted = inputs with the replacements          --discriminator-->  one logit per token (B, T)
+    loss = generator MLM cross-entropy + lambda x discriminator binary cross-entropy (lambda = 50)
+
+Label rule: a position is "replaced" when its token differs from the original; a sampled token that equals
+the original counts as original (the paper's rule, which keeps the labels honest when the generator is right).
+The generator and the discriminator share the embedding module (token, position and segment embeddings and
+their LayerNorm; the generator's output layer is tied to the shared token embeddings), so the embeddings learn
+from the generator's softmax as well. The generator's head runs only on the masked positions, as our sparse
+MLM does. No gradient flows from the discriminator into the generator through the sampling.
+
+Saved: the discriminator as a standard `ElectraForPreTraining` directory (it is the encoder to fine-tune:
+`AutoModel`, `AutoModelForSequenceClassification`, `AutoModelForQuestionAnswering` load it) and the generator as
+an `ElectraForMaskedLM` in `generator/` (with the tokenizer, so `pipeline("fill-mask", model=DIR/generator)`
+works).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+from transformers.utils import ModelOutput
+
+from nlp_ssl.errors import ConfigError
+from nlp_ssl.objectives.registry import (
+    ElectraObjectiveConfig, ObjectiveConfig, ObjectiveSetup, block_size_of, validation_split,
+)
+
+GENERATOR_DIR = "generator"
+
+
+def generator_dims(hidden: int, heads: int, intermediate: int, width: float) -> tuple[int, int, int]:
+    """(hidden, heads, intermediate) of a generator `width` times as wide as the discriminator.
+
+    The heads shrink with the width (at least one) and the hidden size is rounded so the heads divide it.
+
+    Example:
+        >>> generator_dims(256, 4, 1024, 0.25)
+        (64, 1, 256)
+    """
+    gen_heads = max(1, round(heads * width))
+    gen_hidden = max(gen_heads, round(hidden * width / gen_heads) * gen_heads)
+    return gen_hidden, gen_heads, max(1, round(intermediate * width))
+
+
+def electra_configs(model_cfg, electra: ElectraObjectiveConfig, tokenizer) -> tuple[ElectraConfig, ElectraConfig]:
+    """(discriminator, generator) configs: same vocabulary, embeddings and positions; the generator narrower."""
+    L, H, A, I = model_cfg.dims()
+    E = electra.embedding_size or H
+    common = dict(vocab_size=len(tokenizer), embedding_size=E, max_position_embeddings=model_cfg.max_position_embeddings,
+                  hidden_dropout_prob=model_cfg.dropout, attention_probs_dropout_prob=model_cfg.dropout,
+                  pad_token_id=tokenizer.pad_token_id, type_vocab_size=2)
+    disc = ElectraConfig(num_hidden_layers=L, hidden_size=H, num_attention_heads=A, intermediate_size=I, **common)
+    gh, ga, gi = generator_dims(H, A, I, electra.generator_width)
+    gen = ElectraConfig(num_hidden_layers=electra.generator_layers or L, hidden_size=gh, num_attention_heads=ga,
+                        intermediate_size=gi, **common)
+    for c in (disc, gen):
+        c._attn_implementation = model_cfg.attn_implementation
+    return disc, gen
+
+
+@dataclass
+class ElectraPreTrainingOutput(ModelOutput):
+    """loss: total; generator_logits (N, V) on masked positions; discriminator_logits and labels (B, T)."""
+
+    loss: torch.Tensor | None = None
+    generator_loss: torch.Tensor | None = None
+    discriminator_loss: torch.Tensor | None = None
+    generator_logits: torch.Tensor | None = None
+    discriminator_logits: torch.Tensor | None = None
+    discriminator_labels: torch.Tensor | None = None
+
+
+class ElectraPretrainer(nn.Module):
+    """Generator + discriminator with shared embeddings, trained jointly (one optimizer over both).
+
+    Args:
+        generator: an `ElectraForMaskedLM` (narrow).
+        discriminator: an `ElectraForPreTraining`; its embedding module becomes the generator's too.
+        loss_weight: lambda of the discriminator loss.
+        temperature: sampling temperature of the generator's distribution.
+    """
+
+    def __init__(self, generator: ElectraForMaskedLM, discriminator: ElectraForPreTraining, loss_weight: float = 50.0,
+                 temperature: float = 1.0):
+        super().__init__()
+        if generator.config.embedding_size != discriminator.config.embedding_size:
+            raise ConfigError(["objective.electra: generator and discriminator need the same embedding_size to share embeddings"])
+        self.generator = generator
+        self.discriminator = discriminator
+        self.loss_weight = loss_weight
+        self.temperature = temperature
+        self.sampling_generator: torch.Generator | None = None  # tests set one; training uses the global seed
+        self.config = discriminator.config  # what the Trainer and the recipe read (vocabulary, ignore keys)
+        self.tie()
+
+    def tie(self) -> None:
+        """Share the discriminator's embedding module with the generator; tie the generator's output layer."""
+        self.generator.electra.embeddings = self.discriminator.electra.embeddings
+        self.generator.generator_lm_head.weight = self.discriminator.electra.embeddings.word_embeddings.weight
+
+    def sample(self, logits: torch.Tensor) -> torch.Tensor:
+        """One token per row of logits (N, V), drawn from softmax(logits / temperature). -> (N,)"""
+        probs = torch.softmax(logits.detach().float() / self.temperature, dim=-1)
+        if probs.shape[0] == 0:
+            return torch.zeros(0, dtype=torch.long, device=logits.device)
+        gen = self.sampling_generator if self.sampling_generator is not None and probs.device.type == "cpu" else None
+        return torch.multinomial(probs, 1, generator=gen).squeeze(1)
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None) -> ElectraPreTrainingOutput:
+        """input_ids (B, T): masked inputs; labels (B, T): original ids at masked positions, -100 elsewhere."""
+        selected = labels != -100  # (B, T)
+        gen_hidden = self.generator.electra(input_ids=input_ids, attention_mask=attention_mask,
+                                            token_type_ids=token_type_ids)[0]  # (B, T, Hg)
+        gen_logits = self.generator.generator_lm_head(
+            self.generator.generator_predictions(gen_hidden[selected]))  # (N, Hg) -> (N, E) -> (N, V)
+        targets = labels[selected]  # (N,)
+        gen_loss = F.cross_entropy(gen_logits.float(), targets) if targets.numel() else gen_logits.sum() * 0.0
+
+        with torch.no_grad():
+            corrupted = input_ids.clone()
+            corrupted[selected] = self.sample(gen_logits)
+            original = torch.where(selected, labels, input_ids)  # (B, T): the text before masking
+            replaced = (corrupted != original).long()  # (B, T): 1 = replaced; a correct sample is original
+        disc_logits = self.discriminator(input_ids=corrupted, attention_mask=attention_mask,
+                                         token_type_ids=token_type_ids).logits  # (B, T)
+        valid = attention_mask.bool() if attention_mask is not None else torch.ones_like(selected)
+        disc_loss = F.binary_cross_entropy_with_logits(disc_logits[valid].float(), replaced[valid].float())
+        labels_out = torch.where(valid, replaced, torch.full_like(replaced, -100))
+        return ElectraPreTrainingOutput(loss=gen_loss + self.loss_weight * disc_loss, generator_loss=gen_loss,
+                                        discriminator_loss=disc_loss, generator_logits=gen_logits,
+                                        discriminator_logits=disc_logits, discriminator_labels=labels_out)
+
+    # --- what is saved ---------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str, tokenizer=None, **kwargs) -> None:
+        """The discriminator as `ElectraForPreTraining` in `save_directory`, the generator in `generator/`."""
+        out = Path(save_directory)
+        self.discriminator.save_pretrained(str(out))
+        self.generator.save_pretrained(str(out / GENERATOR_DIR))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(out / GENERATOR_DIR))
+
+    def load_checkpoint(self, directory: str) -> None:
+        """Load the weights written by `save_pretrained` (resuming), keeping the sharing intact."""
+        from safetensors.torch import load_file
+
+        for module, path in ((self.discriminator, Path(directory)), (self.generator, Path(directory) / GENERATOR_DIR)):
+            missing, unexpected = module.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
+            if unexpected or set(missing) - {"generator_lm_head.weight"}:
+                raise ValueError(f"{path}: checkpoint does not match the model (missing {missing}, unexpected {unexpected})")
+        self.tie()
+
+
+def build_models(model_cfg, objective: ObjectiveConfig, tokenizer) -> ElectraPretrainer:
+    """Generator and discriminator from config (random init), or from a saved ELECTRA run (`model.init_from`)."""
+    e = objective.electra
+    if model_cfg.arch != "bert":
+        raise ConfigError([f"model.arch: objective.task electra builds ELECTRA encoders (BERT layers); set model.arch "
+                           f"to bert (got {model_cfg.arch})"])
+    if model_cfg.init_from:
+        gen_dir = Path(model_cfg.init_from) / GENERATOR_DIR
+        if not (gen_dir / "config.json").exists():
+            raise ConfigError([f"model.init_from: {model_cfg.init_from} holds no {GENERATOR_DIR}/ of an ELECTRA run"])
+        disc = ElectraForPreTraining.from_pretrained(model_cfg.init_from, attn_implementation=model_cfg.attn_implementation)
+        gen = ElectraForMaskedLM.from_pretrained(str(gen_dir), attn_implementation=model_cfg.attn_implementation)
+    else:
+        disc_cfg, gen_cfg = electra_configs(model_cfg, e, tokenizer)
+        disc, gen = ElectraForPreTraining(disc_cfg), ElectraForMaskedLM(gen_cfg)
+    return ElectraPretrainer(gen, disc, loss_weight=e.loss_weight, temperature=e.temperature)
+
+
+def preprocess_logits(outputs, labels):
+    """Per batch, before gathering: (generator predictions aligned with labels (B, T), discriminator
+    predictions (B, T), discriminator labels (B, T) with -100 on padding)."""
+    _gen_loss, _disc_loss, gen_logits, disc_logits, disc_labels = outputs
+    preds = torch.full_like(labels, -100)
+    preds[labels != -100] = gen_logits.argmax(-1)
+    return preds, (disc_logits > 0).long(), disc_labels
+
+
+def electra_metrics(eval_pred) -> dict[str, float]:
+    """Generator masked-token accuracy; discriminator accuracy over all tokens and recall/precision of
+    `replaced`; the share of tokens replaced."""
+    (gen_preds, disc_preds, disc_labels), labels = eval_pred.predictions, eval_pred.label_ids
+    masked = labels != -100
+    valid = disc_labels != -100
+    p, y = disc_preds[valid], disc_labels[valid]
+    out = {"mlm_accuracy": float((gen_preds[masked] == labels[masked]).mean()) if masked.any() else math.nan,
+           "rtd_accuracy": float((p == y).mean()) if y.size else math.nan,
+           "replaced_share": float(y.mean()) if y.size else math.nan}
+    out["rtd_replaced_recall"] = float(p[y == 1].mean()) if (y == 1).any() else math.nan
+    out["rtd_replaced_precision"] = float(y[p == 1].mean()) if (p == 1).any() else math.nan
+    return out
+
+
+def build(objective: ObjectiveConfig, model_cfg, tokenizer, blocks, *, seed: int = 0,
+          eval_blocks: int = 1000) -> ObjectiveSetup:
+    from nlp_ssl.modeling import count_parameters, max_sequence_length
+    from nlp_ssl.objectives.mlm import block_columns, check_whole_word, masked_eval_set, mlm_collator
+
+    whole_word = check_whole_word(objective, blocks)
+    model = build_models(model_cfg, objective, tokenizer)
+    block_size = block_size_of(blocks)
+    if block_size > max_sequence_length(model.config):
+        raise ConfigError([f"data: blocks of {block_size} tokens exceed the model's {model.config.max_position_embeddings} "
+                           "positions; raise model.max_position_embeddings or prepare shorter blocks"])
+    collator = mlm_collator(objective, tokenizer, seed)
+    val = validation_split(blocks, eval_blocks)
+    g = model.generator.config
+    return ObjectiveSetup(
+        model=model, config=model.config, collator=collator,
+        columns=block_columns(whole_word),
+        eval_set=masked_eval_set(val, collator, eval_blocks, seed + 1) if val is not None else None,
+        metric_kwargs=dict(compute_metrics=electra_metrics, preprocess_logits_for_metrics=preprocess_logits),
+        describe=f"ELECTRA: generator {g.num_hidden_layers}x{g.hidden_size} "
+                 f"({count_parameters(model.generator) / 1e6:.2f}M with the shared embeddings), "
+                 f"discriminator loss weight {objective.electra.loss_weight:g}")

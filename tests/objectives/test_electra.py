@@ -1,0 +1,120 @@
+"""ELECTRA: shared embeddings, replaced-token labels, the two loss terms on hand-made batches, save/resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nlp_ssl.modeling import ModelConfig
+from nlp_ssl.objectives.electra import ElectraPretrainer, build_models, electra_configs, generator_dims
+from nlp_ssl.objectives.registry import ElectraObjectiveConfig, ObjectiveConfig
+
+TINY = ModelConfig(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=64, max_position_embeddings=64)
+
+
+class Tok:  # the three things electra_configs reads from a tokenizer
+    pad_token_id = 0
+
+    def __len__(self):
+        return 50
+
+
+def tiny(width=0.25, layers=None, weight=50.0) -> ElectraPretrainer:
+    torch.manual_seed(0)
+    return build_models(TINY, ObjectiveConfig(task="electra", electra=ElectraObjectiveConfig(
+        generator_width=width, generator_layers=layers, loss_weight=weight)), Tok())
+
+
+def test_generator_dims_follow_the_width():
+    assert generator_dims(256, 4, 1024, 0.25) == (64, 1, 256)
+    assert generator_dims(768, 12, 3072, 1 / 3) == (256, 4, 1024)
+    assert generator_dims(32, 2, 64, 0.25) == (8, 1, 16)
+    disc, gen = electra_configs(TINY, ElectraObjectiveConfig(generator_width=0.5, generator_layers=1), Tok())
+    assert (disc.hidden_size, disc.num_hidden_layers, gen.hidden_size, gen.num_hidden_layers) == (32, 2, 16, 1)
+    assert disc.embedding_size == gen.embedding_size == 32 and disc.vocab_size == gen.vocab_size == 50
+
+
+def test_embeddings_are_one_set_of_parameters_trained_by_both_losses():
+    m = tiny()
+    ge, de = m.generator.electra.embeddings, m.discriminator.electra.embeddings
+    assert ge is de
+    assert m.generator.generator_lm_head.weight is de.word_embeddings.weight  # output layer tied to shared table
+    shared = {id(p) for p in ge.parameters()}
+    assert shared <= {id(p) for p in m.discriminator.parameters()}
+    n_params = sum(p.numel() for p in m.parameters())  # a shared tensor counts once
+    assert n_params == (sum(p.numel() for p in m.discriminator.parameters())
+                        + sum(p.numel() for n, p in m.generator.named_parameters() if not n.startswith("electra.embeddings.")))
+    ids = torch.randint(5, 50, (2, 10))
+    labels = torch.full_like(ids, -100)
+    labels[:, 3] = ids[:, 3]
+    ids_in = ids.clone()
+    ids_in[:, 3] = 4  # [MASK]
+    out = m(ids_in, labels)
+    table = de.word_embeddings.weight
+    # each loss alone sends gradient into the shared token embeddings
+    g_gen = torch.autograd.grad(out.generator_loss, table, retain_graph=True)[0]
+    g_disc = torch.autograd.grad(out.discriminator_loss, table, retain_graph=True)[0]
+    assert g_gen.abs().sum() > 0 and g_disc.abs().sum() > 0
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    before = table.detach().clone()
+    out.loss.backward()
+    opt.step()
+    assert not torch.equal(before, table)
+    assert m.generator.electra.embeddings.word_embeddings.weight.data_ptr() == table.data_ptr()
+    assert m.generator.generator_lm_head.weight.data_ptr() == table.data_ptr()
+
+
+def test_discriminator_labels_mark_tokens_that_differ_from_the_original(monkeypatch):
+    m = tiny()
+    original = torch.tensor([[2, 10, 11, 12, 13, 3]])
+    inputs = torch.tensor([[2, 4, 11, 4, 4, 3]])  # positions 1, 3, 4 masked
+    labels = torch.tensor([[-100, 10, -100, 12, 13, -100]])
+    # the generator "samples" 10 (= original), 20 (replaced), 13 (= original) at the masked positions
+    monkeypatch.setattr(m, "sample", lambda logits: torch.tensor([10, 20, 13]))
+    out = m(inputs, labels)
+    assert out.discriminator_labels.tolist() == [[0, 0, 0, 1, 0, 0]]
+    assert out.generator_logits.shape == (3, 50)  # the generator head ran on the 3 masked positions only
+    # padding is no token: label -100 and no loss
+    out = m(inputs, labels, attention_mask=torch.tensor([[1, 1, 1, 1, 1, 0]]))
+    assert out.discriminator_labels.tolist() == [[0, 0, 0, 1, 0, -100]]
+
+
+def test_loss_is_generator_mlm_plus_weighted_discriminator_bce(monkeypatch):
+    m = tiny(weight=50.0).eval()
+    inputs = torch.tensor([[2, 4, 11, 4, 4, 3], [2, 15, 4, 17, 18, 3]])
+    labels = torch.tensor([[-100, 10, -100, 12, 13, -100], [-100, -100, 16, -100, -100, -100]])
+    sampled = torch.tensor([10, 20, 13, 30])
+    monkeypatch.setattr(m, "sample", lambda logits: sampled)
+    out = m(inputs, labels)
+    # generator: the stock ElectraForMaskedLM loss (dense head, -100 ignored) equals our sparse one
+    ref_gen = m.generator(input_ids=inputs, labels=labels).loss
+    corrupted = torch.tensor([[2, 10, 11, 20, 13, 3], [2, 15, 30, 17, 18, 3]])
+    replaced = torch.tensor([[0, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0]])
+    ref_disc = m.discriminator(input_ids=corrupted, labels=replaced).loss  # stock BCE over every token
+    assert out.generator_loss.item() == pytest.approx(ref_gen.item(), rel=1e-5)
+    assert out.discriminator_loss.item() == pytest.approx(ref_disc.item(), rel=1e-5)
+    assert out.loss.item() == pytest.approx(ref_gen.item() + 50 * ref_disc.item(), rel=1e-5)
+
+
+def test_sampling_follows_the_generator_distribution():
+    m = tiny()
+    m.sampling_generator = torch.Generator().manual_seed(0)
+    logits = torch.full((4000, 50), -1e4)
+    logits[:, 7] = 0.0
+    logits[:, 9] = 0.0  # two equally likely tokens
+    s = m.sample(logits)
+    assert set(s.tolist()) == {7, 9} and abs((s == 7).float().mean().item() - 0.5) < 0.05  # ~6 sigma
+
+
+def test_save_and_resume_round_trip(tmp_path):
+    m = tiny()
+    m.save_pretrained(str(tmp_path / "ck"))
+    fresh = tiny(width=0.25)
+    with torch.no_grad():
+        for p in fresh.parameters():
+            p.add_(1.0)
+    fresh.load_checkpoint(str(tmp_path / "ck"))
+    a, b = m.state_dict(), fresh.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert fresh.generator.electra.embeddings is fresh.discriminator.electra.embeddings
+    assert fresh.generator.generator_lm_head.weight is fresh.discriminator.electra.embeddings.word_embeddings.weight

@@ -1,0 +1,91 @@
+"""`nlp-ssl pretrain` with each registered objective on a tiny model and real-data blocks: the run trains, its
+checkpoints and final artifacts are the standard ones, and they load with plain transformers (no nlp_ssl)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nlp_ssl.config import from_dict
+from nlp_ssl.recipes.pretrain import PretrainConfig, main
+
+TINY = {"arch": "bert", "preset": "tiny", "num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64}
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory, tiny_tokenizer_dir, wiki_slice):
+    from nlp_ssl.recipes.prepare import PrepareConfig
+    from nlp_ssl.recipes.prepare import main as prepare
+
+    out = tmp_path_factory.mktemp("blocks") / "wiki-32"
+    prepare(from_dict(PrepareConfig, {"output_dir": str(out), "tokenizer": str(tiny_tokenizer_dir),
+                                      "data": {"path": str(wiki_slice), "max_examples": 40}, "block_size": 32,
+                                      "validation_fraction": 0.1, "progress": False}))
+    return out
+
+
+def cfg(tmp_path, blocks, objective, name="run", model=None, **train):
+    t = {"per_device_batch_size": 8, "learning_rate": 3e-3, "max_steps": 4, "eval_steps": 0, "save_steps": 0,
+         "logging_steps": 1, "eval_blocks": 16, "report_to": ["none"], "warmup_ratio": 0.0, **train}
+    return from_dict(PretrainConfig, {"output_dir": str(tmp_path / name), "data": str(blocks),
+                                      "model": {**TINY, **(model or {})}, "objective": objective, "train": t})
+
+
+def run_plain(code: str) -> str:
+    """Run `code` in a fresh interpreter; its last line must print whether nlp_ssl was imported."""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    return r.stdout.strip() + r.stderr[-2000:]
+
+
+def test_electra_trains_and_saves_discriminator_and_generator(tmp_path, blocks):
+    metrics = main(cfg(tmp_path, blocks, {"task": "electra", "electra": {"generator_width": 0.5}}, save_steps=2))
+    out = tmp_path / "run"
+    assert metrics["steps"] == 4 and 0 <= metrics["eval_rtd_accuracy"] <= 1 and 0 <= metrics["eval_mlm_accuracy"] <= 1
+    assert 0 < metrics["eval_replaced_share"] < 0.15 and "eval_perplexity" not in metrics
+    assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json"} <= {p.name for p in out.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= {p.name for p in (out / "generator").iterdir()}
+    ckpt = out / "checkpoints" / "checkpoint-2"  # checkpoints hold the same two artifacts (and resume from them)
+    assert (ckpt / "model.safetensors").exists() and (ckpt / "generator" / "model.safetensors").exists()
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["ElectraForPreTraining"]
+    assert json.loads((out / "generator" / "config.json").read_text())["hidden_size"] == 16
+    code = (
+        "import sys, torch\n"
+        "from transformers import AutoModel, AutoModelForSequenceClassification, AutoModelForQuestionAnswering, "
+        "ElectraForPreTraining, pipeline\n"
+        f"d = {str(out)!r}\n"
+        "enc = AutoModel.from_pretrained(d); disc = ElectraForPreTraining.from_pretrained(d)\n"
+        "assert torch.equal(enc.embeddings.word_embeddings.weight, disc.electra.embeddings.word_embeddings.weight)\n"
+        "AutoModelForSequenceClassification.from_pretrained(d, num_labels=2)\n"
+        "AutoModelForQuestionAnswering.from_pretrained(d)\n"
+        "gen = pipeline('fill-mask', model=d + '/generator')\n"
+        "out = gen('the city is [MASK] .')\n"
+        "assert len(out) == 5 and all('[MASK]' not in o['sequence'] for o in out)\n"
+        "g = gen.model.electra.embeddings.word_embeddings.weight\n"
+        "assert torch.equal(g, disc.electra.embeddings.word_embeddings.weight)  # saved shared\n"
+        "print('OK', 'nlp_ssl' in sys.modules)\n"
+    )
+    assert run_plain(code).startswith("OK False")
+
+
+def test_simcse_stage_after_mlm_saves_an_encoder_with_its_pooling(tmp_path, blocks, tiny_encoder_dir):
+    from safetensors.torch import load_file
+
+    metrics = main(cfg(tmp_path, blocks, {"task": "simcse", "simcse": {"max_length": 16}}, max_steps=3,
+                       model={"init_from": str(tiny_encoder_dir)}))
+    out = tmp_path / "run"
+    assert metrics["steps"] == 3 and 0 <= metrics["eval_top1"] <= 1 and "eval_perplexity" not in metrics
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["BertModel"] and config["sentence_pooling"] == "cls"
+    assert config["hidden_dropout_prob"] == 0.1  # SimCSE's dropout, not the encoder's 0
+    before = load_file(str(tiny_encoder_dir / "model.safetensors"))
+    after = load_file(str(out / "model.safetensors"))
+    layer = "encoder.layer.0.attention.self.query.weight"
+    assert not __import__("torch").equal(before["bert." + layer], after[layer])  # init_from was trained on
+    assert (out / "simcse_mlp.safetensors").exists()
+    code = ("import sys\nfrom transformers import AutoModel, AutoModelForSequenceClassification\n"
+            f"AutoModel.from_pretrained({str(out)!r}); AutoModelForSequenceClassification.from_pretrained({str(out)!r})\n"
+            "print('OK', 'nlp_ssl' in sys.modules)\n")
+    assert run_plain(code).startswith("OK False")
