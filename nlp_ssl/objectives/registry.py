@@ -104,15 +104,22 @@ class ObjectiveConfig:
         sentence_order: add ALBERT's sentence-order prediction as an auxiliary loss (mlm only; needs data
             prepared with `layout: documents`).
         sentence_order_weight: weight of that loss.
-        electra, simcse: settings of those tasks.
+        electra, simcse: settings of those tasks (null: their defaults when the task is chosen).
     """
 
     task: Task = "mlm"
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     sentence_order: bool = False
     sentence_order_weight: float = 1.0
-    electra: ElectraObjectiveConfig = field(default_factory=ElectraObjectiveConfig)
-    simcse: SimCSEObjectiveConfig = field(default_factory=SimCSEObjectiveConfig)
+    electra: ElectraObjectiveConfig | None = None
+    simcse: SimCSEObjectiveConfig | None = None
+
+    def __post_init__(self) -> None:
+        # The chosen task's section takes its defaults when left null; the other sections stay null.
+        if self.task == "electra" and self.electra is None:
+            self.electra = ElectraObjectiveConfig()
+        if self.task == "simcse" and self.simcse is None:
+            self.simcse = SimCSEObjectiveConfig()
 
     def validate(self) -> list[str]:
         problems = []
