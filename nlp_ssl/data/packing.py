@@ -99,3 +99,68 @@ class BlockPacker:
         self.stats.dropped_tokens += len(self._buffer)
         self._buffer = self._buffer[:0]
         self._ws_buffer = self._ws_buffer[:0]
+
+
+@dataclass
+class DocumentPacker:
+    """Blocks that never cross a document boundary (`prepare` with `layout: documents`), for objectives that
+    need whole-document segments, such as sentence-order prediction.
+
+    Layout of a block of `block_size` tokens: `[CLS] piece [SEP] [PAD] ...`, where a piece is up to
+    `block_size - 3` consecutive tokens of one document (a document longer than that is cut into several pieces,
+    in order; its last piece is shorter). Three slots are reserved: the prefix, the closing separator, and one
+    more separator so that a piece split into two segments (`[CLS] A [SEP] B [SEP]`) still fits. Each block
+    also records its `length` (real tokens, prefix and separator included): collators build the attention mask
+    from it. Nothing is dropped (`dropped_tokens` stays 0); padding is the price, on the last piece of each
+    document.
+
+    Example:
+        >>> p = DocumentPacker(block_size=6, sep_id=9, prefix_id=8, pad_id=0)
+        >>> out = p.add_flat(np.array([1, 2, 3, 4, 5]), np.array([4, 1]))   # documents [1 2 3 4] and [5]
+        >>> out["input_ids"].tolist(), out["length"].tolist()
+        ([[8, 1, 2, 3, 9, 0], [8, 4, 9, 0, 0, 0], [8, 5, 9, 0, 0, 0]], [5, 3, 3])
+    """
+
+    block_size: int
+    sep_id: int
+    prefix_id: int
+    pad_id: int
+    stats: PackStats = field(default_factory=PackStats)
+
+    def __post_init__(self) -> None:
+        self.content = self.block_size - 3
+        if self.content < 2:
+            raise ValueError(f"block_size {self.block_size} is too small for document blocks (at least 5)")
+
+    def add_flat(self, flat: np.ndarray, lengths: np.ndarray, word_start: np.ndarray | None = None):
+        """Blocks of a batch of documents -> {"input_ids": (n, block_size), "length": (n,)[, "word_start"]}."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        self.stats.documents += len(lengths)
+        self.stats.tokens += int(lengths.sum()) + len(lengths)  # as in the stream layout: tokens + one separator each
+        starts = np.cumsum(lengths) - lengths
+        # (start in flat, token count) of every piece, documents in order
+        pieces = [(s + o, min(self.content, n - o)) for s, n in zip(starts.tolist(), lengths.tolist())
+                  for o in range(0, n, self.content)]
+        if not pieces:
+            return None
+        n = len(pieces)
+        ids = np.full((n, self.block_size), self.pad_id, dtype=np.int32)
+        ids[:, 0] = self.prefix_id
+        ws = np.zeros((n, self.block_size), dtype=np.int8) if word_start is not None else None
+        length = np.empty(n, dtype=np.int32)
+        for r, (s, m) in enumerate(pieces):
+            ids[r, 1:1 + m] = flat[s:s + m]
+            ids[r, 1 + m] = self.sep_id
+            length[r] = m + 2
+            if ws is not None:
+                ws[r, 0] = ws[r, 1 + m] = 1
+                ws[r, 1:1 + m] = word_start[s:s + m]
+                ws[r, 1] = 1  # a piece starts a word for masking purposes
+        self.stats.blocks += n
+        out = {"input_ids": ids, "length": length}
+        if ws is not None:
+            out["word_start"] = ws
+        return out
+
+    def finish(self) -> None:
+        """Nothing is buffered: every block is complete when its batch is added."""

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from nlp_ssl.data.packing import BlockPacker, PackStats
+from nlp_ssl.data.packing import BlockPacker, DocumentPacker, PackStats
 from nlp_ssl.data.split import held_out_mask
 from nlp_ssl.errors import TokenizerError
 
@@ -100,7 +100,8 @@ def document_separators(tokenizer) -> tuple[int, int | None]:
 class _SplitWriter:
     """Packs one split and appends its blocks to an Arrow file as they come."""
 
-    def __init__(self, path: Path, block_size: int, sep_id: int, prefix_id: int | None, word_starts: bool):
+    def __init__(self, path: Path, block_size: int, sep_id: int, prefix_id: int | None, word_starts: bool,
+                 layout: str = "stream", pad_id: int | None = None):
         import datasets
         from datasets.arrow_writer import ArrowWriter
 
@@ -109,8 +110,12 @@ class _SplitWriter:
         features = {"input_ids": datasets.Sequence(datasets.Value("int32"), length=block_size)}
         if word_starts:
             features["word_start"] = datasets.Sequence(datasets.Value("int8"), length=block_size)
+        if layout == "documents":
+            features["length"] = datasets.Value("int32")
+            self.packer = DocumentPacker(block_size=block_size, sep_id=sep_id, prefix_id=prefix_id, pad_id=pad_id)
+        else:
+            self.packer = BlockPacker(block_size=block_size, sep_id=sep_id, prefix_id=prefix_id)
         self.writer = ArrowWriter(features=datasets.Features(features), path=str(path))
-        self.packer = BlockPacker(block_size=block_size, sep_id=sep_id, prefix_id=prefix_id)
 
     def add(self, flat: np.ndarray, lengths: np.ndarray, word_start: np.ndarray | None) -> None:
         import pyarrow as pa
@@ -118,10 +123,14 @@ class _SplitWriter:
         out = self.packer.add_flat(flat, lengths, word_start)
         if out is None:
             return
+        if isinstance(out, dict):  # document layout: its columns by name
+            columns = out
+        else:
+            columns = {"input_ids": out[0], "word_start": out[1]} if self.word_starts else {"input_ids": out}
         # (n, block_size) arrays -> Arrow fixed-size-list columns, no Python lists on the way
-        columns = {"input_ids": out[0], "word_start": out[1]} if self.word_starts else {"input_ids": out}
         self.writer.write_table(pa.table({
-            k: pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), v.shape[1]) for k, v in columns.items()}))
+            k: pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), v.shape[1]) if v.ndim == 2 else pa.array(v)
+            for k, v in columns.items()}))
 
     def close(self) -> PackStats:
         self.packer.finish()
@@ -150,6 +159,7 @@ def prepare_corpus(
     total_documents: int | None = None,
     progress: bool = True,
     word_starts: bool = False,
+    layout: str = "stream",
 ) -> dict[str, Any]:
     """Tokenize, pack and save. Returns the report (documents, tokens, blocks, dropped tokens per split).
 
@@ -163,16 +173,21 @@ def prepare_corpus(
         num_proc: tokenizing processes (1: in-process, the Rust tokenizer already uses every core).
         total_documents: for the progress bar, when known.
         word_starts: also store a `word_start` flag per token (for whole-word masking).
+        layout: `stream` (documents run on across blocks, see `BlockPacker`) or `documents` (a block holds one
+            document's tokens, padded, with a `length` column; see `DocumentPacker`).
     """
     import datasets
     from tqdm.auto import tqdm
 
     sep_id, prefix_id = document_separators(tokenizer)
+    if layout == "documents" and (prefix_id is None or tokenizer.pad_token_id is None):
+        raise TokenizerError("layout: documents needs a tokenizer with a cls (or bos) token and a pad token")
     work = out_dir / "_blocks"
     work.mkdir(parents=True, exist_ok=True)
-    writers = {"train": _SplitWriter(work / "train.arrow", block_size, sep_id, prefix_id, word_starts)}
+    kw = dict(layout=layout, pad_id=tokenizer.pad_token_id)
+    writers = {"train": _SplitWriter(work / "train.arrow", block_size, sep_id, prefix_id, word_starts, **kw)}
     if validation_fraction > 0:
-        writers["validation"] = _SplitWriter(work / "validation.arrow", block_size, sep_id, prefix_id, word_starts)
+        writers["validation"] = _SplitWriter(work / "validation.arrow", block_size, sep_id, prefix_id, word_starts, **kw)
     bar = tqdm(total=total_documents, unit="doc", desc="prepare", disable=not progress, mininterval=1.0)
     doc_index = 0
     for flat, lengths, starts in encode_stream(tokenizer, texts, num_proc, word_starts):
@@ -194,4 +209,6 @@ def prepare_corpus(
     report = {name: vars(s) for name, s in stats.items()}
     report["total"] = {k: sum(vars(s)[k] for s in stats.values()) for k in vars(PackStats())}
     report["block_size"] = block_size
+    if layout != "stream":
+        report["layout"] = layout
     return report

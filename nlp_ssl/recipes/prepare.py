@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from nlp_ssl.data.sources import DataSourceConfig, describe_source, iter_text_batches, load_source
 from nlp_ssl.errors import ConfigError, DataError
@@ -32,6 +32,9 @@ class PrepareConfig:
             also uses several threads but keeps the cores less busy. Does not change the output.
         batch_size: documents tokenized per batch. Does not change the output.
         word_starts: also store a per-token `word_start` flag (needed by whole-word masking).
+        layout: `stream` (default: documents run on across blocks, every block full) or `documents` (a block
+            never crosses a document boundary: `[CLS]` up to block_size - 3 tokens of one document `[SEP]`, then
+            padding, plus a `length` column; needed by `objective.sentence_order`). See `data.packing`.
         progress: show a progress bar.
     """
 
@@ -44,6 +47,7 @@ class PrepareConfig:
     num_proc: int | None = None
     batch_size: int = 1000
     word_starts: bool = False
+    layout: Literal["stream", "documents"] = "stream"
     progress: bool = True
 
     def validate(self) -> list[str]:
@@ -54,6 +58,8 @@ class PrepareConfig:
             problems.append(f"validation_fraction: must be in [0, 1), got {self.validation_fraction}")
         if self.num_proc is not None and self.num_proc < 1:
             problems.append("num_proc: must be at least 1")
+        if self.layout == "documents" and self.block_size < 5:
+            problems.append(f"block_size: layout documents needs at least 5 (prefix, 2 tokens, 2 separators), got {self.block_size}")
         if self.batch_size < 1:
             problems.append("batch_size: must be at least 1")
         return problems
@@ -68,7 +74,8 @@ def cache_key(cfg: PrepareConfig, data_dir: str | None) -> str:
     return content_key({"format": FORMAT_VERSION, "data": data, "source": source_fingerprint(cfg.data, data_dir),
                         "tokenizer": tok_files, "block_size": cfg.block_size,
                         "validation_fraction": cfg.validation_fraction, "seed": cfg.seed,
-                        "word_starts": cfg.word_starts})
+                        "word_starts": cfg.word_starts,
+                        "layout": None if cfg.layout == "stream" else cfg.layout})  # null: existing keys unchanged
 
 
 def main(cfg: PrepareConfig, data_dir: str | None = None) -> dict[str, Any]:
@@ -105,6 +112,7 @@ def main(cfg: PrepareConfig, data_dir: str | None = None) -> dict[str, Any]:
             iter_text_batches(ds, cfg.data.text_column, cfg.batch_size, where=where), tokenizer, tmp,
             block_size=cfg.block_size, validation_fraction=cfg.validation_fraction, seed=cfg.seed,
             num_proc=cfg.num_proc or os.cpu_count() or 1, total_documents=total, progress=cfg.progress, word_starts=cfg.word_starts,
+            layout=cfg.layout,
         )
         report = {"cache_key": key, "source": where, "tokenizer": str(cfg.tokenizer), **report}
         if report["train"]["blocks"] == 0:

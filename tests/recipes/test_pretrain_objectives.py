@@ -89,3 +89,37 @@ def test_simcse_stage_after_mlm_saves_an_encoder_with_its_pooling(tmp_path, bloc
             f"AutoModel.from_pretrained({str(out)!r}); AutoModelForSequenceClassification.from_pretrained({str(out)!r})\n"
             "print('OK', 'nlp_ssl' in sys.modules)\n")
     assert run_plain(code).startswith("OK False")
+
+
+@pytest.fixture(scope="module")
+def document_blocks(tmp_path_factory, tiny_tokenizer_dir, wiki_slice):
+    from nlp_ssl.recipes.prepare import PrepareConfig
+    from nlp_ssl.recipes.prepare import main as prepare
+
+    out = tmp_path_factory.mktemp("blocks") / "wiki-docs-32"
+    prepare(from_dict(PrepareConfig, {"output_dir": str(out), "tokenizer": str(tiny_tokenizer_dir),
+                                      "data": {"path": str(wiki_slice), "max_examples": 40}, "block_size": 32,
+                                      "validation_fraction": 0.1, "progress": False, "layout": "documents"}))
+    return out
+
+
+def test_mlm_with_sentence_order_on_document_blocks(tmp_path, blocks, document_blocks):
+    from nlp_ssl.errors import DataError
+
+    with pytest.raises(DataError, match="layout: documents"):
+        main(cfg(tmp_path, blocks, {"task": "mlm", "sentence_order": True}, name="stream"))
+    metrics = main(cfg(tmp_path, document_blocks, {"task": "mlm", "sentence_order": True}, save_steps=2))
+    out = tmp_path / "run"
+    assert 0 <= metrics["eval_sentence_order_accuracy"] <= 1 and 0 <= metrics["eval_mlm_accuracy"] <= 1
+    assert (out / "sentence_order_head.safetensors").exists()
+    assert (out / "checkpoints" / "checkpoint-2" / "sentence_order_head.safetensors").exists()
+    code = (
+        "import sys\nfrom transformers import pipeline\n"
+        f"out = pipeline('fill-mask', model={str(out)!r})('the city is [MASK] .')\n"
+        "assert len(out) == 5\nprint('OK', 'nlp_ssl' in sys.modules)\n")
+    assert run_plain(code).startswith("OK False")
+
+
+def test_plain_mlm_trains_on_document_blocks(tmp_path, document_blocks):
+    metrics = main(cfg(tmp_path, document_blocks, {"task": "mlm"}, max_steps=2))
+    assert metrics["steps"] == 2 and 0 <= metrics["eval_mlm_accuracy"] <= 1
