@@ -39,11 +39,13 @@ class ExtractiveQA:
         import torch
         from transformers import AutoModelForQuestionAnswering
 
-        from nlp_ssl.finetuning import check_model_dir
+        from nlp_ssl.finetuning import check_model_dir, check_trained_head
         from nlp_ssl.tasks.qa import check_fast_tokenizer
         from nlp_ssl.tokenization import load_tokenizer
 
         check_model_dir(model_dir)
+        check_trained_head(model_dir, "ForQuestionAnswering", "fine-tune it for extractive QA first "
+                           "(`nlp-ssl finetune configs/quickstart/finetune-qa.yaml`) and pass that directory")
         self.tokenizer = load_tokenizer(model_dir)
         check_fast_tokenizer(self.tokenizer)
         self.model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
@@ -173,12 +175,12 @@ def register_pipeline() -> str:
     return PIPELINE_TASK
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, debug: bool = False) -> int:
     """`nlp-ssl answer MODEL (--question Q --context C | --file SQUAD.json [--output PRED.json])`."""
     import argparse
     import sys
 
-    from nlp_ssl.errors import NlpSslError
+    from nlp_ssl.cli import run_guarded
 
     ap = argparse.ArgumentParser(prog="nlp-ssl answer", description="Answer questions with an extractive-QA model.")
     ap.add_argument("model", help="model directory (e.g. written by `nlp-ssl finetune` with task.type extractive_qa)")
@@ -187,24 +189,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--file", help="a SQuAD-format JSON file: answer every question in it")
     ap.add_argument("--output", help="with --file: write the predictions (id -> answer) here (default: stdout)")
     ap.add_argument("--top-k", type=int, default=1, help="with --question: answers to show")
+    ap.add_argument("--debug", action="store_true", help="show the traceback of every error")
     args = ap.parse_args(argv)
     if bool(args.file) == bool(args.question or args.context) or (args.question is None) != (args.context is None):
         ap.error("give --question and --context, or --file")
-    try:
+    if args.top_k < 1:
+        ap.error(f"--top-k must be at least 1, got {args.top_k}")
+
+    def run():
+        if args.output:
+            from nlp_ssl.atomic import check_output_file
+
+            check_output_file(args.output, "--output")
         qa = ExtractiveQA(args.model)
         if args.file:
             preds = qa.answer_file(args.file)
             text = json.dumps(preds, indent=1, ensure_ascii=False) + "\n"
             if args.output:
-                tmp = Path(args.output).with_suffix(".tmp")
-                tmp.write_text(text, encoding="utf-8")
-                tmp.replace(args.output)
+                from nlp_ssl.atomic import atomic_write_text
+
+                atomic_write_text(args.output, text)
                 print(f"{len(preds):,} predictions written to {args.output}")
             else:
                 sys.stdout.write(text)
         else:
-            print(json.dumps(qa(args.question, args.context, top_k=args.top_k), indent=1, ensure_ascii=False))
-    except (NlpSslError, ValueError) as e:
-        print(f"nlp-ssl answer: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+            try:
+                print(json.dumps(qa(args.question, args.context, top_k=args.top_k), indent=1, ensure_ascii=False))
+            except ValueError as e:  # an empty context
+                from nlp_ssl.errors import DataError
+
+                raise DataError(f"--context: {e}") from None
+
+    return run_guarded("answer", run, debug or args.debug)

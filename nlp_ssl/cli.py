@@ -2,6 +2,10 @@
 
 Recipe modules are imported only for the command that runs, and they import torch/transformers/datasets
 lazily, so `nlp-ssl --help` and config errors answer at once.
+
+Errors a user can cause (`nlp_ssl.errors`) print as one paragraph, `nlp-ssl COMMAND: KIND: message`, and exit
+with their class's code (config 3, data 4, output 5, model/tokenizer 6, training 7); `--debug` adds the
+traceback. Anything else is a bug: printed with its traceback, exit code 70.
 """
 
 from __future__ import annotations
@@ -9,9 +13,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from typing import Callable
 
-from nlp_ssl.errors import NlpSslError
+from nlp_ssl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, NlpSslError, OutputError
 
 # command -> (recipe module, config class, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -37,9 +42,11 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Each command takes a complete YAML config (see configs/) plus key=value overrides, "
                "e.g.  nlp-ssl prepare configs/quickstart/prepare.yaml block_size=256",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, _, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--debug", action="store_true", help="show the traceback of every error")
         p.add_argument("config", help="YAML config file")
         p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys (dotted for nested)")
         p.add_argument("--data-dir", default=None,
@@ -82,35 +89,75 @@ def resolve_config(command: str, path: str, overrides: list[str]):
     return from_dict(config_cls, data, source=str(source)), run
 
 
+def _user_error(e: BaseException) -> NlpSslError | None:
+    """The user-facing form of an error, or None for a bug. Disk full and permission errors raised while
+    writing are the user's to fix (free space, choose another folder)."""
+    import errno
+
+    if isinstance(e, NlpSslError):
+        return e
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return OutputError(f"the disk is full (writing {e.filename or 'an output file'}); free some space and run "
+                           "again: finished outputs are intact and an interrupted run resumes")
+    if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        return OutputError(f"no permission to write {e.filename or 'an output file'} ({e.strerror}); choose "
+                           "another output folder or fix its permissions")
+    return None
+
+
+def run_guarded(command: str, fn: Callable[[], object], debug: bool = False) -> int:
+    """Run `fn` and turn what it raises into an exit code: user errors as one paragraph (traceback only with
+    `debug`), bugs with their traceback."""
+    try:
+        rc = fn()
+    except KeyboardInterrupt:
+        print(f"nlp-ssl {command}: interrupted; finished outputs are intact, unfinished ones were removed",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - every exception is reported, one way or the other
+        user = _user_error(e)
+        if user is None:
+            traceback.print_exc()
+            print(f"nlp-ssl {command}: internal error ({type(e).__name__}): this is a bug in nlp-ssl; please "
+                  "report it with the traceback above", file=sys.stderr)
+            return EXIT_INTERNAL
+        if debug:
+            traceback.print_exc()
+        print(f"nlp-ssl {command}: {user.kind}: {user}", file=sys.stderr)
+        return user.exit_code
+    return rc if isinstance(rc, int) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["answer"]:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    if argv[:1] == ["answer"] or argv[:2] == ["--debug", "answer"]:
         from nlp_ssl.answer import main as answer
 
-        return answer(argv[1:])
+        return answer([a for a in argv[argv.index("answer") + 1:] if a != "--debug"], debug=debug)
     if argv[:1] in (["push"], ["report"]):  # commands on run directories, with their own flags
         module = importlib.import_module(f"nlp_ssl.recipes.{argv[0]}")
-        return module.main(argv[1:])
-    args = _parser().parse_args(argv)
+        return run_guarded(argv[0], lambda: module.main(argv[1:]), debug)
+    parser = _parser()
+    # overrides may come before or after options such as --data-dir (argparse leaves the later ones over)
+    args, extra = parser.parse_known_args(argv)
+    unknown = [a for a in extra if a.startswith("-") or "=" not in a]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)} (overrides look like key=value)")
     if args.command is None:
-        _parser().print_help()
+        parser.print_help()
         return 2
     from nlp_ssl.data.sources import data_dir_from_env
 
-    overrides = list(args.overrides)
+    overrides = list(args.overrides) + extra
     if getattr(args, "seeds", None):
         overrides.append(f"seeds=[{args.seeds}]")
-    try:
+
+    def run_command():
         cfg, run = resolve_config(args.command, args.config, overrides)
         run(cfg, data_dir_from_env(args.data_dir))
-    except NlpSslError as e:
-        print(f"nlp-ssl {args.command}: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"nlp-ssl {args.command}: interrupted; finished outputs are intact, unfinished ones were removed",
-              file=sys.stderr)
-        return 130
-    return 0
+
+    return run_guarded(args.command, run_command, debug or args.debug)
 
 
 if __name__ == "__main__":

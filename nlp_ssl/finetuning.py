@@ -15,7 +15,7 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 
-from nlp_ssl.errors import ConfigError, DataError, NlpSslError
+from nlp_ssl.errors import ConfigError, DataError, ModelError
 
 Init = Literal["pretrained", "scratch"]
 
@@ -85,13 +85,24 @@ def check_model_dir(path: str, tokenizer: str | None = None) -> None:
     if tokenizer is not None:
         local_path(tokenizer, "tokenizer")
     if not p.is_dir():
-        raise NlpSslError(f"model: {p} does not exist; pretrain one (`nlp-ssl pretrain CONFIG`) or fix the path")
+        raise ModelError(f"model: {p} does not exist; pretrain one (`nlp-ssl pretrain CONFIG`) or fix the path")
     if not (p / "config.json").is_file():
-        raise NlpSslError(f"model: {p} holds no config.json; point at a directory written by `nlp-ssl pretrain` "
+        raise ModelError(f"model: {p} holds no config.json; point at a directory written by `nlp-ssl pretrain` "
                           "or `save_pretrained`")
     if tokenizer is None and not (p / "tokenizer.json").is_file():
-        raise NlpSslError(f"model: {p} has no tokenizer (tokenizer.json); save the tokenizer into it, or set "
+        raise ModelError(f"model: {p} has no tokenizer (tokenizer.json); save the tokenizer into it, or set "
                           "`tokenizer:` to the tokenizer directory the encoder was pretrained with")
+
+
+def check_trained_head(path: str, head: str, fix: str) -> None:
+    """Refuse a model directory whose weights have no trained `head` (e.g. `ForQuestionAnswering`): loading it
+    would silently add a randomly initialised head and answer with noise."""
+    try:
+        archs = json.loads((Path(path) / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, ValueError) as e:
+        raise ModelError(f"model: {path}/config.json cannot be read ({e}); {fix}") from None
+    if not any(str(a).endswith(head) for a in archs):
+        raise ModelError(f"model: {path} holds a {', '.join(archs) or 'model'} without a trained {head} head; {fix}")
 
 
 _DROPOUT_KEYS = {
@@ -232,8 +243,22 @@ def check_fits(tokenizer, model_config, max_length: int, where: str = "task.max_
     if max_length > limit:
         raise ConfigError([f"{where}: {max_length} tokens exceed the model's {limit} positions; lower it"])
     if len(tokenizer) > model_config.vocab_size:
-        raise ConfigError([f"tokenizer: {len(tokenizer)} entries but the model's vocabulary has {model_config.vocab_size}; "
-                           "use the tokenizer the encoder was pretrained with"])
+        raise ModelError(f"tokenizer: {len(tokenizer)} entries but the model's vocabulary has {model_config.vocab_size}; "
+                         "use the tokenizer the encoder was pretrained with")
+    check_special_ids(tokenizer, model_config)
+
+
+def check_special_ids(tokenizer, model_config, where: str = "tokenizer") -> None:
+    """The special token ids the model was built with (pad, bos, eos, cls, sep) must be the tokenizer's: a
+    tokenizer of the same size but another vocabulary would otherwise train and score silently wrong."""
+    pairs = [("pad_token_id", tokenizer.pad_token_id), ("bos_token_id", tokenizer.bos_token_id or tokenizer.cls_token_id),
+             ("eos_token_id", tokenizer.eos_token_id or tokenizer.sep_token_id), ("cls_token_id", tokenizer.cls_token_id),
+             ("sep_token_id", tokenizer.sep_token_id)]
+    wrong = [f"{name} {getattr(model_config, name)} in the model but {tok_id} in the tokenizer" for name, tok_id in pairs
+             if tok_id is not None and getattr(model_config, name, None) is not None and getattr(model_config, name) != tok_id]
+    if wrong:
+        raise ModelError(f"{where}: the tokenizer does not match the model ({'; '.join(wrong)}); use the tokenizer "
+                         "the encoder was pretrained with")
 
 
 def is_main_process() -> bool:

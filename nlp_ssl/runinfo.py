@@ -1,27 +1,27 @@
 """What every run leaves next to its outputs, and how outputs are written without ever being half-written.
 
 - `write_run_info`: the resolved config (`config.yaml`), library versions and the git revision (`run_info.json`).
-- `atomic_dir`: build an output directory under a temporary name beside it and move it into place only when
-  complete; a crash or an error leaves the previous output (if any) untouched and no partial directory that a
-  later run could take for finished.
+- `atomic_dir` (from `nlp_ssl.atomic`): outputs are built under a temporary name and moved into place complete.
+- `redact_argv`: the command line with the values of token/password-like keys replaced, so no secret lands
+  in an output file.
 - `content_key`: a stable hash of plain data, used to key caches of derived data.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import platform
-import shutil
+import re
 import subprocess
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from nlp_ssl.atomic import atomic_dir, atomic_write_text  # noqa: F401  (atomic_dir: re-exported)
 from nlp_ssl.config import dump_yaml, to_dict
 
 LIBRARIES = ("nlp-ssl", "torch", "transformers", "tokenizers", "datasets", "accelerate", "huggingface_hub",
@@ -52,20 +52,53 @@ def git_revision() -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+# keys whose values are secrets: hub_token=..., --password ..., api_key=..., HF_TOKEN=...
+SECRET_KEY = re.compile(r"(token|passw(or)?d|secret|api[_-]?key|credential|auth)", re.IGNORECASE)
+# values that are secrets whatever their key: Hugging Face, OpenAI/Anthropic, GitHub, AWS access tokens
+SECRET_VALUE = re.compile(r"(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16})")
+REDACTED = "<redacted>"
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """The command line with secret values replaced by `<redacted>`: `key=value` and `--key=value` where the key
+    looks like a token or password, the argument after `--token`/`--password`-like options, and anything shaped
+    like a known access token.
+
+    Example:
+        >>> redact_argv(["nlp-ssl", "pretrain", "c.yaml", "hub_token=hf_abc", "--password", "pw", "lr=1"])
+        ['nlp-ssl', 'pretrain', 'c.yaml', 'hub_token=<redacted>', '--password', '<redacted>', 'lr=1']
+    """
+    out: list[str] = []
+    hide_next = False
+    for arg in map(str, argv):
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        key, eq, _ = arg.partition("=")
+        if eq and SECRET_KEY.search(key):
+            out.append(f"{key}={REDACTED}")
+            continue
+        if arg.startswith("-") and SECRET_KEY.search(arg):
+            hide_next = True
+        out.append(SECRET_VALUE.sub(REDACTED, arg))
+    return out
+
+
 def write_run_info(out_dir: str | Path, config: Any, command: str, extra: dict | None = None) -> None:
     """Write `config.yaml` (resolved) and `run_info.json` (command, versions, git revision, time) into out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(f"# nlp-ssl {command} (resolved config)\n" + dump_yaml(config), encoding="utf-8")
+    atomic_write_text(out_dir / "config.yaml", f"# nlp-ssl {command} (resolved config)\n" + dump_yaml(config))
     info = {
         "command": command,
-        "argv": sys.argv,
+        "argv": redact_argv(sys.argv),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": library_versions(),
         "git": git_revision(),
         **(extra or {}),
     }
-    (out_dir / "run_info.json").write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+    atomic_write_text(out_dir / "run_info.json", json.dumps(info, indent=2, default=str) + "\n")
 
 
 def _drop_nulls(data: Any) -> Any:
@@ -92,26 +125,3 @@ def file_digest(path: str | Path) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
-
-
-@contextlib.contextmanager
-def atomic_dir(final: str | Path) -> Iterator[Path]:
-    """Yield a fresh temporary directory beside `final`; on success it replaces `final` in one rename.
-
-    On any exception the temporary directory is removed and `final` is left exactly as it was.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)

@@ -14,14 +14,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from nlp_ssl.errors import NlpSslError
+from nlp_ssl.errors import TrainingError  # noqa: F401  (re-exported: raised here, defined with the others)
 
 
 TIME_BUDGET_FILE = "time_budget.json"  # elapsed training seconds, saved in each checkpoint
-
-
-class TrainingError(NlpSslError):
-    """Training cannot go on (non-finite loss, ...); the message names the step and the last good checkpoint."""
 
 
 @dataclass
@@ -172,18 +168,10 @@ def trainer_callbacks():
             self.progress = 0.0
             self.start = None
             self.elapsed_before = 0.0  # from the checkpoint when resuming
+            # the elapsed time is saved in each checkpoint by `checkpoints.CompleteCheckpoints`, before its marker
 
         def on_train_begin(self, args, state, control, **kw):
             self.start = time.monotonic()  # elapsed_before is set by the recipe when resuming
-
-        def on_save(self, args, state, control, **kw):
-            import json
-            import os
-
-            path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}", TIME_BUDGET_FILE)
-            if state.is_world_process_zero and os.path.isdir(os.path.dirname(path)):
-                with open(path, "w") as f:
-                    json.dump({"elapsed_seconds": self.elapsed()}, f)
 
         def elapsed(self) -> float:
             return self.elapsed_before + (time.monotonic() - self.start if self.start is not None else 0.0)
@@ -245,9 +233,10 @@ def make_trainer_class():
     """`Trainer` with a time-based schedule (when budgeted) and a stop on non-finite loss."""
     import torch
     from transformers import Trainer
-    from transformers.trainer_utils import get_last_checkpoint
 
-    class PretrainTrainer(Trainer):
+    from nlp_ssl.checkpoints import CompleteCheckpoints, last_complete_checkpoint
+
+    class PretrainTrainer(CompleteCheckpoints, Trainer):
         time_budget = None  # a TimeBudget callback, or None
         warmup_ratio = 0.0
         schedule = "linear"
@@ -282,7 +271,8 @@ def make_trainer_class():
         def training_step(self, model, inputs, num_items_in_batch=None):
             loss = super().training_step(model, inputs, num_items_in_batch)
             if not torch.isfinite(loss).all():
-                last = get_last_checkpoint(self.args.output_dir) if self.args.output_dir else None
+                last = last_complete_checkpoint(self.args.output_dir, remove_incomplete=False, log=lambda _: None) \
+                    if self.args.output_dir else None
                 raise TrainingError(
                     f"loss became {loss.item()} at step {self.state.global_step + 1}; training stopped. "
                     f"Last good checkpoint: {last or 'none saved yet'}. Lower train.learning_rate, raise "

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import statistics
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import numpy as np
 
 from nlp_ssl.config import from_dict, read_yaml, to_dict
 from nlp_ssl.data.sources import DataSourceConfig, column
-from nlp_ssl.errors import DataError, NlpSslError
+from nlp_ssl.errors import DataError, OutputError
 from nlp_ssl.finetuning import FinetuneTrainConfig, Init
 from nlp_ssl.hub import HubConfig
 from nlp_ssl.runinfo import content_key, write_run_info
@@ -131,19 +129,22 @@ def _comparable(cfg: Any) -> dict:
 
 def check_output_dir(cfg: Any) -> str:
     """`start`, `resume` (same config, unfinished runs left) or `done` (same config, finished)."""
+    from nlp_ssl.atomic import check_output_target
+
     out = Path(cfg.output_dir)
+    check_output_target(out, "finetune", cfg.overwrite)
     if not out.exists() or not any(out.iterdir()) or cfg.overwrite:
         return "start"
     saved = out / "config.yaml"
     if saved.exists() and _comparable(from_dict(type(cfg), read_yaml(saved), str(saved))) == _comparable(cfg):
         return "done" if (out / METRICS_FILE).exists() else "resume"
-    raise NlpSslError(f"{out} already holds another run; set overwrite=true to replace it, or choose another output_dir")
+    raise OutputError(f"{out} already holds another run; set overwrite=true to replace it, or choose another output_dir")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
+    from nlp_ssl.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, default=float) + "\n")
 
 
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -269,13 +270,14 @@ class _Job:
         """Train (and self-train), score, and save one run into `run_dir` (written atomically)."""
         from datasets import concatenate_datasets
 
+        from nlp_ssl.atomic import scratch_dir
         from nlp_ssl.finetuning import keep_training_logs, main_process_output, save_model_dir
         from nlp_ssl.hub import write_model_card
         from nlp_ssl.plots import plot_run
 
         cfg = self.cfg
         labelled = self.train_sample(seed)
-        with main_process_output(run_dir) as tmp, tempfile.TemporaryDirectory() as work:
+        with main_process_output(run_dir) as tmp, scratch_dir(run_dir) as work:
             model, stats = self.fit(labelled, lr, seed, work)
             evals, rows, speed = self.evaluate_all(model)
             rounds = [{"round": 0, "train_examples": len(labelled), "eval": evals}]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +138,7 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
           + (f"; training data: {train_report.skipped_bad_answer} answers not at answer_start skipped, "
              f"{train_report.fixed_answer} fixed, {train_report.skipped_empty_context} empty contexts skipped "
              f"(e.g. {train_report.first_problems[:2]})" if problems else ""))
+    from nlp_ssl.atomic import scratch_dir
     from nlp_ssl.finetuning import is_main_process, keep_training_logs, main_process_output, wait_for_everyone
     from nlp_ssl.hub import share
     from nlp_ssl.plots import plot_run
@@ -149,7 +149,7 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
 
     lr = cfg.train.learning_rates[0]
     model = build_task_model(AutoModelForQuestionAnswering, cfg.model, cfg.init, cfg.seed, cfg.train.dropout)
-    with main_process_output(out) as tmp, tempfile.TemporaryDirectory() as work:
+    with main_process_output(out) as tmp, scratch_dir(out) as work:
         args = training_arguments(work, cfg.train, lr, cfg.seed, label_names=["start_positions", "end_positions"])
         collator = PadCollator(tokenizer, keep=(*INPUTS, "start_positions", "end_positions"))
         trainer, stats = train(model, args, train_set, collator, tokenizer)

@@ -36,6 +36,7 @@ class PrepareConfig:
             never crosses a document boundary: `[CLS]` up to block_size - 3 tokens of one document `[SEP]`, then
             padding, plus a `length` column; needed by `objective.sentence_order`). See `data.packing`.
         progress: show a progress bar.
+        overwrite: replace an output_dir that holds something other than a corpus prepared by `nlp-ssl prepare`.
     """
 
     output_dir: str
@@ -49,6 +50,7 @@ class PrepareConfig:
     word_starts: bool = False
     layout: Literal["stream", "documents"] = "stream"
     progress: bool = True
+    overwrite: bool = False
 
     def validate(self) -> list[str]:
         problems = []
@@ -65,12 +67,20 @@ class PrepareConfig:
         return problems
 
 
+def check_output(cfg: PrepareConfig, data_dir: str | None) -> None:
+    """Refuse an output_dir that is an input of this run or holds another command's output (before any work)."""
+    from nlp_ssl.atomic import check_output_target, refuse_input_overlap
+
+    refuse_input_overlap(cfg.output_dir, {"tokenizer": cfg.tokenizer, "data.path": cfg.data.path}, data_dir)
+    check_output_target(cfg.output_dir, "prepare", cfg.overwrite)
+
+
 def cache_key(cfg: PrepareConfig, data_dir: str | None) -> str:
     """Hash of everything that changes the output: data, tokenizer files, block layout, split; not speed settings."""
     tok_dir = Path(cfg.tokenizer)
     tok_files = {p.name: file_digest(p) for p in sorted(tok_dir.glob("*.json"))
                  if p.name not in ("run_info.json", "tokenizer_summary.json")}
-    data = {k: v for k, v in vars(cfg.data).items() if k != "streaming"}
+    data = {k: v for k, v in vars(cfg.data).items() if k != "streaming"}  # overwrite: not part of the output
     return content_key({"format": FORMAT_VERSION, "data": data, "source": source_fingerprint(cfg.data, data_dir),
                         "tokenizer": tok_files, "block_size": cfg.block_size,
                         "validation_fraction": cfg.validation_fraction, "seed": cfg.seed,
@@ -82,6 +92,7 @@ def main(cfg: PrepareConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Prepare the corpus, or reuse the cached result when nothing that changes it has changed."""
     from nlp_ssl.tokenization import check_tokenizer_dir
 
+    check_output(cfg, data_dir)
     max_length = check_tokenizer_dir(cfg.tokenizer).get("model_max_length")
     if isinstance(max_length, int) and cfg.block_size > max_length:
         raise ConfigError([f"block_size: {cfg.block_size} is larger than the tokenizer allows "

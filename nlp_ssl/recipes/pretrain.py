@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp_ssl.config import read_yaml
-from nlp_ssl.errors import ConfigError, DataError, NlpSslError
+from nlp_ssl.errors import ConfigError, DataError, OutputError
 from nlp_ssl.hub import HubConfig
 from nlp_ssl.modeling import ModelConfig
 from nlp_ssl.objectives.registry import ObjectiveConfig
@@ -72,33 +72,34 @@ def check_output_dir(cfg: PretrainConfig) -> tuple[str, str | None]:
     A finished run of the same config is "done" (nothing to redo); a directory holding another run is refused
     unless the config asks to resume it (same config) or to overwrite it.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
+    from nlp_ssl.atomic import check_output_target, is_complete
+    from nlp_ssl.checkpoints import last_complete_checkpoint
     from nlp_ssl.config import to_dict
 
     out = Path(cfg.output_dir)
+    check_output_target(out, "pretrain", cfg.train.overwrite)
     if not out.exists() or not any(out.iterdir()):
         if cfg.train.resume:
-            raise NlpSslError(f"train.resume: {out} holds no run to resume; set train.resume=false to start one")
+            raise OutputError(f"train.resume: {out} holds no run to resume; set train.resume=false to start one")
         return "start", None
     if cfg.train.overwrite:
         return "start", None
     saved = out / "config.yaml"
     same = saved.exists() and _comparable(read_yaml(saved)) == _comparable(to_dict(cfg))
-    if same and (out / METRICS_FILE).exists():
+    if same and is_complete(out):
         return "done", None
     if not cfg.train.resume:
-        raise NlpSslError(f"{out} already holds a run; set train.resume=true to continue it, train.overwrite=true "
+        raise OutputError(f"{out} already holds a run; set train.resume=true to continue it, train.overwrite=true "
                           "to start over, or choose another output_dir")
     if not saved.exists():
-        raise NlpSslError(f"train.resume: {out} holds files but no config.yaml of an nlp-ssl run; choose another output_dir")
+        raise OutputError(f"train.resume: {out} holds files but no config.yaml of an nlp-ssl run; choose another output_dir")
     if not same:
-        raise NlpSslError(f"train.resume: the config differs from the one {out} was trained with ({saved}); "
+        raise OutputError(f"train.resume: the config differs from the one {out} was trained with ({saved}); "
                           "resume with the same config, or set train.overwrite=true to start over")
     ckpt_dir = out / "checkpoints"
-    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.exists() else None
+    last = last_complete_checkpoint(ckpt_dir)
     if last is None:
-        raise NlpSslError(f"train.resume: {out} holds no checkpoint yet; set train.overwrite=true to start over")
+        raise OutputError(f"train.resume: {out} holds no complete checkpoint yet; set train.overwrite=true to start over")
     return "resume", last
 
 
@@ -131,25 +132,12 @@ def check_ids_fit(blocks, vocab_size: int, where: str) -> None:
                            f"{vocab_size} entries; the corpus was prepared with another tokenizer"])
 
 
-def _finalize(trainer, tokenizer, out: Path, metrics: dict) -> None:
-    """Save the final model, tokenizer, metrics and log history; files land in `out` only once complete."""
-    tmp = out / ".final-tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.save_model(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    (tmp / "training_args.bin").unlink(missing_ok=True)
-    (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    (tmp / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
-    for f in tmp.iterdir():
-        os.replace(f, out / f.name)
-    tmp.rmdir()
-
-
 def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Pretrain and return the final metrics (also written to output_dir/metrics.json)."""
     import torch
     from transformers import TrainingArguments
 
+    from nlp_ssl.checkpoints import mark_finished, save_final
     from nlp_ssl.hub import share
     from nlp_ssl.modeling import count_parameters
     from nlp_ssl.objectives.registry import build_objective
@@ -244,11 +232,11 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
               f"({count_parameters(model) / 1e6:.2f}M parameters) on "
               f"{len(train_blocks):,} blocks of {block_size}, global batch {global_batch}, {world} process(es)"
               + (f", resuming from {resume_from}" if resume_from else ""))
-    result = trainer.train(resume_from_checkpoint=resume_from)
+    train_seconds = trainer.fit(resume_from)
 
     # --- validate and save ---------------------------------------------------------------------------
-    metrics: dict[str, Any] = {"train_runtime_s": result.metrics.get("train_runtime"), "steps": trainer.state.global_step,
-                               "train_loss_mean": result.training_loss, "world_size": world,
+    metrics: dict[str, Any] = {"train_runtime_s": train_seconds, "steps": trainer.state.global_step,
+                               "train_loss_mean": trainer.train_loss_mean(), "world_size": world,
                                "tokens_seen": trainer.state.global_step * global_batch * block_size}
     if eval_set is not None:
         ev = trainer.evaluate()
@@ -256,10 +244,12 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
         if cfg.objective.task in ("mlm", "clm") and not cfg.objective.sentence_order:  # eval_loss is the LM's
             metrics["eval_perplexity"] = math.exp(min(ev["eval_loss"], 50))
     metrics.update({k: v for k, v in summarize_log_history(trainer.state.log_history).items() if k not in metrics})
+    metrics.pop("eval_model_preparation_time", None)  # only there when the model was loaded from a checkpoint
     if trainer.is_world_process_zero():
-        _finalize(trainer, tokenizer, out, metrics)
+        save_final(trainer, tokenizer, out, metrics, METRICS_FILE)
         plot_run(out)
         share(out, cfg.hub)  # model card, and the upload when hub.push is set
+        mark_finished(out)  # last: the run counts as finished only now
         summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k.startswith("eval_"))
         print(f"saved to {out}: {summary}")
     state.wait_for_everyone()

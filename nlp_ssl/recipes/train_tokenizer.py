@@ -11,7 +11,8 @@ import numpy as np
 
 from nlp_ssl.data.sources import DataSourceConfig, describe_source, iter_text_batches, load_source
 from nlp_ssl.data.split import held_out_mask
-from nlp_ssl.errors import NlpSslError
+from nlp_ssl.atomic import check_output_target, refuse_input_overlap
+from nlp_ssl.errors import OutputError
 from nlp_ssl.recipes.common import is_nonempty_dir, read_cached_key, source_fingerprint
 from nlp_ssl.runinfo import atomic_dir, content_key, write_run_info
 from nlp_ssl.tokenization import TokenizerConfig
@@ -55,6 +56,7 @@ def main(cfg: TrainTokenizerConfig, data_dir: str | None = None) -> dict[str, An
     from nlp_ssl.hub import write_model_card
     from nlp_ssl.tokenization import summarize, train_tokenizer
 
+    refuse_input_overlap(cfg.output_dir, {"data.path": cfg.data.path}, data_dir)
     key = content_key({"config": {k: v for k, v in vars(cfg).items() if k not in ("output_dir", "overwrite")},
                        "source": source_fingerprint(cfg.data, data_dir)})
     out = Path(cfg.output_dir)
@@ -62,8 +64,9 @@ def main(cfg: TrainTokenizerConfig, data_dir: str | None = None) -> dict[str, An
         summary = json.loads((out / SUMMARY_FILE).read_text())
         print(f"tokenizer in {out} is up to date (same config and data); nothing to do")
         return summary
+    check_output_target(out, "train-tokenizer", cfg.overwrite)
     if is_nonempty_dir(out) and not cfg.overwrite:
-        raise NlpSslError(f"{out} already holds something else (a tokenizer from another config, or other files); "
+        raise OutputError(f"{out} already holds something else (a tokenizer from another config, or other files); "
                           "set overwrite=true to replace it, or choose another output_dir")
 
     where = describe_source(cfg.data, data_dir)
