@@ -212,13 +212,47 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return out
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps the last
+    value silently, so a config edited by appending a key would quietly ignore the earlier one)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (first at line {seen[key] + 1}); "
+                    "keep one", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def deep_merge(base: dict, updates: dict) -> dict:
+    """A copy of `base` with `updates` applied key by key: nested mappings are merged, other values replaced.
+
+    Example:
+        >>> deep_merge({"eval": {"dev": {"path": "d.tsv"}}}, {"eval": {"dev": {"max_examples": 20}}})
+        {'eval': {'dev': {'path': 'd.tsv', 'max_examples': 20}}}
+    """
+    import copy
+
+    out = copy.deepcopy(base)
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping, with a clear error for a missing file or a syntax error (line and column)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError([f"config file not found: {path} (give the path to a YAML file, e.g. configs/quickstart/tokenizer.yaml)"])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -73,7 +73,9 @@ class FinetuneTrainConfig:
             problems.append("max_steps: must be positive, or -1 to train for num_epochs")
         if self.max_steps == -1 and self.num_epochs <= 0:
             problems.append("num_epochs: must be positive")
-        return problems
+        from nlp_ssl.training import optimizer_range_problems
+
+        return problems + optimizer_range_problems(self)
 
 
 def check_model_dir(path: str, tokenizer: str | None = None) -> None:

@@ -225,3 +225,32 @@ def load_tokenizer(path: str) -> "PreTrainedTokenizerFast":
     path = local_path(str(path), "tokenizer")  # a Hub id is downloaded into the Hub cache first
     check_tokenizer_dir(path)
     return AutoTokenizer.from_pretrained(str(path))
+
+
+def tokenizer_fingerprint(tokenizer) -> dict:
+    """What must not change between preparing a corpus and training on it: vocabulary size, special token ids
+    and a hash of the vocabulary (token -> id)."""
+    import hashlib
+    import json
+
+    vocab = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False).encode()
+    special = {name: getattr(tokenizer, f"{name}_token_id", None) for name in ("pad", "unk", "cls", "sep", "mask", "bos", "eos")}
+    return {"vocab_size": len(tokenizer), "special_ids": {k: v for k, v in special.items() if v is not None},
+            "vocab_sha256": hashlib.sha256(vocab).hexdigest()}
+
+
+def check_same_tokenizer(tokenizer, recorded: dict | None, tokenizer_path: str, data_path: str) -> None:
+    """Refuse a tokenizer that differs from the one a prepared corpus was made with (`recorded`: its
+    fingerprint in prepare_report.json; corpora prepared before fingerprints were recorded are not checked)."""
+    if not recorded:
+        return
+    now = tokenizer_fingerprint(tokenizer)
+    diffs = [f"{k} {recorded.get(k)} then, {now[k]} now" for k in ("vocab_size", "special_ids") if recorded.get(k) != now[k]]
+    if not diffs and recorded.get("vocab_sha256") != now["vocab_sha256"]:
+        diffs.append("the same size but another vocabulary")
+    if diffs:
+        from nlp_ssl.errors import ModelError
+
+        raise ModelError(f"tokenizer: {tokenizer_path} is not the tokenizer {data_path} was prepared with ({'; '.join(diffs)}), "
+                         "so its token ids would be misread; use the tokenizer recorded in its prepare_report.json "
+                         "(leave `tokenizer:` null), or prepare the corpus again with this tokenizer")

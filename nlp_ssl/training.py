@@ -87,7 +87,33 @@ class TrainConfig:
             problems.append("max_steps: must be positive, or -1 to train for num_epochs")
         if self.resume and self.overwrite:
             problems.append("resume and overwrite: choose one")
+        problems += optimizer_range_problems(self)
+        for name, what in (("save_steps", "only the final model"), ("eval_steps", "only at the end")):
+            if getattr(self, name) < 0:
+                problems.append(f"{name}: must be 0 ({what}) or positive, got {getattr(self, name)}")
+        if self.save_total_limit < 1:
+            problems.append(f"save_total_limit: must be at least 1 (the checkpoint to resume from), got {self.save_total_limit}")
+        if self.max_steps == -1 and self.num_epochs <= 0:
+            problems.append(f"num_epochs: must be positive, got {self.num_epochs}")
         return problems
+
+
+def optimizer_range_problems(cfg) -> list[str]:
+    """Range checks of AdamW settings shared by pretraining and fine-tuning (values that the optimizer would
+    accept silently, or reject only after the data is loaded)."""
+    problems = []
+    for name in ("adam_beta1", "adam_beta2"):
+        value = getattr(cfg, name, None)
+        if value is not None and not 0 <= value < 1:
+            problems.append(f"{name}: must be in [0, 1), got {value}")
+    eps = getattr(cfg, "adam_epsilon", None)
+    if eps is not None and eps <= 0:
+        problems.append(f"adam_epsilon: must be positive, got {eps}")
+    if cfg.weight_decay < 0:
+        problems.append(f"weight_decay: must be 0 or more, got {cfg.weight_decay}")
+    if cfg.max_grad_norm < 0:
+        problems.append(f"max_grad_norm: must be 0 (off) or positive, got {cfg.max_grad_norm}")
+    return problems
 
 
 @dataclass

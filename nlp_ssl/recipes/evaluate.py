@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from nlp_ssl.config import from_dict, read_yaml
-from nlp_ssl.errors import ConfigError, NlpSslError
+from nlp_ssl.config import deep_merge, from_dict, read_yaml
+from nlp_ssl.errors import ConfigError, ModelError, NlpSslError
 from nlp_ssl.tasks.classification import TaskConfig
 
 
@@ -47,10 +47,10 @@ def model_task(model_dir: str, overrides: dict[str, Any] | None) -> dict[str, An
     if not base and not overrides:
         raise ConfigError([f"task: {model_dir} has no config.yaml from `nlp-ssl finetune`; give the task "
                            "(e.g. task.preset=sst2)"])
-    merged = json.loads(json.dumps(base))
-    for key, value in (overrides or {}).items():
-        merged[key] = value
-    return merged
+    overrides = overrides or {}
+    if overrides.get("preset") not in (None, base.get("preset")):
+        base = {"type": base["type"]} if "type" in base else {}  # another task: none of the saved task's keys apply
+    return deep_merge(base, overrides)  # key by key: task.eval.dev.max_examples=20 keeps the path
 
 
 def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
@@ -88,8 +88,14 @@ def _evaluate_classifier(cfg: EvaluateConfig, task_dict: dict, data_dir: str | N
     task = from_dict(TaskConfig, task_dict, source=f"{cfg.model} task")
     model = AutoModelForSequenceClassification.from_pretrained(cfg.model)
     if task.type == "classification":
-        # The model's own class names fix the label ids (as it was trained).
+        # The model's own class names fix the label ids (as it was trained); a task with other classes is
+        # another task, which this model cannot be scored on.
         names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        declared = resolve_task(task).labels
+        if declared and sorted(map(str, declared)) != sorted(map(str, names)):
+            raise ModelError(f"task: {cfg.model} was fine-tuned with the classes {names}, but the task "
+                             f"{task.preset or ''} has {list(declared)}; evaluate it on the task it was fine-tuned on "
+                             "(leave task.preset unset) or fine-tune a model for this task")
         task = dataclasses.replace(task, labels=names)
     task = resolve_task(task)
     tokenizer = load_tokenizer(cfg.model)

@@ -111,7 +111,7 @@ def main(cfg: PrepareConfig, data_dir: str | None = None) -> dict[str, Any]:
         print(f"{out} holds data prepared with another config or data; rebuilding it")
 
     from nlp_ssl.data.prepare import prepare_corpus
-    from nlp_ssl.tokenization import load_tokenizer
+    from nlp_ssl.tokenization import load_tokenizer, tokenizer_fingerprint
 
     tokenizer = load_tokenizer(cfg.tokenizer)
     where = describe_source(cfg.data, data_dir)
@@ -125,7 +125,8 @@ def main(cfg: PrepareConfig, data_dir: str | None = None) -> dict[str, Any]:
             num_proc=cfg.num_proc or os.cpu_count() or 1, total_documents=total, progress=cfg.progress, word_starts=cfg.word_starts,
             layout=cfg.layout,
         )
-        report = {"cache_key": key, "source": where, "tokenizer": str(cfg.tokenizer), **report}
+        report = {"cache_key": key, "source": where, "tokenizer": str(cfg.tokenizer),
+                  "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer), **report}
         if report["train"]["blocks"] == 0:
             raise DataError(f"{where}: {report['train']['tokens']} tokens make no full block of {cfg.block_size}; "
                             "use more text or a smaller block_size")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp_ssl.config import read_yaml
-from nlp_ssl.errors import ConfigError, DataError, OutputError
+from nlp_ssl.errors import ConfigError, DataError, ModelError, OutputError
 from nlp_ssl.hub import HubConfig
 from nlp_ssl.modeling import ModelConfig
 from nlp_ssl.objectives.registry import ObjectiveConfig
@@ -128,8 +128,8 @@ def check_ids_fit(blocks, vocab_size: int, where: str) -> None:
 
     sample = np.asarray(blocks.select(range(min(1000, len(blocks)))).with_format("numpy")["input_ids"])
     if sample.size and sample.max() >= vocab_size:
-        raise ConfigError([f"data: {where} holds token id {int(sample.max())} but the model's vocabulary has "
-                           f"{vocab_size} entries; the corpus was prepared with another tokenizer"])
+        raise ModelError(f"data: {where} holds token id {int(sample.max())} but the model's vocabulary has "
+                         f"{vocab_size} entries; the corpus was prepared with another tokenizer")
 
 
 def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
@@ -142,7 +142,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     from nlp_ssl.modeling import count_parameters
     from nlp_ssl.objectives.registry import build_objective
     from nlp_ssl.plots import plot_run
-    from nlp_ssl.tokenization import load_tokenizer
+    from nlp_ssl.tokenization import check_same_tokenizer, load_tokenizer
     from nlp_ssl.training import (
         TIME_BUDGET_FILE, PackedBlocks, trainer_callbacks, apply_impl, make_trainer_class, summarize_log_history,
     )
@@ -154,6 +154,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     if not tok_path:
         raise ConfigError(["tokenizer: not given and the prepared data does not record one; set tokenizer: DIR"])
     tokenizer = load_tokenizer(tok_path)
+    check_same_tokenizer(tokenizer, report.get("tokenizer_fingerprint"), tok_path, cfg.data)
     train_blocks = dd["train"]
     block_size = len(train_blocks[0]["input_ids"])
     torch.manual_seed(cfg.train.seed)

@@ -74,7 +74,7 @@ def test_answer_api_and_cli_reproduce_evaluation(v1_run):
     assert len(one) == 3 and all(context[c["start"]:c["end"]] == c["answer"] for c in one)
     assert cli(["answer", str(out), "--file", str(dev), "--output", str(tmp / "p.json")]) == 0
     assert json.loads((tmp / "p.json").read_text()) == json.loads((out / "predictions.json").read_text())
-    assert cli(["answer", str(out), "--question", "Who?", "--context", " "]) == 1  # empty context: a clear error
+    assert cli(["answer", str(out), "--question", "Who?", "--context", " "]) == 4  # empty context: a clear data error
 
 
 def test_registered_pipeline_gives_the_same_answers(v1_run):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nlp_ssl.config import from_dict, to_dict
-from nlp_ssl.errors import ConfigError, DataError, NlpSslError
+from nlp_ssl.errors import ConfigError, DataError, ModelError, NlpSslError
 from nlp_ssl.recipes.pretrain import PretrainConfig, main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -172,7 +172,7 @@ def test_bad_inputs(tmp_path, blocks, tiny_tokenizer_dir):
     big = dd["train"].map(lambda b: {"input_ids": [[i + 5000 for i in x] for x in b["input_ids"]]}, batched=True)
     other = tmp_path / "other-tok-blocks"
     datasets.DatasetDict({"train": big, "validation": dd["validation"]}).save_to_disk(str(other))
-    with pytest.raises(ConfigError, match="prepared with another tokenizer"):
+    with pytest.raises(ModelError, match="prepared with another tokenizer"):
         main(from_dict(PretrainConfig, {**to_dict(cfg(tmp_path, other)), "tokenizer": str(tiny_tokenizer_dir)}))
     assert not (tmp_path / "run").exists()  # nothing written by refused runs
 
