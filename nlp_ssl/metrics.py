@@ -1,7 +1,8 @@
 """Task metrics computed offline with scikit-learn and scipy (the GLUE definitions).
 
 The `evaluate` library loads its metric scripts from the Hub (which fails offline) and costs seconds to
-import; these functions compute the same quantities directly. Names follow the GLUE leaderboard:
+import; these functions compute the same quantities directly, and `nlp_ssl.evaluate_metrics` ships them as
+`evaluate` modules that load offline (`evaluate.load`, `evaluate.combine`, `evaluator`, bootstrap intervals). Names follow the GLUE leaderboard:
 accuracy, f1 (binary, positive class 1), macro_f1, matthews_correlation, pearson, spearmanr.
 
 Example:
