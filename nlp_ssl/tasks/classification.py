@@ -353,10 +353,35 @@ def _kept_positions(special: list[int], max_len: int, strategy: str, head: int) 
 # Few labels and self-training
 
 
+def stratified_counts(counts: np.ndarray, n: int) -> np.ndarray:
+    """How many of `n` examples each class gets: its share of `n` by largest remainder, with at least one each.
+
+    Every class starts at the floor of its exact share (`count / total * n`), raised to 1. If those floors of
+    one overshoot `n`, the classes most over their share give one back (never going below 1); if they fall
+    short, the classes with the largest remainders get one more (never more than they have).
+
+    Example:
+        >>> stratified_counts(np.array([90, 5, 5]), 3).tolist()
+        [1, 1, 1]
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if n < len(counts) or (counts < 1).any() or n > counts.sum():
+        raise ValueError(f"need 1 <= every count and len(counts) <= n <= total; got counts {counts.tolist()}, n {n}")
+    exact = counts / counts.sum() * n
+    take = np.maximum(np.floor(exact).astype(np.int64), 1)
+    while take.sum() > n:  # the one-per-class floor overshot: the class most over its share gives one back
+        over = np.where(take > 1, take - exact, -np.inf)
+        take[np.argmax(over)] -= 1
+    while take.sum() < n:  # largest remainder first (stable: ties go to the lower class id)
+        room = np.where(take < counts, exact - take, -np.inf)
+        take[np.argmax(room)] += 1
+    return take
+
+
 def stratified_sample(labels: np.ndarray, n: int, seed: int, names: list[str] | None = None) -> np.ndarray:
     """Indices of a seeded sample of `n` examples whose class shares follow the full set's (at least one each).
 
-    Shares are allocated by largest remainder. Regression (names None): a plain seeded random sample.
+    Shares are allocated by `stratified_counts`. Regression (names None): a plain seeded random sample.
 
     Raises:
         DataError: a class has no example, or `n` is smaller than the number of classes.
@@ -375,14 +400,8 @@ def stratified_sample(labels: np.ndarray, n: int, seed: int, names: list[str] | 
     if n < len(names):
         raise DataError(f"max_train_samples: {n} is fewer than the {len(names)} classes; a stratified sample needs "
                         "at least one example per class")
-    exact = counts / counts.sum() * n
-    take = np.maximum(np.floor(exact).astype(int), 1)
-    while take.sum() > n:  # the one-per-class floor overshot: take back from the largest
-        take[np.argmax(take - exact)] -= 1
-    order = np.argsort(-(exact - take))
-    for c in order[: n - take.sum()]:
-        take[c] += 1
-    idx = [rng.choice(np.flatnonzero(labels == c), min(take[c], counts[c]), replace=False) for c in range(len(names))]
+    take = stratified_counts(counts, n)
+    idx = [rng.choice(np.flatnonzero(labels == c), take[c], replace=False) for c in range(len(names))]
     return np.sort(np.concatenate(idx))
 
 

@@ -10,7 +10,8 @@ import pytest
 from nlp_ssl.config import from_dict
 from nlp_ssl.errors import ConfigError, DataError
 from nlp_ssl.tasks.classification import (
-    PRESETS, TaskConfig, encode, infer_labels, load_task, resolve_task, select_pseudo_labels, stratified_sample,
+    PRESETS, TaskConfig, encode, infer_labels, load_task, resolve_task, select_pseudo_labels, stratified_counts,
+    stratified_sample,
 )
 
 
@@ -144,6 +145,22 @@ def test_stratified_sample_follows_class_shares_and_is_seeded():
         stratified_sample(labels, 10, 0, ["a", "b", "c"])
     with pytest.raises(DataError, match="1 is fewer than the 2 classes"):
         stratified_sample(labels, 1, 0, ["a", "b"])
+
+
+@pytest.mark.parametrize("counts, n, want", [
+    ([90, 5, 5], 3, [1, 1, 1]),      # shares 2.7/0.15/0.15: floors of one overshoot, the big class gives one back
+    ([900, 100], 100, [90, 10]),     # exact shares
+    ([999, 1], 10, [9, 1]),          # the rare class still gets its one
+    ([50, 30, 20], 7, [4, 2, 1]),    # shares 3.5/2.1/1.4: floors 3/2/1, the largest remainder (0.5) gets the 7th
+    ([1, 1, 98], 4, [1, 1, 2]),      # shares 0.04/0.04/3.92: floors of one (1/1/3) overshoot by one
+    ([3, 3, 3], 9, [3, 3, 3]),       # everything
+])
+def test_stratified_counts_exact(counts, n, want):
+    assert stratified_counts(np.array(counts), n).tolist() == want
+    labels = np.repeat(np.arange(len(counts)), counts)
+    if n < len(labels):
+        idx = stratified_sample(labels, n, 0, [str(c) for c in range(len(counts))])
+        assert np.bincount(labels[idx], minlength=len(counts)).tolist() == want and len(set(idx)) == n
 
 
 def test_pseudo_labels_are_confident_and_class_balanced():
