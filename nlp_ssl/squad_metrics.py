@@ -75,29 +75,37 @@ def squad_v1(predictions: dict[str, str], references: dict[str, list[str]]) -> d
 
 
 def _raw_v2(predictions: dict[str, str], references: dict[str, list[str]]):
+    """Per-question EM and F1 against the references (official `get_raw_scores`); a missing prediction scores 0."""
     exact, f1 = {}, {}
     for qid, truths in references.items():
+        if qid not in predictions:  # the official script skips it (and then fails); we count it wrong
+            exact[qid] = f1[qid] = 0.0
+            continue
         gold = [t for t in truths if normalize_answer(t)] or [""]
-        pred = predictions.get(qid, "")
+        pred = predictions[qid]
         exact[qid] = _best(exact_match, pred, gold)
         f1[qid] = _best(f1_score, pred, gold)
     return exact, f1
 
 
-def _apply_threshold(raw: dict[str, float], na_scores: dict[str, float], has_ans: dict[str, bool], threshold: float):
-    return {qid: float(not has_ans[qid]) if na_scores.get(qid, 0.0) > threshold else s for qid, s in raw.items()}
+def _apply_threshold(raw: dict[str, float], na_scores: dict[str, float], has_ans: dict[str, bool], threshold: float,
+                     predicted: set[str]):
+    """A question whose na_score is above `threshold` is answered "" (scores 1 when unanswerable, else 0)."""
+    return {qid: float(not has_ans[qid]) if qid in predicted and na_scores.get(qid, 0.0) > threshold else s
+            for qid, s in raw.items()}
 
 
 def _best_threshold(predictions, raw, na_scores, has_ans) -> tuple[float, float]:
     """The threshold on na_scores that maximises the score, scanning questions by increasing na_score (official)."""
-    score = best = float(sum(not h for h in has_ans.values()))  # everything predicted "no answer"
+    # everything predicted "no answer": the unanswerable questions that have a prediction are right
+    score = best = float(sum(not has_ans[q] for q in raw if q in predictions))
     best_thresh = 0.0
     for qid in sorted(na_scores, key=na_scores.get):
-        if qid not in raw:
+        if qid not in raw or qid not in predictions:
             continue
         if has_ans[qid]:
             score += raw[qid]
-        elif predictions.get(qid):
+        elif predictions[qid]:
             score -= 1
         if score > best:
             best, best_thresh = score, na_scores[qid]
@@ -108,14 +116,18 @@ def squad_v2(predictions: dict[str, str], references: dict[str, list[str]], na_s
              threshold: float = 0.0) -> dict[str, float]:
     """SQuAD v2.0: EM/F1 overall and for answerable (HasAns) and unanswerable (NoAns) questions, plus the best
     thresholds. `predictions` are the best non-null answers ("" = no answer); a question whose na_score is above
-    `threshold` is answered "" (without na_scores, predictions are taken as they are)."""
+    `threshold` is answered "" (without na_scores, predictions are taken as they are).
+
+    A question has an answer when its reference list is not empty (the official `bool(answers)`, even when the
+    answers normalise to ""); a question without a prediction scores 0 whatever its references."""
     if not references:
         raise ValueError("no reference questions to score")
-    has_ans = {qid: any(normalize_answer(t) for t in truths) for qid, truths in references.items()}
+    has_ans = {qid: bool(truths) for qid, truths in references.items()}  # official: bool(qa["answers"])
     exact_raw, f1_raw = _raw_v2(predictions, references)
     na = na_scores or {}
-    exact = _apply_threshold(exact_raw, na, has_ans, threshold)
-    f1 = _apply_threshold(f1_raw, na, has_ans, threshold)
+    predicted = set(predictions)
+    exact = _apply_threshold(exact_raw, na, has_ans, threshold, predicted)
+    f1 = _apply_threshold(f1_raw, na, has_ans, threshold, predicted)
     out: dict[str, float] = {"exact": 100 * sum(exact.values()) / len(exact), "f1": 100 * sum(f1.values()) / len(f1),
                              "total": len(exact)}
     for name, keep in (("HasAns", True), ("NoAns", False)):

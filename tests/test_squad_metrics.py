@@ -47,3 +47,20 @@ def test_squad_v2_breakdowns_and_thresholds():
     # without na scores the predictions are scored as they are (the official file format: "" = no answer)
     plain = squad_v2({"a1": "Paris", "a2": "", "n1": "", "n2": "cat"}, refs)
     assert plain["exact"] == 50.0 and "best_f1" not in plain
+
+
+def test_squad_v2_has_answer_follows_the_official_rule_and_missing_predictions_score_zero():
+    # "p" has a reference that normalises to "" (punctuation only): the official script counts it as HasAns
+    # (bool(answers)), and its gold answers become [""].
+    refs = {"p": ["."], "n": [], "a": ["Paris"]}
+    m = squad_v2({"a": "Paris"}, refs)  # p and n have no prediction: both score 0
+    assert m["exact"] == pytest.approx(100 / 3) and m["f1"] == pytest.approx(100 / 3)
+    assert (m["HasAns_total"], m["HasAns_exact"]) == (2, 50.0)
+    assert (m["NoAns_total"], m["NoAns_exact"]) == (1, 0.0)
+    full = squad_v2({"p": "", "n": "", "a": "Paris"}, refs)  # "" matches p's normalised gold, as officially
+    assert (full["exact"], full["HasAns_exact"], full["NoAns_exact"]) == (100.0, 100.0, 100.0)
+    # with na scores: a missing prediction stays wrong whatever the threshold ...
+    low = squad_v2({"a": "Paris"}, refs, {"a": -1.0, "p": 5.0, "n": 5.0}, threshold=0.0)
+    assert low["exact"] == pytest.approx(100 / 3)
+    # ... and the best-threshold scan counts it wrong too: best is answering "a" (1 of 3 right)
+    assert low["best_exact"] == pytest.approx(100 / 3) and low["best_exact_thresh"] == -1.0
