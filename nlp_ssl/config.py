@@ -51,7 +51,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
+def _convert(value: Any, tp: Any, key: str, problems: list[str], failed: set[str] | None = None) -> Any:
     """Check `value` against the type annotation `tp`; return the converted value or _MISSING on error."""
     origin = get_origin(tp)
     if tp is Any:
@@ -85,13 +85,14 @@ def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
         if not isinstance(value, dict):
             problems.append(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}")
             return _MISSING
-        return _build(tp, value, key + ".", problems)
+        built = _build(tp, value, key + ".", problems, failed)
+        return _MISSING if built is None else built
     if origin in (list, tuple):
         (item_tp,) = get_args(tp)[:1] or (Any,)
         if not isinstance(value, (list, tuple)):
             problems.append(f"{key}: expected {_type_name(tp)}, got {value!r}")
             return _MISSING
-        out = [_convert(v, item_tp, f"{key}[{i}]", problems) for i, v in enumerate(value)]
+        out = [_convert(v, item_tp, f"{key}[{i}]", problems, failed) for i, v in enumerate(value)]
         return _MISSING if any(o is _MISSING for o in out) else out
     if origin is dict:
         if not isinstance(value, dict):
@@ -100,7 +101,7 @@ def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
         args = get_args(tp)
         if len(args) != 2:
             return dict(value)
-        out = {str(k): _convert(v, args[1], f"{key}.{k}", problems) for k, v in value.items()}
+        out = {str(k): _convert(v, args[1], f"{key}.{k}", problems, failed) for k, v in value.items()}
         return _MISSING if any(o is _MISSING for o in out.values()) else out
     if value is None:
         problems.append(f"{key}: must not be null (expected {_type_name(tp)})")
@@ -133,7 +134,11 @@ def _convert(value: Any, tp: Any, key: str, problems: list[str]) -> Any:
     return _MISSING
 
 
-def _build(cls: type[T], data: dict, prefix: str, problems: list[str]) -> T:
+def _build(cls: type[T], data: dict, prefix: str, problems: list[str], failed: set[str] | None = None) -> T | None:
+    """`cls(**data)` with every value converted; problems are appended, and keys whose value was rejected are
+    added to `failed`. Returns None when the object cannot be built (a required key is missing or rejected,
+    or the constructor itself refused the values: its message is reported)."""
+    failed = set() if failed is None else failed
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
@@ -143,39 +148,60 @@ def _build(cls: type[T], data: dict, prefix: str, problems: list[str]) -> T:
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(fields)}"
             problems.append(f"{prefix}{key}: unknown key{hint}")
             continue
-        out = _convert(value, hints[key], prefix + key, problems)
-        if out is not _MISSING:
+        out = _convert(value, hints[key], prefix + key, problems, failed)
+        if out is _MISSING:
+            failed.add(prefix + key)
+        else:
             kwargs[key] = out
-    for name, f in fields.items():
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if required and name not in data:
+    required = [name for name, f in fields.items()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    for name in required:
+        if name not in data:
             problems.append(f"{prefix}{name}: required key is missing")
+    if any(name not in kwargs for name in required):  # reported above (missing, or its value rejected)
+        return None
     try:
         return cls(**kwargs)
-    except TypeError:  # a required key is missing: already reported above
-        return None  # type: ignore[return-value]
+    except (TypeError, ValueError) as e:  # a __post_init__ that refuses the values: report it with the rest
+        problems.append(f"{prefix.rstrip('.') or cls.__name__}: {e}")
+        failed.add(prefix.rstrip("."))
+        return None
 
 
-def _check(obj: Any, prefix: str, problems: list[str]) -> None:
-    """Run every nested dataclass's `validate()` (cross-field checks), collecting their messages."""
+def _check(obj: Any, prefix: str, problems: list[str], failed: set[str], lenient: bool) -> None:
+    """Run every nested dataclass's `validate()` (cross-field checks), collecting their messages.
+
+    A message about a key whose value was already rejected is left out (the check saw the default instead).
+    With `lenient` (other problems were found), a check that crashes on such a stand-in value is skipped.
+    """
     if obj is None or not dataclasses.is_dataclass(obj):
         return
     for f in dataclasses.fields(obj):
-        _check(getattr(obj, f.name), f"{prefix}{f.name}.", problems)
+        _check(getattr(obj, f.name), f"{prefix}{f.name}.", problems, failed, lenient)
     validate = getattr(obj, "validate", None)
-    if callable(validate):
-        for msg in validate() or []:
-            problems.append(f"{prefix}{msg}" if prefix else msg)
+    if not callable(validate):
+        return
+    try:
+        messages = validate() or []
+    except Exception:
+        if lenient:
+            return
+        raise
+    for msg in messages:
+        full = f"{prefix}{msg}"
+        if full.split(":", 1)[0] not in failed:
+            problems.append(full)
 
 
 def from_dict(cls: type[T], data: dict, source: str | None = None) -> T:
-    """Build and validate `cls` from a plain mapping; raise one ConfigError listing every problem."""
+    """Build and validate `cls` from a plain mapping; raise one ConfigError listing every problem (type errors,
+    unknown and missing keys, constructor errors and cross-field checks, all in one pass)."""
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError([f"top level must be a mapping of keys, got {type(data).__name__}"], source)
-    obj = _build(cls, data, "", problems)
-    if not problems:
-        _check(obj, "", problems)
+    failed: set[str] = set()
+    obj = _build(cls, data, "", problems, failed)
+    _check(obj, "", problems, failed, lenient=bool(problems))
     if problems:
         raise ConfigError(problems, source)
     return obj

@@ -58,6 +58,43 @@ def test_missing_required_key_and_cross_field_validation():
         from_dict(Outer, {"name": "x", "inner": {"size": 0}})
 
 
+@dataclass
+class Checked:
+    """A config whose constructor refuses some values (as a __post_init__ may)."""
+
+    n: int = 1
+
+    def __post_init__(self):
+        if self.n == 13:
+            raise TypeError("n: 13 is not allowed; pick another number")
+
+
+@dataclass
+class Holder:
+    name: str
+    lr: float = 1e-3
+    checked: Checked = field(default_factory=Checked)
+    inner: Inner = field(default_factory=Inner)
+
+    def validate(self):
+        return ["lr: must be below 1 when inner.kind is 'b'"] if self.inner.kind == "b" and self.lr >= 1 else []
+
+
+def test_constructor_errors_type_errors_and_cross_field_checks_all_in_one_pass():
+    with pytest.raises(ConfigError) as e:
+        from_dict(Holder, {"name": 3.5, "lr": 2, "checked": {"n": 13}, "inner": {"size": 0, "kind": "b", "x": 1}})
+    # before: the constructor's TypeError was swallowed and no validate() ran because of the type problems
+    assert e.value.problems == [
+        "checked: n: 13 is not allowed; pick another number",
+        "inner.x: unknown key; valid keys: size, kind",
+        "inner.size: must be positive, got 0",
+        "lr: must be below 1 when inner.kind is 'b'",
+    ]
+    with pytest.raises(ConfigError) as e:  # a rejected value is not also blamed by a check that saw its default
+        from_dict(Holder, {"name": "x", "lr": "fast", "inner": {"size": "big", "kind": "b"}})
+    assert e.value.problems == ["lr: expected float, got 'fast'", "inner.size: expected int, got 'big'"]
+
+
 def test_int_does_not_accept_bool_or_fraction():
     with pytest.raises(ConfigError, match="inner.size: expected int, got True"):
         from_dict(Outer, {"name": "x", "inner": {"size": True}})
