@@ -1,9 +1,9 @@
 """Data sources: a Hugging Face Hub data set by name, or local files, loaded as a `datasets` data set.
 
-A source names a Hub data set (`hub_name`, `hub_config`, `split`), local files (`path`), or both; local
-files win when they exist, so the shipped configs run offline on `../shared/data` and still name the Hub
-counterpart for users who have access. Relative paths resolve against the data directory (`--data-dir` or
-`NLP_SSL_DATA_DIR`).
+A source names a Hub data set (`hub_name`, `hub_config`, `split`), local files (`path`), or both. Configured
+local files are always what is loaded: a missing one is an error naming it, never a silent switch to other
+data. The Hub counterpart named beside them is used only when none of the local files exists and the source
+says `hub_fallback: true`. Relative paths resolve against the data directory (`--data-dir` or `NLP_SSL_DATA_DIR`).
 
 Loading itself is done by `datasets` (its json/csv/text/parquet builders, memory-mapped Arrow, streaming).
 What this module adds is what those builders do not do: checks that turn a bad file into an error naming
@@ -43,8 +43,11 @@ class DataSourceConfig:
     """Where a data set comes from and how to read it.
 
     Attributes:
-        path: local file, glob, or list of them; relative to the data directory. Wins over `hub_name` when present.
-        hub_name: Hugging Face Hub data set id (e.g. `wikimedia/wikipedia`), used when `path` is absent.
+        path: local file, glob, or list of them; relative to the data directory. When given, a missing file is an
+            error (see hub_fallback).
+        hub_name: Hugging Face Hub data set id (e.g. `wikimedia/wikipedia`), loaded when `path` is not given.
+        hub_fallback: load `hub_name` instead when none of the `path` files exists (default: a missing local
+            file is an error, so a run never trains on other data than the config names without saying so).
         hub_config: the Hub data set's configuration name (e.g. `20231101.en`).
         split: split to read (Hub split name; for local files always the files themselves).
         format: file format; `auto` decides from the suffix (`.gz` is looked through).
@@ -62,6 +65,7 @@ class DataSourceConfig:
     path: Union[str, list[str], None] = None
     hub_name: str | None = None
     hub_config: str | None = None
+    hub_fallback: bool = False
     split: str = "train"
     format: Format = "auto"
     text_column: str = "text"
@@ -79,6 +83,8 @@ class DataSourceConfig:
             problems.append("path: give local files (path) or a Hub data set (hub_name), or both")
         if self.max_examples is not None and self.max_examples <= 0:
             problems.append(f"max_examples: must be positive, got {self.max_examples}")
+        if self.hub_fallback and (self.hub_name is None or self.path is None):
+            problems.append("hub_fallback: needs both path (tried first) and hub_name (the fallback)")
         if self.column_names is not None and self.header:
             problems.append("column_names: given for a file with a header row; set header: false for headerless CSV/TSV")
         return problems
@@ -289,13 +295,18 @@ def load_source(src: DataSourceConfig, data_dir: str | None = None, columns: lis
     """
     files = resolve_paths(src, data_dir)
     missing = _missing_paths(src, data_dir)
-    if files and not missing:
+    if not src.paths:
+        ds = _load_hub(src, data_dir)
+    elif not missing:
         ds = _load_local(src, files)
-    elif src.hub_name:
+    elif src.hub_fallback and len(missing) == len(src.paths):
         ds = _load_hub(src, data_dir)
     else:
         hint = "" if data_dir else " (relative paths resolve against the current directory: pass --data-dir or set NLP_SSL_DATA_DIR)"
-        raise DataError(f"file not found: {', '.join(missing)}{hint}")
+        some = f" ({len(missing)} of the {len(src.paths)} configured paths)" if len(src.paths) > 1 else ""
+        instead = (f"; or, to load Hub data set {src.hub_name!r} instead when none of the local files exists, set "
+                   "hub_fallback: true" if src.hub_name else "")
+        raise DataError(f"file not found: {', '.join(missing)}{some}{hint}. Fix the path{instead}")
     where = describe_source(src, data_dir)
     # A UTF-8 byte-order mark survives in the first header name of some files (MRPC); it is not part of the name.
     bom = {c: c.lstrip("\ufeff") for c in ds.column_names or [] if c.startswith("\ufeff")}

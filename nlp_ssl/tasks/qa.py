@@ -84,7 +84,8 @@ _SHIFTS = ["qa/squadshifts/new_wiki_v1.0.json", "qa/squadshifts/amazon_reviews_v
 
 QA_PRESETS: dict[str, QATaskConfig] = {
     # No SQuAD v1.1 train set is stored locally: train on SQuADShifts (27,626 questions written with the SQuAD
-    # protocol); with Hub access and without those files, SQuAD v1.1 train by name.
+    # protocol). SQuAD v1.1 train by name is only a fallback on request: task.train.hub_fallback=true, used when
+    # none of those files exists.
     "squad": QATaskConfig(
         version="v1",
         train=DataSourceConfig(path=_SHIFTS, hub_name="rajpurkar/squad", split="train"),

@@ -143,7 +143,8 @@ def test_hub_unreachable_fails_fast_with_fix(monkeypatch, tmp_path):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     start = time.monotonic()
     with pytest.raises(DataError, match=r"cannot reach the Hugging Face Hub.*'stanfordnlp/imdb'.*not found.*Point `path:` at local files"):
-        load_source(DataSourceConfig(hub_name="stanfordnlp/imdb", path="imdb/missing.jsonl.gz"), str(tmp_path))
+        load_source(DataSourceConfig(hub_name="stanfordnlp/imdb", path="imdb/missing.jsonl.gz", hub_fallback=True),
+                    str(tmp_path))
     assert time.monotonic() - start < 10  # no retry loop (datasets alone retries for ~25 s here)
 
 
@@ -152,6 +153,29 @@ def test_local_copy_wins_over_hub_name(monkeypatch, tmp_path):
     (tmp_path / "l.txt").write_text("local text\n")
     ds = load_source(DataSourceConfig(hub_name="stanfordnlp/imdb", path="l.txt"), str(tmp_path))
     assert _texts(ds) == ["local text"]
+
+
+def test_missing_local_file_is_an_error_not_a_switch_to_the_hub(monkeypatch, tmp_path):
+    """One of several configured files missing (the `squad` preset without one SQuADShifts file) must not train
+    on the Hub data set instead."""
+    from nlp_ssl.data import sources
+
+    def no_hub(*a, **k):
+        raise AssertionError("the Hub was tried")
+
+    monkeypatch.setattr(sources, "_load_hub", no_hub)
+    (tmp_path / "a.txt").write_text("local text\n")
+    src = DataSourceConfig(hub_name="rajpurkar/squad", path=["a.txt", "b.txt"])
+    with pytest.raises(DataError, match=r"file not found: .*b\.txt \(1 of the 2 configured paths\).*hub_fallback: true"):
+        load_source(src, str(tmp_path))
+    with pytest.raises(DataError, match=r"file not found: .*c\.txt.*hub_fallback: true"):  # all missing, no fallback asked
+        load_source(DataSourceConfig(hub_name="rajpurkar/squad", path="c.txt"), str(tmp_path))
+    with pytest.raises(DataError, match=r"1 of the 2"):  # fallback asked, but some local files exist: still an error
+        load_source(DataSourceConfig(hub_name="rajpurkar/squad", path=["a.txt", "b.txt"], hub_fallback=True), str(tmp_path))
+    # asked for, and none of the local files exists: the Hub is used
+    monkeypatch.setattr(sources, "_load_hub", lambda src, data_dir: __import__("datasets").Dataset.from_list([{"text": "hub"}]))
+    ds = load_source(DataSourceConfig(hub_name="rajpurkar/squad", path="c.txt", hub_fallback=True), str(tmp_path))
+    assert _texts(ds) == ["hub"]
 
 
 def test_config_needs_a_path_or_hub_name():
