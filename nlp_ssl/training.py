@@ -33,9 +33,14 @@ class TrainConfig:
         max_grad_norm: gradient clipping (0: none).
         warmup_ratio: share of the run (steps, or time under max_time_minutes) spent warming up.
         lr_scheduler: decay after warm-up: `linear` or `cosine` to zero, or `constant`.
-        max_steps: optimizer steps (-1: use num_epochs).
-        num_epochs: passes over the training blocks when max_steps is -1.
-        max_time_minutes: wall-clock budget; training stops at it and the schedule reaches its end exactly then.
+        max_time_minutes, max_steps, num_epochs: how long the run is, in one unit; set at most one of them
+            (setting two is a config error that names both):
+            - max_time_minutes: a wall-clock budget. The schedule is a function of elapsed training time (the
+              rate of each step is computed from the time at its start, on the slowest rank), training stops at
+              the deadline and the schedule reaches its end exactly then; the data is repeated as often as the
+              time allows. A resumed run continues from the time its checkpoint recorded.
+            - max_steps: optimizer steps (-1: not set); the schedule runs over these steps.
+            - num_epochs: passes over the training blocks (null: not set); with none of the three set, one pass.
         eval_steps: evaluate every N steps (0: only at the end).
         eval_blocks: validation blocks used for evaluation (masked once, the same every time).
         save_steps: checkpoint every N steps (0: only the final model).
@@ -59,7 +64,7 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
     max_steps: int = -1
-    num_epochs: float = 1.0
+    num_epochs: float | None = None
     max_time_minutes: float | None = None
     eval_steps: int = 500
     eval_blocks: int = 1000
@@ -84,7 +89,18 @@ class TrainConfig:
         if self.max_time_minutes is not None and self.max_time_minutes <= 0:
             problems.append("max_time_minutes: must be positive")
         if self.max_steps == 0 or self.max_steps < -1:
-            problems.append("max_steps: must be positive, or -1 to train for num_epochs")
+            problems.append("max_steps: must be positive, or -1 (not set)")
+        if self.num_epochs is not None and self.num_epochs <= 0:
+            problems.append("num_epochs: must be positive, or null (not set)")
+        unit = {"max_time_minutes": self.max_time_minutes is not None, "max_steps": self.max_steps != -1,
+                "num_epochs": self.num_epochs is not None}
+        chosen = [k for k, v in unit.items() if v]
+        if len(chosen) > 1:
+            unset = {"max_time_minutes": "max_time_minutes: null", "max_steps": "max_steps: -1",
+                     "num_epochs": "num_epochs: null"}
+            problems.append(f"{' and '.join(chosen)}: set together, but a run's length is given in one unit "
+                            f"(time, steps or passes); keep one and set the other(s) to not set ("
+                            + ", ".join(unset[k] for k in chosen[1:]) + f" to keep {chosen[0]})")
         if self.resume and self.overwrite:
             problems.append("resume and overwrite: choose one")
         problems += optimizer_range_problems(self)
@@ -93,9 +109,15 @@ class TrainConfig:
                 problems.append(f"{name}: must be 0 ({what}) or positive, got {getattr(self, name)}")
         if self.save_total_limit < 1:
             problems.append(f"save_total_limit: must be at least 1 (the checkpoint to resume from), got {self.save_total_limit}")
-        if self.max_steps == -1 and self.num_epochs <= 0:
-            problems.append(f"num_epochs: must be positive, got {self.num_epochs}")
         return problems
+
+    def trainer_length(self) -> tuple[int, float]:
+        """(max_steps, num_train_epochs) for `TrainingArguments`: a time budget runs until the deadline stops it."""
+        if self.max_time_minutes is not None:
+            return 10**9, 1.0  # never reached: the TimeBudget callback stops training
+        if self.max_steps != -1:
+            return self.max_steps, 1.0
+        return -1, self.num_epochs if self.num_epochs is not None else 1.0
 
 
 def optimizer_range_problems(cfg) -> list[str]:
@@ -183,26 +205,41 @@ def trainer_callbacks():
     from transformers import TrainerCallback
 
     class TimeBudget(TrainerCallback):
-        """Tracks the share of the wall-clock budget used, the same on every rank, and stops at the deadline.
+        """A wall-clock budget: the share of it used (`progress()`), the same on every rank, and a stop at the deadline.
 
-        The learning-rate lambda reads `progress`, which only changes here (after each step) from the slowest
-        rank's clock, so every rank uses the same learning rate at every step.
+        The learning-rate lambda calls `progress()` when the scheduler steps, just after each optimizer step, so
+        the rate of the next step is computed from the time at its start (not one step late). Elapsed time is
+        the slowest rank's (an all-reduce of one number), so every rank uses the same rate and stops at the
+        same step. `elapsed_before` is the time a resumed run had already trained (from its checkpoint).
+
+        Args:
+            seconds: the budget.
+            clock: seconds from an arbitrary origin (`time.monotonic`; tests pass a fake clock).
         """
 
-        def __init__(self, seconds: float):
+        def __init__(self, seconds: float, clock=time.monotonic):
             self.seconds = seconds
-            self.progress = 0.0
+            self.clock = clock
             self.start = None
-            self.elapsed_before = 0.0  # from the checkpoint when resuming
+            self.elapsed_before = 0.0
             # the elapsed time is saved in each checkpoint by `checkpoints.CompleteCheckpoints`, before its marker
 
-        def on_train_begin(self, args, state, control, **kw):
-            self.start = time.monotonic()  # elapsed_before is set by the recipe when resuming
+        def restore(self, checkpoint: str) -> None:
+            """Continue from the elapsed time recorded in `checkpoint` (none recorded: from zero)."""
+            import json
+            import os
+
+            path = os.path.join(checkpoint, TIME_BUDGET_FILE)
+            if os.path.exists(path):
+                with open(path) as f:
+                    self.elapsed_before = float(json.load(f)["elapsed_seconds"])
 
         def elapsed(self) -> float:
-            return self.elapsed_before + (time.monotonic() - self.start if self.start is not None else 0.0)
+            """Training seconds so far on this process (including the resumed run's earlier time)."""
+            return self.elapsed_before + (self.clock() - self.start if self.start is not None else 0.0)
 
-        def on_step_end(self, args, state, control, **kw):
+        def synced_elapsed(self) -> float:
+            """The largest `elapsed()` over all ranks (every rank must call it at the same point)."""
             import torch.distributed as dist
 
             elapsed = self.elapsed()
@@ -214,8 +251,17 @@ def trainer_callbacks():
                     t = t.cuda()
                 dist.all_reduce(t, op=dist.ReduceOp.MAX)
                 elapsed = float(t.item())
-            self.progress = min(1.0, elapsed / self.seconds)
-            if self.progress >= 1.0:
+            return elapsed
+
+        def progress(self) -> float:
+            """Share of the budget used, in [0, 1]."""
+            return min(1.0, self.synced_elapsed() / self.seconds)
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.start = self.clock()
+
+        def on_step_end(self, args, state, control, **kw):
+            if self.progress() >= 1.0:
                 control.should_training_stop = True
                 control.should_save = True
             return control
@@ -267,12 +313,19 @@ def make_trainer_class():
         warmup_ratio = 0.0
         schedule = "linear"
 
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if self.time_budget is not None and self.time_budget not in self.callback_handler.callbacks:
+                self.add_callback(self.time_budget)  # it must see the run begin and end, or the schedule stands still
+
         def create_scheduler(self, num_training_steps: int, optimizer=None):
             if self.time_budget is None or self.lr_scheduler is not None:
                 return super().create_scheduler(num_training_steps, optimizer)
             budget, warmup, kind = self.time_budget, self.warmup_ratio, self.schedule
+            # The scheduler steps right after each optimizer step: the factor is computed then, from the time
+            # elapsed at the start of the step it will apply to.
             self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
-                optimizer or self.optimizer, lambda _step: schedule_factor(budget.progress, warmup, kind))
+                optimizer or self.optimizer, lambda _step: schedule_factor(budget.progress(), warmup, kind))
             return self.lr_scheduler
 
         # A wrapper of several models (ELECTRA's generator + discriminator, ...) is no PreTrainedModel: the
@@ -294,6 +347,15 @@ def make_trainer_class():
                 return super()._load_from_checkpoint(resume_from_checkpoint, model)
             target.load_checkpoint(resume_from_checkpoint)
 
+        def train(self, resume_from_checkpoint=None, **kwargs):
+            if self.time_budget is not None and resume_from_checkpoint:
+                ckpt = resume_from_checkpoint
+                if ckpt is True:
+                    ckpt = get_last_checkpoint(self.args.output_dir)
+                if ckpt:
+                    self.time_budget.restore(ckpt)  # before the scheduler computes its first factor
+            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
         def training_step(self, model, inputs, num_items_in_batch=None):
             loss = super().training_step(model, inputs, num_items_in_batch)
             if not torch.isfinite(loss).all():
@@ -306,6 +368,19 @@ def make_trainer_class():
             return loss
 
     return PretrainTrainer
+
+
+def set_tensorboard_dir(trainer, path: str) -> None:
+    """Send the trainer's TensorBoard events to `path` (this run's own directory).
+
+    transformers reads its TensorBoard directory from the process-wide `TENSORBOARD_LOGGING_DIR`, so a value set
+    for one run would also catch every later run of the same process; setting it per trainer does not.
+    """
+    from transformers.integrations import TensorBoardCallback
+
+    for cb in trainer.callback_handler.callbacks:
+        if isinstance(cb, TensorBoardCallback):
+            cb.logging_dir = path
 
 
 def apply_impl(impl: ImplConfig) -> None:

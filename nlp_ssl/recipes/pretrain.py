@@ -144,7 +144,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     from nlp_ssl.plots import plot_run
     from nlp_ssl.tokenization import check_same_tokenizer, load_tokenizer
     from nlp_ssl.training import (
-        TIME_BUDGET_FILE, PackedBlocks, trainer_callbacks, apply_impl, make_trainer_class, summarize_log_history,
+        PackedBlocks, trainer_callbacks, apply_impl, make_trainer_class, set_tensorboard_dir, summarize_log_history,
     )
 
     # --- setup ---------------------------------------------------------------------------------------
@@ -175,8 +175,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
         max_grad_norm=cfg.train.max_grad_norm,
         lr_scheduler_type={"constant": "constant_with_warmup"}.get(cfg.train.lr_scheduler, cfg.train.lr_scheduler),
         warmup_steps=cfg.train.warmup_ratio,  # a float below 1 is a ratio of the run in transformers 5
-        max_steps=10**9 if budget_s and cfg.train.max_steps == -1 else cfg.train.max_steps,
-        num_train_epochs=cfg.train.num_epochs,
+        max_steps=cfg.train.trainer_length()[0], num_train_epochs=cfg.train.trainer_length()[1],
         eval_strategy="steps" if cfg.train.eval_steps else "no", eval_steps=cfg.train.eval_steps or None,
         save_strategy="steps" if cfg.train.save_steps else "no", save_steps=cfg.train.save_steps or None,
         save_total_limit=cfg.train.save_total_limit,
@@ -209,7 +208,6 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
             shutil.rmtree(out)
         write_run_info(out, cfg, "pretrain", {"world_size": world, "parameters": count_parameters(model)})
     state.wait_for_everyone()
-    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tensorboard"))
 
     if eval_set is None and cfg.train.eval_steps:
         raise DataError(f"{cfg.data} has no validation blocks; prepare with validation_fraction > 0 or set train.eval_steps=0")
@@ -219,13 +217,12 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     Trainer = make_trainer_class()
     budget = None
     if budget_s:
-        budget = TimeBudget(budget_s)
-        if resume_from and (Path(resume_from) / TIME_BUDGET_FILE).exists():
-            budget.elapsed_before = json.loads((Path(resume_from) / TIME_BUDGET_FILE).read_text())["elapsed_seconds"]
+        budget = TimeBudget(budget_s)  # restored from resume_from's record by the trainer
         callbacks.append(budget)
     Trainer.time_budget, Trainer.warmup_ratio, Trainer.schedule = budget, cfg.train.warmup_ratio, cfg.train.lr_scheduler
     trainer = Trainer(model=model, args=args, data_collator=collator, train_dataset=PackedBlocks(train_blocks, objective.columns),
                       eval_dataset=eval_set, processing_class=tokenizer, callbacks=callbacks, **objective.metric_kwargs)
+    set_tensorboard_dir(trainer, str(out / "tensorboard"))
 
     # --- train ---------------------------------------------------------------------------------------
     if state.is_main_process:

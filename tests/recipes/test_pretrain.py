@@ -47,7 +47,8 @@ def test_trains_every_parameter_and_saves_a_standard_artifact(tmp_path, blocks, 
     # start from a saved random model (model.init_from), so the initial weights are known exactly
     initial = build_mlm_model(cfg(tmp_path, blocks).model, load_tokenizer(str(tiny_tokenizer_dir)))
     initial.save_pretrained(str(tmp_path / "init"))
-    metrics = main(cfg(tmp_path, blocks, max_steps=4, model={"init_from": str(tmp_path / "init")}))
+    # no weight decay: decay alone would move every weight, trained or not
+    metrics = main(cfg(tmp_path, blocks, max_steps=4, weight_decay=0.0, model={"init_from": str(tmp_path / "init")}))
     out = tmp_path / "run"
     assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json", "config.yaml", "run_info.json"} <= {
         p.name for p in out.iterdir()}
@@ -132,9 +133,10 @@ def test_resume_equals_uninterrupted_run(tmp_path, blocks):
         torch.testing.assert_close(resumed[k], straight[k], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # real wall-clock time; the schedule itself is tested exactly with a fake clock in test_training.py
 def test_time_budget_stops_at_deadline_with_schedule_at_its_end(tmp_path, blocks):
     budget_s = 0.08 * 60
-    metrics = main(cfg(tmp_path, blocks, max_steps=-1, num_epochs=1000, max_time_minutes=0.08, warmup_ratio=0.1))
+    metrics = main(cfg(tmp_path, blocks, max_steps=-1, max_time_minutes=0.08, warmup_ratio=0.1))
     history = json.loads((tmp_path / "run" / "log_history.json").read_text())
     lrs = [h["learning_rate"] for h in history if "learning_rate" in h]
     assert metrics["steps"] > 5 and len(lrs) == metrics["steps"]
@@ -197,6 +199,7 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, block
     assert not (tmp_path / "run" / "model.safetensors").exists()
 
 
+@pytest.mark.slow  # two processes under accelerate launch: over a minute on 2 cores
 def test_two_cpu_ranks_reproduce_one_process_loss_curve(tmp_path, blocks):
     """`accelerate launch` with the shipped 2-process CPU config: world size 2, same losses as 1 process."""
     import yaml
@@ -221,11 +224,12 @@ def test_two_cpu_ranks_reproduce_one_process_loss_curve(tmp_path, blocks):
     assert ddp["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-4)
 
 
+@pytest.mark.slow  # real wall-clock time (see test_training.py for the exact fake-clock version)
 def test_resumed_time_budget_counts_the_time_already_trained(tmp_path, blocks):
     import shutil
 
     budget_min = 0.1
-    first = main(cfg(tmp_path, blocks, name="a", max_steps=-1, num_epochs=1000, max_time_minutes=budget_min,
+    first = main(cfg(tmp_path, blocks, name="a", max_steps=-1, max_time_minutes=budget_min,
                      save_steps=4, save_total_limit=1000))
     first_ckpt = tmp_path / "a" / "checkpoints" / "checkpoint-4"
     elapsed = json.loads((first_ckpt / "time_budget.json").read_text())["elapsed_seconds"]
@@ -237,9 +241,19 @@ def test_resumed_time_budget_counts_the_time_already_trained(tmp_path, blocks):
         if c.name != first_ckpt.name:
             shutil.rmtree(c)
     shutil.copytree(first_ckpt, tmp_path / "b" / "checkpoints" / first_ckpt.name, dirs_exist_ok=True)
-    resumed = main(cfg(tmp_path, blocks, name="b", max_steps=-1, num_epochs=1000, max_time_minutes=budget_min,
+    resumed = main(cfg(tmp_path, blocks, name="b", max_steps=-1, max_time_minutes=budget_min,
                        save_steps=4, save_total_limit=1000, resume=True))
     # the resumed run only trains for what was left of the budget
     assert resumed["train_runtime_s"] < budget_min * 60 - elapsed + 3
     assert resumed["steps"] > int(first_ckpt.name.split("-")[1])
     assert first["steps"] > 4
+
+
+def test_each_run_logs_tensorboard_events_in_its_own_directory(tmp_path, blocks, monkeypatch):
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    for name in ("first", "second"):  # two runs in one process
+        main(cfg(tmp_path, blocks, name=name, max_steps=1, report_to=["tensorboard"]))
+    counts = [len(list((tmp_path / name / "tensorboard").glob("events.out.tfevents.*"))) for name in ("first", "second")]
+    # each run writes the same files (training, then the final evaluation), each into its own directory
+    # (before: the second run's events went into the first run's directory: counts 4 and 0)
+    assert counts[0] == counts[1] >= 1, counts

@@ -1,0 +1,99 @@
+"""Training components: the time-budget schedule (with a fake clock, so exact), run-length rules, TensorBoard dirs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nlp_ssl.config import from_dict
+from nlp_ssl.errors import ConfigError
+from nlp_ssl.training import TrainConfig, make_trainer_class, schedule_factor, trainer_callbacks
+
+BUDGET_S, STEP_S, WARMUP, PEAK = 10.0, 1.0, 0.2, 0.1
+
+
+class FakeClock:
+    """Seconds that move only when a step begins: every optimizer step takes exactly STEP_S."""
+
+    def __init__(self):
+        self.t = 100.0  # an arbitrary origin, as time.monotonic has
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Linear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Linear(4, 1)
+
+    def forward(self, x, y):
+        return {"loss": torch.nn.functional.mse_loss(self.w(x).squeeze(-1), y)}
+
+
+def _data(n=64):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=g)
+    return [{"x": x[i], "y": x[i].sum()} for i in range(n)]
+
+
+def _run(out, clock, save_steps=0, resume=None, max_steps=10**9):
+    """Train under a BUDGET_S budget with `clock`; returns (rate used by each step, steps run)."""
+    from transformers import TrainerCallback, TrainingArguments
+
+    TimeBudget, _, _ = trainer_callbacks()
+    rates = []
+
+    class Tick(TrainerCallback):
+        def on_step_begin(self, args, state, control, optimizer=None, **kw):
+            rates.append(optimizer.param_groups[0]["lr"])  # the rate this step will use
+            clock.t += STEP_S
+
+    args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=4, learning_rate=PEAK, max_steps=max_steps,
+                             save_strategy="steps" if save_steps else "no", save_steps=save_steps or None,
+                             logging_steps=1000, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
+    Trainer = make_trainer_class()
+    Trainer.time_budget, Trainer.warmup_ratio, Trainer.schedule = TimeBudget(BUDGET_S, clock=clock), WARMUP, "linear"
+    torch.manual_seed(0)
+    trainer = Trainer(model=Linear(), args=args, train_dataset=_data(), callbacks=[Tick()])
+    trainer.train(resume_from_checkpoint=resume)
+    return rates, trainer.state.global_step
+
+
+def test_time_budget_rate_of_each_step_is_the_schedule_at_its_start(tmp_path):
+    rates, steps = _run(tmp_path / "run", FakeClock())
+    # step k starts (k-1) seconds into the 10 s budget: warm-up over the first 2 s, then linear decay; the run
+    # stops after step 10, when the budget is spent. (Before: every rate one step late, steps 1 and 2 at 0.)
+    want = [PEAK * schedule_factor((k - 1) * STEP_S / BUDGET_S, WARMUP, "linear") for k in range(1, 11)]
+    assert steps == 10
+    assert rates == pytest.approx(want, abs=1e-12)
+    assert want[:4] == pytest.approx([0.0, 0.05, 0.1, 0.0875])
+
+
+def test_resumed_time_budget_continues_the_uninterrupted_schedule(tmp_path):
+    straight, _ = _run(tmp_path / "straight", FakeClock(), save_steps=4)
+    # a new process: its clock starts anywhere; the time already trained comes from checkpoint-4
+    ckpt = tmp_path / "straight" / "checkpoint-4"
+    assert (ckpt / "time_budget.json").exists()
+    clock = FakeClock()
+    clock.t = 5000.0
+    resumed, steps = _run(tmp_path / "straight", clock, resume=str(ckpt))
+    assert steps == 10
+    # (Before: the second resumed step restarted the schedule at 0, rate 0 under warm-up.)
+    assert resumed == pytest.approx(straight[4:], abs=1e-12)
+
+
+def test_run_length_is_given_in_one_unit():
+    with pytest.raises(ConfigError) as e:
+        from_dict(TrainConfig, {"max_time_minutes": 5, "max_steps": 100})
+    assert e.value.problems == ["max_time_minutes and max_steps: set together, but a run's length is given in one "
+                                "unit (time, steps or passes); keep one and set the other(s) to not set "
+                                "(max_steps: -1 to keep max_time_minutes)"]
+    with pytest.raises(ConfigError, match=r"max_time_minutes and num_epochs: .*\(num_epochs: null to keep max_time_minutes\)"):
+        from_dict(TrainConfig, {"max_time_minutes": 5, "num_epochs": 3})
+    with pytest.raises(ConfigError, match=r"max_steps and num_epochs: .*\(num_epochs: null to keep max_steps\)"):
+        from_dict(TrainConfig, {"max_steps": 100, "num_epochs": 3})
+    assert from_dict(TrainConfig, {"max_time_minutes": 5}).trainer_length() == (10**9, 1.0)
+    assert from_dict(TrainConfig, {"max_steps": 100}).trainer_length() == (100, 1.0)
+    assert from_dict(TrainConfig, {"num_epochs": 3}).trainer_length() == (-1, 3.0)
+    assert from_dict(TrainConfig, {}).trainer_length() == (-1, 1.0)
