@@ -21,6 +21,8 @@ quickstart: setup
 	$(BIN)/nlp-ssl finetune configs/quickstart/finetune-qa.yaml
 	$(BIN)/nlp-ssl answer runs/quickstart/squad --question "What does the encoder learn from?" \
 	  --context "The encoder learns from unlabelled text, then a few labels teach it the task."
+	$(BIN)/nlp-ssl push runs/quickstart/sst2 --repo-id me/sst2-tiny --dry-run
+	$(BIN)/nlp-ssl report runs/quickstart --output runs/quickstart/report --title "nlp-ssl quickstart"
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"

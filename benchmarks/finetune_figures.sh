@@ -44,3 +44,6 @@ for init in pretrained scratch; do
     output_dir=$OUT/imdb-all-$init seeds=[1] train.learning_rates=[1e-3] train.num_epochs=1
 done
 .venv/bin/python benchmarks/summarize_finetune.py $OUT
+# The same runs as a markdown report: pretrained vs scratch per label count (mean ± std, bootstrap intervals),
+# the label-efficiency plot, the encoder's pretraining curves and links to every model card.
+$NLP report "$ENC" $OUT --output $OUT/report --title "Fine-tuning figures: pretrained vs scratch"

@@ -44,7 +44,10 @@ NEVER = ("checkpoints/**", "**/optimizer.pt", "**/scheduler.pt", "**/rng_state*.
 
 
 class HubError(NlpSslError):
-    """The Hub refused or could not be reached (token, network, repository); the message names the fix."""
+    """The Hub refused or could not be reached (token, network, repository), or a Hub id cannot be resolved;
+    the message names the fix."""
+
+    kind = "Hub error"
 
 
 @dataclass

@@ -20,7 +20,7 @@ def test_help_and_config_errors_do_not_import_heavy_libraries():
         "rc = main(['prepare', 'configs/quickstart/prepare.yaml', 'block_sise=64'])\n"
         "rc2 = main(['finetune', 'configs/finetune/rte-bert-tiny-cpu.yaml', 'task.text_columns=[sentence1]'])\n"
         "rc3 = main(['finetune', 'configs/finetune/squad-bert-tiny-cpu.yaml', 'task.doc_stride=500'])\n"
-        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'tokenizers') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'tokenizers', 'evaluate', 'matplotlib') if m in sys.modules]\n"
         "print('RC', rc, rc2, rc3, 'HEAVY', heavy)\n"
     )
     r = _run(code)

@@ -289,3 +289,15 @@ def test_the_stand_in_stops_by_itself():
     hub.server.server_close()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{hub.url}/api/whoami-v2", timeout=2)
+
+
+def test_push_and_report_help_and_dry_run_stay_light(tmp_path, model_dir):
+    code = ("import sys\nfrom nlp_ssl.cli import main\n"
+            "for args in (['push', '--help'], ['report', '--help']):\n"
+            "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+            f"rc = main(['push', {str(model_dir)!r}, '--repo-id', 'me/m', '--dry-run'])\n"
+            "heavy = [m for m in ('torch', 'transformers', 'datasets', 'evaluate', 'matplotlib') if m in sys.modules]\n"
+            "print('RC', rc, 'HEAVY', heavy)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert "RC 0 HEAVY []" in r.stdout, r.stdout + r.stderr
+    assert "usage: nlp-ssl push [-h] --repo-id REPO_ID" in r.stdout and "usage: nlp-ssl report" in r.stdout

@@ -7,9 +7,6 @@ what was uploaded. `--dry-run` lists the files and the card's metadata without a
 from __future__ import annotations
 
 import argparse
-import sys
-
-from nlp_ssl.errors import NlpSslError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,15 +24,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """Run `nlp-ssl push`; user errors are raised as `hub.HubError` (the CLI prints them with their exit code)."""
     args = parser().parse_args(argv)
     from nlp_ssl.hub import push
 
-    try:
-        result = push(args.model_dir, args.repo_id, private=args.private, revision=args.revision,
-                      commit_message=args.commit_message, include_logs=args.include_logs, dry_run=args.dry_run)
-    except NlpSslError as e:
-        print(f"nlp-ssl push: error: {e}", file=sys.stderr)
-        return 1
+    result = push(args.model_dir, args.repo_id, private=args.private, revision=args.revision,
+                  commit_message=args.commit_message, include_logs=args.include_logs, dry_run=args.dry_run)
     if result["dry_run"]:
         card = result["card"]
         meta = card.split("---", 2)[1].strip() if card.startswith("---") else ""

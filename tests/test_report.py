@@ -1,0 +1,117 @@
+"""`nlp-ssl report` on hand-made run directories (numbers checkable by hand), and plots drawn headless."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nlp_ssl.report import find_runs, read_result, write_report
+
+REPO = Path(__file__).resolve().parent.parent
+LABELS = ["negative", "positive"]
+
+
+def _dump(d: Path, name: str, data) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_text(yaml.safe_dump(data) if name.endswith(".yaml") else json.dumps(data))
+
+
+def _run(d: Path, seed: int, correct: int, n: int = 100, lr: float = 1e-3, init: str = "pretrained") -> float:
+    """A fine-tuned run whose predictions-dev.jsonl gets `correct` of `n` examples right."""
+    rows = [{"idx": i, "label": LABELS[i % 2],
+             "prediction": LABELS[i % 2] if i < correct else LABELS[1 - i % 2]} for i in range(n)]
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "predictions-dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    acc = correct / n
+    _dump(d, "metrics.json", {"learning_rate": lr, "seed": seed, "init": init, "train_examples": 100,
+                              "eval": {"dev": {"accuracy": acc}}})
+    _dump(d, "run_info.json", {"command": "finetune", "labels": LABELS})
+    _dump(d, "config.yaml", {"model": "enc", "init": init, "task": {"preset": "sst2", "type": "classification",
+                                                                   "metrics": ["accuracy"]}})
+    (d / "README.md").write_text("---\nlibrary_name: transformers\n---\n# card\n")
+    return acc
+
+
+def _grid(root: Path, name: str, labels: int, init: str, correct: list[int]) -> None:
+    d = root / name
+    runs = []
+    for seed, c in enumerate(correct, start=1):
+        acc = _run(d / f"lr0.001-seed{seed}", seed, c, init=init)
+        runs.append({"seed": seed, "learning_rate": 0.001, "eval": {"dev": {"accuracy": acc}}})
+    mean = sum(r["eval"]["dev"]["accuracy"] for r in runs) / len(runs)
+    _dump(d, "metrics.json", {"task": "sst2", "init": init, "max_train_samples": labels, "seeds": [1, 2],
+                              "selection": {"split": "dev", "metric": "accuracy", "grid": {"0.001": runs[0]["eval"]["dev"]["accuracy"]},
+                                            "best_learning_rate": 0.001},
+                              "report_split": "dev", "summary": {"dev": {"accuracy": {"mean": mean}}}, "runs": runs})
+    _dump(d, "config.yaml", {"model": "enc", "init": init, "max_train_samples": labels,
+                             "task": {"preset": "sst2", "type": "classification", "metrics": ["accuracy"]}})
+
+
+def _pretrain(root: Path) -> None:
+    d = root / "encoder"
+    history = [{"loss": 7.0 - 0.01 * s, "learning_rate": 1e-3, "tokens_per_second": 5000.0, "step": s}
+               for s in range(10, 310, 10)] + [{"eval_loss": 5.5, "step": 300}]
+    _dump(d, "log_history.json", history)
+    _dump(d, "metrics.json", {"steps": 300, "tokens_seen": 300 * 64 * 128, "train_runtime_s": 240.0,
+                              "eval_loss": 5.5, "eval_perplexity": 244.7, "eval_mlm_accuracy": 0.21,
+                              "tokens_per_second_mean": 5000.0})
+    _dump(d, "run_info.json", {"command": "pretrain", "parameters": 1536128})
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    root = tmp_path / "figures"
+    _grid(root, "sst2-100-pretrained", 100, "pretrained", [70, 74])
+    _grid(root, "sst2-100-scratch", 100, "scratch", [55, 57])
+    _grid(root, "sst2-1000-pretrained", 1000, "pretrained", [80, 82])
+    _grid(root, "sst2-1000-scratch", 1000, "scratch", [60, 64])
+    _pretrain(root)
+    return root
+
+
+def test_report_compares_initialisations_per_label_count(tmp_path, runs):
+    r = read_result(runs / "sst2-100-pretrained")
+    assert (r.labels, r.init, r.mean) == (100, "pretrained", pytest.approx(0.72))
+    assert r.std == pytest.approx(((0.70 - 0.72) ** 2 + (0.74 - 0.72) ** 2) ** 0.5)  # sample std over 2 seeds
+    out = tmp_path / "report"
+    path = write_report([runs], out, n_resamples=200)
+    text = path.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| 100 |") or line.startswith("| 1000 |")]
+    assert [row.split(" | ")[1:5] for row in rows] == [
+        ["pretrained", "72.0 ± 2.8", "2", "70.0 74.0"], ["scratch", "56.0 ± 1.4", "2", "55.0 57.0"],
+        ["pretrained", "81.0 ± 1.4", "2", "80.0 82.0"], ["scratch", "62.0 ± 2.8", "2", "60.0 64.0"]]
+    # every seed has a bootstrap interval around its own score, about ±9 points for 100 examples at 70%
+    cis = rows[0].split(" | ")[5].replace("[", "").replace("]", "").replace(",", "").split()
+    lo1, hi1, lo2, hi2 = map(float, cis)
+    assert lo1 < 70.0 < hi1 and lo2 < 74.0 < hi2 and 10 < hi1 - lo1 < 25
+    for png in ("label-efficiency-sst2-accuracy.png", "pretrain-encoder/loss.png",
+                "pretrain-encoder/learning_rate.png", "pretrain-encoder/throughput.png"):
+        assert (out / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+        assert f"(plots/{png})" in text
+    assert "| [encoder](../figures/encoder/README.md) | 1.54M | 300 | 2,457,600 | 4.0 min | 5.50 |" in text
+    assert "[sst2-100-pretrained/lr0.001-seed1](../figures/sst2-100-pretrained/lr0.001-seed1/README.md)" in text
+
+
+def test_report_cli_without_bootstrap_and_errors(tmp_path, runs):
+    code = ("import sys\nfrom nlp_ssl.cli import main\n"
+            f"rc = main(['report', {str(runs)!r}, '--output', {str(tmp_path / 'r')!r}, '--bootstrap', '0'])\n"
+            "rc2 = main(['report', sys.argv[1], '--output', sys.argv[1] + '/r'])\n"
+            "print('RC', rc, rc2, 'evaluate' in sys.modules)\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = subprocess.run([sys.executable, "-c", code, str(empty)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert "RC 0 1 False" in r.stdout, r.stdout + r.stderr  # no intervals asked: evaluate is not imported
+    assert f"report written to {tmp_path / 'r' / 'report.md'}" in r.stdout
+    assert "holds no finished nlp-ssl run" in r.stderr
+    assert "95% CI" not in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_find_runs_takes_a_run_or_a_directory_of_runs(runs):
+    assert find_runs([runs / "encoder"]) == [runs / "encoder"]
+    assert [p.name for p in find_runs([runs])] == ["encoder", "sst2-100-pretrained", "sst2-100-scratch",
+                                                   "sst2-1000-pretrained", "sst2-1000-scratch"]
