@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -41,6 +43,15 @@ class FinetuneTrainConfig:
         logging_steps: log every N steps.
         report_to: logging integrations (`tensorboard`, or empty).
         bf16: bfloat16 autocast (GPU; slower than fp32 on this project's CPUs).
+        layer_lr_decay: layer-wise learning-rate decay: the task head (and pooler) trains at the learning rate,
+            encoder layer l of L at rate x decay^(L + 1 - l), the embeddings at rate x decay^(L + 1) (ELECTRA,
+            Clark et al. 2020, use 0.8 for base models). 1: one rate for all.
+        extend_lr_grid: when the best rate of a grid of two or more sits at the grid's edge, also try one step
+            beyond that edge (the step is the ratio of the two outermost rates on that side) and pick again.
+        eval_steps: score the selection split every N optimizer steps during training, record the learning
+            curve (learning_curve.json) and keep the best weights (extractive QA; 0: score once at the end).
+        early_stopping_patience: with eval_steps, stop after this many evaluations without a new best
+            (0: train to the end of the schedule; the best weights are kept either way).
     """
 
     learning_rates: list[float] = field(default_factory=lambda: [1e-4])
@@ -57,9 +68,19 @@ class FinetuneTrainConfig:
     logging_steps: int = 50
     report_to: list[str] = field(default_factory=list)
     bf16: bool = False
+    layer_lr_decay: float = 1.0
+    extend_lr_grid: bool = False
+    eval_steps: int = 0
+    early_stopping_patience: int = 0
 
     def validate(self) -> list[str]:
         problems = []
+        if not 0 < self.layer_lr_decay <= 1:
+            problems.append(f"layer_lr_decay: a factor in (0, 1], got {self.layer_lr_decay}")
+        if self.eval_steps < 0 or self.early_stopping_patience < 0:
+            problems.append("eval_steps, early_stopping_patience: must be 0 or more")
+        if self.early_stopping_patience and not self.eval_steps:
+            problems.append("early_stopping_patience: needs eval_steps > 0 (how often to score the selection split)")
         if not self.learning_rates or any(lr <= 0 for lr in self.learning_rates):
             problems.append(f"learning_rates: one or more positive rates, got {self.learning_rates}")
         for name in ("per_device_batch_size", "eval_batch_size", "logging_steps"):
@@ -168,15 +189,135 @@ def training_arguments(out_dir: str, cfg: FinetuneTrainConfig, lr: float, seed: 
         use_cpu=not torch.cuda.is_available(), disable_tqdm=extra.pop("disable_tqdm", None), **extra)
 
 
-def train(model, args, train_set, collator, tokenizer) -> tuple[Any, dict[str, float]]:
-    """Train with the HF Trainer (stops with a clear error on a non-finite loss); returns (trainer, stats)."""
+_LAYER = re.compile(r"\.layers?\.(\d+)\.")
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """Depth of a parameter for layer-wise rates: 0 embeddings, l + 1 for encoder layer l (0-based), and
+    num_layers + 1 for everything above the encoder (pooler, final norm, task head).
+
+    Example:
+        >>> layer_depth("bert.encoder.layer.3.output.dense.weight", 4), layer_depth("classifier.weight", 4)
+        (4, 5)
+    """
+    m = _LAYER.search(name)
+    if m:
+        return int(m.group(1)) + 1
+    if "embeddings" in name or "embed_tokens" in name:
+        return 0
+    return num_layers + 1
+
+
+def layerwise_param_groups(model, lr: float, decay: float, weight_decay: float,
+                           decay_names: set[str] | None = None) -> list[dict[str, Any]]:
+    """AdamW parameter groups with rate lr x decay^(L + 1 - depth) (see `layer_depth`), each split into
+    with / without weight decay (`decay_names`: the parameters that get it; None: all but biases and norms)."""
+    num_layers = model.config.num_hidden_layers
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        depth = layer_depth(name, num_layers)
+        wd = name in decay_names if decay_names is not None else not (name.endswith("bias") or "norm" in name.lower())
+        g = groups.setdefault((depth, wd), {"params": [], "names": [], "lr": lr * decay ** (num_layers + 1 - depth),
+                                            "weight_decay": weight_decay if wd else 0.0})
+        g["params"].append(p)
+        g["names"].append(name)
+    return [groups[k] for k in sorted(groups)]
+
+
+def with_layerwise_lr(trainer_class, decay: float):
+    """A Trainer subclass whose AdamW uses `layerwise_param_groups` (the Trainer's own optimizer otherwise)."""
+
+    class LayerwiseLRTrainer(trainer_class):
+        def create_optimizer(self, model=None):
+            if self.optimizer is None:
+                m = self.model if model is None else model
+                groups = layerwise_param_groups(m, self.args.learning_rate, decay, self.args.weight_decay,
+                                                set(self.get_decay_parameter_names(m)))
+                for g in groups:
+                    g.pop("names")
+                optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, m)
+                self.optimizer = optimizer_cls(groups, **kwargs)
+            return self.optimizer
+
+    return LayerwiseLRTrainer
+
+
+def selection_early_stopping(evaluate, metric: str, every: int, patience: int = 0):
+    """A TrainerCallback that scores the model every `every` steps with `evaluate(model) -> {metric: value}`,
+    records the learning curve (`.curve`: [{step, <metrics>}]), keeps a copy of the best weights, stops after
+    `patience` evaluations without a new best (0: never), and restores the best weights when training ends."""
+    from transformers import TrainerCallback
+
+    class SelectionEarlyStopping(TrainerCallback):
+        def __init__(self):
+            self.curve: list[dict[str, Any]] = []
+            self.best, self.best_step, self.best_state, self.since_best = -math.inf, None, None, 0
+
+        def _score(self, step: int, model, control) -> None:
+            scores = evaluate(model)
+            value = scores[metric]
+            self.curve.append({"step": step, **{k: v for k, v in scores.items() if isinstance(v, (int, float))}})
+            if value > self.best:  # NaN never counts as a best
+                self.best, self.best_step, self.since_best = value, step, 0
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            else:
+                self.since_best += 1
+                if patience and self.since_best >= patience:
+                    control.should_training_stop = True
+            print(f"  step {step}: {metric} {value:.4f} (best {self.best:.4f} at step {self.best_step})", flush=True)
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            if state.global_step % every == 0:
+                self._score(state.global_step, model, control)
+            return control
+
+        def on_train_end(self, args, state, control, model=None, **kw):
+            if not self.curve or self.curve[-1]["step"] != state.global_step:
+                self._score(state.global_step, model, control)
+            if self.best_state is not None:
+                model.load_state_dict(self.best_state)
+
+    return SelectionEarlyStopping()
+
+
+def grid_extension(scores: dict[float, float]) -> float | None:
+    """The next rate to try when the best of a grid (>= 2 rates) sits at its edge, else None: one geometric
+    step beyond that edge, the step being the ratio between the edge rate and its neighbour.
+
+    Example:
+        >>> grid_extension({1e-4: 0.80, 3e-4: 0.82, 1e-3: 0.85})   # best at the top edge -> 1e-3 x (1e-3 / 3e-4)
+        0.0033333333333333335
+        >>> grid_extension({1e-4: 0.80, 3e-4: 0.86, 1e-3: 0.85}) is None
+        True
+    """
+    valid = {lr: s for lr, s in scores.items() if not math.isnan(s)}
+    if len(scores) < 2 or not valid:
+        return None
+    rates = sorted(scores)
+    best = max(valid, key=valid.get)
+    if best == rates[-1]:
+        return rates[-1] * (rates[-1] / rates[-2])
+    if best == rates[0]:
+        return rates[0] * (rates[0] / rates[1])
+    return None
+
+
+def train(model, args, train_set, collator, tokenizer, layer_lr_decay: float = 1.0,
+          callbacks: tuple = ()) -> tuple[Any, dict[str, float]]:
+    """Train with the HF Trainer (stops with a clear error on a non-finite loss); returns (trainer, stats).
+
+    With `layer_lr_decay` < 1 the optimizer uses layer-wise rates (`layerwise_param_groups`)."""
     from nlp_ssl.training import make_trainer_class
 
     if len(train_set) == 0:
         raise DataError("the training set is empty")
     Trainer = make_trainer_class()
+    if layer_lr_decay != 1.0:
+        Trainer = with_layerwise_lr(Trainer, layer_lr_decay)
     trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
-                      processing_class=tokenizer)
+                      processing_class=tokenizer, callbacks=list(callbacks))
     t0 = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - t0

@@ -230,7 +230,8 @@ class _Job:
 
         model = self.new_model(seed)
         args = training_arguments(work, self.cfg.train, lr, seed)
-        trainer, stats = train(model, args, train_set, PadCollator(self.tokenizer), self.tokenizer)
+        trainer, stats = train(model, args, train_set, PadCollator(self.tokenizer), self.tokenizer,
+                               self.cfg.train.layer_lr_decay)
         self.log_history = trainer.state.log_history
         return trainer.model, stats
 
@@ -373,6 +374,14 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
 
     grid = {lr: run(lr, seeds[0]) for lr in lrs}
     scores = {lr: m["eval"][sel][main_metric] for lr, m in grid.items()}
+    if cfg.train.extend_lr_grid:
+        from nlp_ssl.finetuning import grid_extension
+
+        extra = grid_extension(scores)
+        if extra is not None:  # the best rate sits at an edge: one step further
+            print(f"best rate {max(scores, key=scores.get):g} is at the grid's edge; also trying {extra:g}")
+            grid[extra] = run(extra, seeds[0])
+            scores[extra] = grid[extra]["eval"][sel][main_metric]
     best = max(scores, key=lambda lr: -math.inf if math.isnan(scores[lr]) else scores[lr])
     runs = [grid[best]] + [run(best, s) for s in seeds[1:]]
     summary = {

@@ -152,12 +152,26 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     with main_process_output(out) as tmp, scratch_dir(out) as work:
         args = training_arguments(work, cfg.train, lr, cfg.seed, label_names=["start_positions", "end_positions"])
         collator = PadCollator(tokenizer, keep=(*INPUTS, "start_positions", "end_positions"))
-        trainer, stats = train(model, args, train_set, collator, tokenizer)
+        curve = None
+        if cfg.train.eval_steps:  # learning curve on the selection split, best weights kept, optional early stop
+            from nlp_ssl.finetuning import selection_early_stopping
+
+            curve = selection_early_stopping(
+                lambda m: score_split(m, tokenizer, task, evals[task.selection_split], cfg.train.eval_batch_size,
+                                      task.null_threshold)[0], "f1", cfg.train.eval_steps, cfg.train.early_stopping_patience)
+        trainer, stats = train(model, args, train_set, collator, tokenizer, cfg.train.layer_lr_decay,
+                               (curve,) if curve else ())
         model = trainer.model
         metrics: dict[str, Any] = {"learning_rate": lr, "seed": cfg.seed, "init": cfg.init,
                                    "train_questions": len(train_rows), "train_features": len(train_set),
                                    "train_features_per_second": stats.pop("train_examples_per_second"), **stats,
                                    "train_data": asdict(train_report), "eval": {}}
+        if curve is not None:
+            metrics["best_step"] = curve.best_step
+            (tmp / "learning_curve.json").write_text(json.dumps(
+                {"split": task.selection_split, "metric": "f1", "best_step": curve.best_step, "best": curve.best,
+                 "stopped_early": stats["steps"] < trainer.state.max_steps,
+                 "points": curve.curve}, indent=1) + "\n")
         # the selection split first: for v2 it tunes the null threshold that the other splits then use
         order = [task.selection_split] + [s for s in evals if s != task.selection_split]
         threshold = task.null_threshold
