@@ -31,6 +31,9 @@ class EvaluateConfig:
         splits: which evaluation splits (null: all of the task's).
         batch_size: examples per prediction batch.
         output_dir: where to write metrics.json and predictions-<split>.jsonl (null: print only).
+        max_eval_samples: score only the first N examples (QA: questions) of each split; null: as the model's
+            own run did (the `max_eval_samples` of MODEL_DIR/config.yaml, so its score is reproduced; all when it
+            set none); -1: all.
     """
 
     model: str
@@ -38,6 +41,21 @@ class EvaluateConfig:
     splits: list[str] | None = None
     batch_size: int = 256
     output_dir: str | None = None
+    max_eval_samples: int | None = None
+
+    def validate(self) -> list[str]:
+        if self.max_eval_samples is not None and (self.max_eval_samples == 0 or self.max_eval_samples < -1):
+            return [f"max_eval_samples: a positive number, -1 (all) or null (as the run did), got {self.max_eval_samples}"]
+        return []
+
+
+def eval_limit(cfg: EvaluateConfig) -> int | None:
+    """How many examples of each split to score: the config's, else the model run's (None: all)."""
+    n = cfg.max_eval_samples
+    if n is None:
+        saved = Path(cfg.model) / "config.yaml"
+        n = read_yaml(saved).get("max_eval_samples") if saved.exists() else None
+    return None if n is None or n == -1 else int(n)
 
 
 def model_task(model_dir: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -59,6 +77,7 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
     from nlp_ssl.finetuning import check_model_dir
 
     check_model_dir(cfg.model)
+    cfg = dataclasses.replace(cfg, max_eval_samples=eval_limit(cfg))  # from here on: None means all
     arch = (AutoConfig.from_pretrained(cfg.model).architectures or [""])[0]
     task_dict = model_task(cfg.model, cfg.task)
     if task_dict.get("type") == "sts_zero_shot":  # sentence embeddings of an encoder, no fine-tuned head
@@ -109,7 +128,10 @@ def _evaluate_classifier(cfg: EvaluateConfig, task_dict: dict, data_dir: str | N
     if out:
         out.mkdir(parents=True, exist_ok=True)
     for split in wanted:
-        ds = encode(splits[split], tokenizer, task)
+        examples = splits[split]
+        if cfg.max_eval_samples is not None:
+            examples = examples.select(range(min(cfg.max_eval_samples, len(examples))))
+        ds = encode(examples, tokenizer, task)
         pred, seconds = predict(model, ds, PadCollator(tokenizer), cfg.batch_size)
         metrics, rows = score_predictions(pred["logits"], np.asarray(column(ds, "labels")), task, labels,
                                            np.asarray(column(ds, "idx")))

@@ -222,6 +222,7 @@ def evaluate_qa_model(cfg, task_dict: dict, data_dir: str | None) -> dict[str, A
         if split not in task.eval:
             raise NlpSslError(f"splits: no split {split!r}; the task has {list(task.eval)}")
         rows, _ = load_qa_examples(task.eval[split], data_dir, task.version, task.bad_answers, training=False)
+        rows = rows[: cfg.max_eval_samples] if cfg.max_eval_samples else rows  # as the run scored them
         m, preds, _, _ = score_split(model, tokenizer, task, rows, cfg.batch_size, threshold)
         results["eval"][split] = m
         print(f"{split} ({len(rows):,} questions): " + ", ".join(

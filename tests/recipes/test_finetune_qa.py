@@ -102,6 +102,22 @@ def test_evaluate_command_reproduces_the_scores(v1_run, data_dir):
     assert ev["eval"]["dev"]["f1"] == pytest.approx(metrics["eval"]["dev"]["f1"])
 
 
+def test_evaluate_scores_the_same_questions_as_the_run(tmp_path, tiny_encoder_dir, data_dir):
+    """A run that scored only its first questions (max_eval_samples) is evaluated on the same ones."""
+    from nlp_ssl.recipes.evaluate import EvaluateConfig
+    from nlp_ssl.recipes.evaluate import main as evaluate
+
+    dev = slice_of(Path(data_dir) / "qa/squad/dev-v1.1-half-a.json", tmp_path / "dev-slice.json", 2)
+    cfg = qa_config(tmp_path, tiny_encoder_dir, dev)
+    cfg.max_eval_samples, cfg.train.max_steps = 4, 2
+    run = finetune(cfg, data_dir)["eval"]["dev"]
+    assert run["total"] == 4
+    ev = evaluate(from_dict(EvaluateConfig, {"model": str(tmp_path / "qa")}), data_dir)["eval"]["dev"]
+    assert ev["total"] == 4 and (ev["exact_match"], ev["f1"]) == pytest.approx((run["exact_match"], run["f1"]))
+    every = evaluate(from_dict(EvaluateConfig, {"model": str(tmp_path / "qa"), "max_eval_samples": -1}), data_dir)
+    assert every["eval"]["dev"]["total"] == sum(len(p["qas"]) for p in json.loads(dev.read_text())["data"][0]["paragraphs"])
+
+
 def test_v2_tunes_and_records_the_null_threshold(tmp_path, tiny_encoder_dir, data_dir):
     dev = slice_of(Path(data_dir) / "qa/squad_v2/dev-v2.0-half.json", tmp_path / "dev-v2.json", 2)
     metrics = finetune(qa_config(tmp_path, tiny_encoder_dir, dev, version="v2", preset="squad_v2"), data_dir)
