@@ -308,11 +308,15 @@ def train(model, args, train_set, collator, tokenizer, layer_lr_decay: float = 1
           callbacks: tuple = ()) -> tuple[Any, dict[str, float]]:
     """Train with the HF Trainer (stops with a clear error on a non-finite loss); returns (trainer, stats).
 
-    With `layer_lr_decay` < 1 the optimizer uses layer-wise rates (`layerwise_param_groups`)."""
+    With `layer_lr_decay` < 1 the optimizer uses layer-wise rates (`layerwise_param_groups`). An encoder with
+    fewer token types than the tokenizer emits for sentence pairs (RoBERTa's one) gets the missing ones first
+    (`modeling.align_token_types`), so pair tasks do not index past its table."""
+    from nlp_ssl.modeling import align_token_types
     from nlp_ssl.training import make_trainer_class
 
     if len(train_set) == 0:
         raise DataError("the training set is empty")
+    align_token_types(model, tokenizer)
     Trainer = make_trainer_class()
     if layer_lr_decay != 1.0:
         Trainer = with_layerwise_lr(Trainer, layer_lr_decay)

@@ -91,7 +91,7 @@ def hf_config(cfg: ModelConfig, tokenizer):
         # RoBERTa numbers positions from pad_token_id + 1, so it needs two extra position slots.
         return RobertaConfig(num_hidden_layers=L, hidden_size=H, num_attention_heads=A, intermediate_size=I,
                              max_position_embeddings=cfg.max_position_embeddings + 2, hidden_dropout_prob=cfg.dropout,
-                             attention_probs_dropout_prob=cfg.dropout, type_vocab_size=1,
+                             attention_probs_dropout_prob=cfg.dropout, type_vocab_size=pair_token_types(tokenizer),
                              bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, **ids)
     return ModernBertConfig(num_hidden_layers=L, hidden_size=H, num_attention_heads=A, intermediate_size=I,
                             max_position_embeddings=cfg.max_position_embeddings, attention_dropout=cfg.dropout,
@@ -99,6 +99,40 @@ def hf_config(cfg: ModelConfig, tokenizer):
                             sparse_prediction=cfg.sparse_prediction, global_attn_every_n_layers=1,
                             cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
                             bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id, **ids)
+
+
+def pair_token_types(tokenizer) -> int:
+    """Token types the tokenizer emits for a sentence pair: 2 for the `bert` template (`$B:1`), 1 for `roberta`.
+
+    An encoder must have at least that many token-type embeddings, or sentence-pair tasks (RTE, MRPC, QA)
+    index past its table.
+    """
+    enc = tokenizer("a", "b", return_token_type_ids=True)
+    return max(enc.get("token_type_ids") or [0]) + 1
+
+
+def align_token_types(model, tokenizer) -> bool:
+    """Give `model` as many token-type embeddings as `tokenizer` emits for pairs; True when it had fewer.
+
+    An encoder built with one token type (RoBERTa style) meets a tokenizer whose pair template marks the second
+    segment with type 1: the new rows start as copies of row 0, so the model computes exactly what it did
+    when every token had type 0, and fine-tuning may then learn to tell the segments apart.
+    """
+    import torch
+
+    have = getattr(model.config, "type_vocab_size", None)
+    need = pair_token_types(tokenizer)
+    embeddings = getattr(model.base_model, "embeddings", None)
+    old = getattr(embeddings, "token_type_embeddings", None)
+    if have is None or old is None or have >= need:
+        return False
+    new = torch.nn.Embedding(need, old.embedding_dim, dtype=old.weight.dtype, device=old.weight.device)
+    with torch.no_grad():
+        new.weight.copy_(old.weight[:1].expand(need, -1))
+        new.weight[:have] = old.weight
+    embeddings.token_type_embeddings = new
+    model.config.type_vocab_size = need
+    return True
 
 
 def max_sequence_length(config) -> int:

@@ -93,3 +93,25 @@ def test_trainer_adamw_decays_weights_but_not_norms_or_biases(tok, tmp_path):
     assert not any("LayerNorm" in n or n.endswith(".bias") for n in decayed)
     assert all("LayerNorm" in n or n.endswith(".bias") for n in plain)
     assert "bert.encoder.layer.0.attention.self.query.weight" in decayed
+
+
+def test_roberta_has_the_token_types_of_the_tokenizer_s_sentence_pairs(tok):
+    from transformers import RobertaForSequenceClassification
+
+    from nlp_ssl.modeling import align_token_types, hf_config
+
+    pair = tok(["the cat sat", "a dog"], ["on the mat", "ran home fast"], padding=True, return_tensors="pt")
+    assert pair["token_type_ids"].max() == 1  # the default `bert` template marks the second sentence
+    config = hf_config(ModelConfig(arch="roberta", num_layers=1, hidden_size=32, num_heads=2, intermediate_size=64), tok)
+    assert config.type_vocab_size == 2  # before: 1, and the pair batch below raised an IndexError
+    torch.manual_seed(0)
+    assert RobertaForSequenceClassification(config)(**pair).logits.shape == (2, 2)
+    # an encoder saved with one token type: fine-tuning aligns it, computing what it computed with types all 0
+    config.type_vocab_size = 1
+    old = RobertaForSequenceClassification(config).eval()
+    with pytest.raises(IndexError):
+        old(**pair)
+    all_zero = old(input_ids=pair["input_ids"], attention_mask=pair["attention_mask"]).logits
+    assert align_token_types(old, tok) and old.config.type_vocab_size == 2
+    torch.testing.assert_close(old(**pair).logits, all_zero)
+    assert not align_token_types(old, tok)  # already aligned

@@ -161,3 +161,25 @@ def test_cli_seeds_flag(tmp_path, tiny_encoder_dir, data_dir):
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["seeds"] == [3, 4] and summary["summary"]["dev"]["accuracy"]["n"] == 2
     assert cli(["finetune", str(path), "task.preset=sst3", "--data-dir", data_dir]) == 1
+
+
+def test_sentence_pair_task_on_a_roberta_encoder_with_one_token_type(tmp_path, tiny_tokenizer_dir, data_dir):
+    """RTE (sentence pairs, token types 0/1 from the `bert` template) on a RoBERTa encoder saved with one token
+    type: fine-tuning used to stop with an IndexError in the token-type embedding."""
+    from nlp_ssl.modeling import ModelConfig, hf_config, model_class
+    from nlp_ssl.tokenization import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_tokenizer_dir))
+    config = hf_config(ModelConfig(arch="roberta", num_layers=1, hidden_size=32, num_heads=2, intermediate_size=64,
+                                   max_position_embeddings=256), tok)
+    config.type_vocab_size = 1  # as RoBERTa encoders were built before
+    torch.manual_seed(0)
+    encoder = tmp_path / "roberta-1-type"
+    model_class("roberta", sparse=False)(config).save_pretrained(str(encoder))
+    tok.save_pretrained(str(encoder))
+    rte = {"preset": "rte", "max_length": 64, "train": {"path": "glue/rte/train.tsv", "max_examples": 64},
+           "eval": {"dev": {"path": "glue/rte/dev.tsv", "max_examples": 32}}}
+    metrics = main(cfg(tmp_path, encoder, task=rte, train={"max_steps": 2, "num_epochs": 1}), data_dir)
+    assert metrics["steps"] == 2 and 0 <= metrics["eval"]["dev"]["accuracy"] <= 1
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["type_vocab_size"] == 2
