@@ -101,16 +101,72 @@ def test_other_architectures_train_and_reload(tmp_path, blocks, arch):
     assert m.config.model_type == arch
 
 
-def test_whole_word_and_span_masking_and_causal_objective(tmp_path, blocks):
+def _runs_of_ones(m: torch.Tensor) -> torch.Tensor:
+    """Lengths of the runs of True in each row of a (B, T) bool tensor, concatenated."""
+    x = torch.nn.functional.pad(m.int(), (1, 1))
+    d = x[:, 1:] - x[:, :-1]
+    return (d == -1).nonzero()[:, 1] - (d == 1).nonzero()[:, 1]
+
+
+def test_whole_word_and_span_masking_and_causal_objective(tmp_path, blocks, monkeypatch):
+    """The recipe really trains with the configured objective: the batches it masks have that objective's
+    statistics (recorded from the collator while the recipe runs)."""
+    from nlp_ssl.objectives.collators import CausalLMCollator, MLMCollator
+
+    seen: list[tuple] = []
+    mask, causal = MLMCollator.mask, CausalLMCollator.__call__
+
+    def spy_mask(self, input_ids, word_start=None, indices=None):
+        inputs, labels = mask(self, input_ids, word_start, indices)
+        seen.append((input_ids, ~self._special[input_ids], word_start, labels))
+        return inputs, labels
+
+    def spy_causal(self, features):
+        batch = causal(self, features)
+        seen.append((batch["input_ids"], batch["attention_mask"].bool(), None, batch["labels"]))
+        return batch
+
+    monkeypatch.setattr(MLMCollator, "mask", spy_mask)
+    monkeypatch.setattr(CausalLMCollator, "__call__", spy_causal)
     for name, extra in {"ww": {"objective": {"masking": {"strategy": "whole_word"}}},
                         "span": {"objective": {"masking": {"strategy": "span", "mask_rate": 0.3}}},
                         "clm": {"objective": {"task": "clm"}, "model": {**TINY, "sparse_prediction": False}}}.items():
+        seen.clear()
         c = cfg(tmp_path, blocks, name=name, max_steps=2)
         data = {"output_dir": c.output_dir, "data": c.data, "model": {**TINY, **extra.get("model", {})},
                 "objective": extra["objective"], "train": {"per_device_batch_size": 8, "max_steps": 2, "eval_steps": 0,
                                                            "save_steps": 0, "report_to": ["none"], "eval_blocks": 16}}
         metrics = main(from_dict(PretrainConfig, data))
-        assert metrics["steps"] == 2 and metrics["eval_loss"] > 0
+        assert metrics["steps"] == 2
+        assert 5.5 < metrics["eval_loss"] < 9.5  # about ln(2000) = 7.6 after 2 steps from random weights
+        assert len(seen) >= 3  # the validation set, then a batch per training step
+        ids = torch.cat([s[0] for s in seen])
+        cand = torch.cat([s[1] for s in seen])
+        labels = torch.cat([s[3] for s in seen])
+        predicted = labels != -100
+        if name == "clm":  # every real token is its own (unshifted) label
+            assert torch.equal(predicted, cand) and torch.equal(labels[cand], ids[cand])
+            continue
+        rate = predicted.sum().item() / cand.sum().item()
+        assert not (predicted & ~cand).any()  # special tokens are never predicted
+        if name == "ww":
+            assert abs(rate - 0.15) < 0.05, rate
+            for input_ids, c_, word_start, lab in seen:  # all sub-words of a word share one decision
+                word = torch.cumsum(word_start.long(), 1)
+                for b in range(len(input_ids)):
+                    for w in torch.unique(word[b]):
+                        sel = (word[b] == w) & c_[b]
+                        decided = (lab[b][sel] != -100)
+                        assert decided.all() or not decided.any()
+            assert (torch.cat([s[2] for s in seen]).bool() & cand).sum() < cand.sum()  # some words have several sub-words
+            assert _runs_of_ones(predicted).float().mean() > 1.5  # whole words (2.0 here); single tokens: ~1.2
+        else:
+            # (0.25 here: ~100 correlated spans, and spans cut at the ends of 32-token blocks; the default rate 0.15
+            # would be far below)
+            assert abs(rate - 0.3) < 0.1, rate
+            # contiguous spans (Geometric(0.2) lengths, mean ~3.8 before merging; 4.4 here); token masking at 30%
+            # gives ~1.4
+            assert _runs_of_ones(predicted).float().mean() > 2.5
 
 
 def test_resume_equals_uninterrupted_run(tmp_path, blocks):
