@@ -50,7 +50,16 @@ def test_qa_run_saves_model_predictions_and_official_metrics(v1_run):
     preds = json.loads((out / "predictions.json").read_text())
     assert sorted(preds) == sorted(ids) and all(isinstance(v, str) for v in preds.values())
     m = metrics["eval"]["dev"]
-    assert m["total"] == len(ids) and 0 <= m["exact_match"] <= m["f1"] <= 100
+    # the reported scores are exactly those of the saved predictions, question by question (official v1.1 rules)
+    from nlp_ssl.squad_metrics import exact_match, f1_score_v1
+
+    refs = {q["id"]: [a["text"] for a in q["answers"]] for p in json.loads(dev.read_text())["data"][0]["paragraphs"]
+            for q in p["qas"]}
+    em = [max(exact_match(preds[q], t) for t in refs[q]) for q in ids]
+    f1 = [max(f1_score_v1(preds[q], t) for t in refs[q]) for q in ids]
+    assert m["total"] == len(ids)
+    assert m["exact_match"] == pytest.approx(100 * sum(em) / len(ids))
+    assert m["f1"] == pytest.approx(100 * sum(f1) / len(ids))
     assert metrics["steps"] == 8 and metrics["train_features"] >= metrics["train_questions"] == 300
     assert metrics["train_features_per_second"] > 0
     settings = json.loads((out / "config.json").read_text())["extractive_qa"]

@@ -16,7 +16,23 @@ def _cfg(tmp_path, data_path, **kw):
                                             "held_out_fraction": 0.1, **kw})
 
 
-def test_trains_on_real_slice_writes_summary_and_run_info(tmp_path, wiki_slice):
+def test_trains_on_real_slice_writes_summary_and_run_info(tmp_path, wiki_slice, wiki_docs, monkeypatch):
+    import numpy as np
+
+    from nlp_ssl import tokenization
+    from nlp_ssl.data.split import held_out_mask
+
+    trained: list[str] = []  # every document the tokenizer trainer was fed
+    train_tokenizer = tokenization.train_tokenizer
+
+    def spy(cfg, batches):
+        def record():
+            for batch in batches:
+                trained.extend(batch)
+                yield batch
+        return train_tokenizer(cfg, record())
+
+    monkeypatch.setattr(tokenization, "train_tokenizer", spy)
     result = main(_cfg(tmp_path, wiki_slice))
     out = tmp_path / "tok"
     assert (out / "tokenizer.json").exists() and (out / "config.yaml").exists()
@@ -25,8 +41,10 @@ def test_trains_on_real_slice_writes_summary_and_run_info(tmp_path, wiki_slice):
     assert "commit" in info["git"]
     summary = json.loads((out / "tokenizer_summary.json").read_text())
     assert summary["vocab_size"] == 1200 and summary == result
-    # ~10% of the 120 documents are held out, and none of them was trained on
-    assert 0 < result["held_out_documents"] < 30
+    # the documents whose hash falls below 10% are held out, and none of them was trained on
+    held = held_out_mask(np.arange(120), 0.1, seed=0)
+    assert 0 < held.sum() < 30 and result["held_out_documents"] == held.sum()
+    assert trained == [d["text"] for d, h in zip(wiki_docs, held) if not h]
     assert result["training_documents"] + result["held_out_documents"] == 120
     assert 1.0 < result["tokens_per_word"] < 3.0
 

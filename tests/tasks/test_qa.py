@@ -11,7 +11,8 @@ import pytest
 from nlp_ssl.data.sources import DataSourceConfig
 from nlp_ssl.errors import ConfigError, DataError
 from nlp_ssl.tasks.qa import (
-    QATaskConfig, check_fast_tokenizer, eval_features, load_qa_examples, postprocess, resolve_qa_task, train_features,
+    QATaskConfig, check_fast_tokenizer, eval_features, load_qa_examples, postprocess, resolve_qa_task, score,
+    train_features,
 )
 
 
@@ -124,3 +125,21 @@ def test_postprocess_picks_the_best_valid_span_over_windows(tokenizer):
     assert na["q"] == pytest.approx(0.0 - 10.0)  # null (CLS) score 0 minus best span score
     answers, _, _ = postprocess(rows, feats, start, end, n_best=5, max_answer_length=1)
     assert answers["q"] != "Kenneth Arrow"  # a two-token span is longer than max_answer_length
+
+
+def _row(qid, *answers):
+    return {"id": qid, "context": "", "question": "", "answers": {"text": list(answers), "answer_start": [0] * len(answers)}}
+
+
+def test_score_on_hand_made_answers():
+    rows = [_row("q1", "Eiffel Tower", "tower"), _row("q2", "Paris")]
+    m, used = score(rows, {"q1": "the Eiffel Tower", "q2": "Paris France"}, {}, "v1", None)
+    # q1: EM 1, F1 1. q2: EM 0; tokens paris france vs paris: P 1/2, R 1 -> F1 2/3.
+    assert used is None and m == pytest.approx({"exact_match": 50.0, "f1": 100 * (1 + 2 / 3) / 2, "total": 2})
+    rows = [_row("a1", "Paris"), _row("n1")]
+    m, used = score(rows, {"a1": "Paris", "n1": "cat"}, {"a1": -2.0, "n1": 3.0}, "v2", None)
+    # tuned on F1: all null scores 1 (n1); a1 (na -2) answered: 2, the best -> threshold -2; n1 (3) answered: 1.
+    # At -2: a1 keeps "Paris" (na not above -2), n1 becomes "": both right.
+    assert used == -2.0 and (m["exact"], m["f1"], m["HasAns_exact"], m["NoAns_exact"]) == (100.0, 100.0, 100.0, 100.0)
+    m, _ = score(rows, {"a1": "Paris", "n1": "cat"}, {"a1": -2.0, "n1": 3.0}, "v2", 5.0)  # a fixed threshold: both answered
+    assert (m["exact"], m["HasAns_exact"], m["NoAns_exact"]) == (50.0, 100.0, 0.0)
