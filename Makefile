@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 # Relative data paths in configs/ resolve against this directory (the shared real data sets).
 export NLP_SSL_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup quickstart test test-all bench clean
+.PHONY: setup quickstart test test-slow test-all bench clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ quickstart: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The long tests (two accelerate ranks, real wall-clock budgets), left out of `make test`.
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
 
 test-all: setup
 	$(BIN)/python -m pytest -q
