@@ -11,6 +11,7 @@ paragraph, without a traceback unless `--debug`; see docs/errors.md for the cata
     5          OutputError    where outputs go (a file in the way, unwritable, full disk, someone else's folder)
     6          ModelError     a model or tokenizer: missing, of the wrong kind, or not matching the data/each other
     7          TrainingError  training cannot go on (non-finite loss, a lost process)
+    8          HubError       the Hugging Face Hub refused or cannot be reached (token, network, repository)
     70         (internal)     a bug: printed with its traceback
     130        (interrupted)  Ctrl-C
 """

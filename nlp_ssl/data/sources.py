@@ -21,6 +21,7 @@ import codecs
 import difflib
 import glob
 import gzip
+import io
 import json
 import os
 import socket
@@ -186,21 +187,82 @@ def read_squad(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"{path}: not SQuAD format (expected a top-level object with a 'data' list of articles)")
     rows = []
     for a, article in enumerate(data["data"]):
-        for p, para in enumerate(article.get("paragraphs", [])):
-            if "context" not in para or "qas" not in para:
+        paragraphs = article.get("paragraphs", []) if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise DataError(f"{path}: data[{a}].paragraphs must be a list of {{context, qas}} objects, got "
+                            f"{type(paragraphs).__name__}; check the nesting (data -> paragraphs -> qas -> answers)")
+        for p, para in enumerate(paragraphs):
+            if not isinstance(para, dict) or "context" not in para or "qas" not in para:
                 raise DataError(f"{path}: data[{a}].paragraphs[{p}] lacks 'context' or 'qas'")
-            for qa in para["qas"]:
-                answers = qa.get("answers", [])
-                rows.append({
-                    "id": str(qa["id"]),
-                    "title": article.get("title", ""),
-                    "context": para["context"],
-                    "question": qa["question"],
-                    "answers": {"text": [x["text"] for x in answers],
-                                "answer_start": [int(x["answer_start"]) for x in answers]},
-                    "is_impossible": bool(qa.get("is_impossible", False)),
-                })
+            if not isinstance(para["qas"], list) or not isinstance(para["context"], str):
+                raise DataError(f"{path}: data[{a}].paragraphs[{p}]: 'context' must be text and 'qas' a list")
+            for q, qa in enumerate(para["qas"]):
+                rows.append(_squad_row(path, f"data[{a}].paragraphs[{p}].qas[{q}]", article, para, qa))
     return rows
+
+
+def _squad_row(path: Path, where: str, article: dict, para: dict, qa: Any) -> dict[str, Any]:
+    """One SQuAD question as a row, with an error naming its place in the file for each malformed field."""
+    if not isinstance(qa, dict):
+        raise DataError(f"{path}: {where} must be an object with id, question and answers")
+    for key in ("id", "question"):
+        if key not in qa:
+            raise DataError(f"{path}: {where} has no '{key}'; every question needs an id and a question")
+    answers = qa.get("answers", [])
+    if not isinstance(answers, list):
+        raise DataError(f"{path}: {where} (id {qa['id']!r}): 'answers' must be a list of {{text, answer_start}}")
+    texts, starts = [], []
+    for n, x in enumerate(answers):
+        if not isinstance(x, dict) or not isinstance(x.get("text"), str):
+            raise DataError(f"{path}: {where}.answers[{n}] (id {qa['id']!r}) needs a 'text' string")
+        start = x.get("answer_start")
+        if isinstance(start, bool) or not isinstance(start, (int, str)) or not str(start).lstrip("-").isdigit():
+            raise DataError(f"{path}: {where}.answers[{n}] (id {qa['id']!r}): answer_start must be an integer "
+                            f"(a character offset into the context), got {start!r}")
+        texts.append(x["text"])
+        starts.append(int(start))
+    return {
+        "id": str(qa["id"]),
+        "title": article.get("title", ""),
+        "context": para["context"],
+        "question": qa["question"],
+        "answers": {"text": texts, "answer_start": starts},
+        "is_impossible": bool(qa.get("is_impossible", False)),
+    }
+
+
+def locate_parse_error(path: Path, fmt: str, src: "DataSourceConfig") -> str | None:
+    """After a reader failed: the first line of a JSON-lines or CSV/TSV file that does not parse, as
+    "FILE, line N: problem", or None. (`datasets` reports such errors without the line.)"""
+    import csv
+
+    try:
+        with _open_binary(path) as raw:
+            lines = io.TextIOWrapper(raw, encoding="utf-8", errors=src.encoding_errors, newline="")
+            if fmt == "jsonl":
+                for n, line in enumerate(lines, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        value = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        return f"{path}, line {n}: not valid JSON ({e.msg}, column {e.colno}); each line must be one JSON object"
+                    if not isinstance(value, dict):
+                        return f"{path}, line {n}: a JSON {type(value).__name__}, not an object; each line must be one JSON object"
+            elif fmt in ("csv", "tsv"):
+                quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
+                reader = csv.reader(lines, delimiter="\t" if fmt == "tsv" else ",", quoting=quoting)
+                width = None if src.header else (len(src.column_names) if src.column_names else None)
+                for row in reader:
+                    if width is None:
+                        width = len(row)
+                    elif row and len(row) != width:
+                        return (f"{path}, line {reader.line_num}: {len(row)} fields where the "
+                                f"{'header has' if src.header else 'columns are'} {width}; quote fields that contain "
+                                f"{'tabs' if fmt == 'tsv' else 'commas'}, or fix the line")
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        return f"{path}: {e}"
+    return None
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -278,6 +340,9 @@ def _load_local(src: DataSourceConfig, files: list[Path]):
     except DataError:
         raise
     except Exception as e:
+        where = next((m for m in (locate_parse_error(f, fmt, src) for f in files) if m), None)
+        if where:
+            raise DataError(where) from None
         raise DataError(f"could not read {', '.join(data_files)} as {fmt}: {type(e).__name__}: {e}") from None
     raise DataError(f"unknown format {fmt!r}")
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from nlp_ssl.config import deep_merge, from_dict, read_yaml
-from nlp_ssl.errors import ConfigError, ModelError, NlpSslError
+from nlp_ssl.errors import ConfigError, ModelError
 from nlp_ssl.tasks.classification import TaskConfig
 
 
@@ -122,7 +122,7 @@ def _evaluate_classifier(cfg: EvaluateConfig, task_dict: dict, data_dir: str | N
     wanted = cfg.splits or [s for s in splits if s != "train"]
     missing = [s for s in wanted if s not in splits]
     if missing:
-        raise NlpSslError(f"splits: {missing} not in the task; it has {[s for s in splits if s != 'train']}")
+        raise ConfigError([f"splits: {missing} not in the task; it has {[s for s in splits if s != 'train']}"])
     results: dict[str, Any] = {"model": cfg.model, "task": task.preset, "eval": {}, "eval_examples_per_second": {}}
     out = Path(cfg.output_dir) if cfg.output_dir else None
     if out:

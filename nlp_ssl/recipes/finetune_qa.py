@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp_ssl.errors import NlpSslError
+from nlp_ssl.errors import ConfigError
 from nlp_ssl.finetuning import FinetuneTrainConfig, Init
 from nlp_ssl.hub import HubConfig
 from nlp_ssl.runinfo import write_run_info
@@ -220,7 +220,7 @@ def evaluate_qa_model(cfg, task_dict: dict, data_dir: str | None) -> dict[str, A
         out.mkdir(parents=True, exist_ok=True)
     for split in wanted:
         if split not in task.eval:
-            raise NlpSslError(f"splits: no split {split!r}; the task has {list(task.eval)}")
+            raise ConfigError([f"splits: no split {split!r}; the task has {list(task.eval)}"])
         rows, _ = load_qa_examples(task.eval[split], data_dir, task.version, task.bad_answers, training=False)
         rows = rows[: cfg.max_eval_samples] if cfg.max_eval_samples else rows  # as the run scored them
         m, preds, _, _ = score_split(model, tokenizer, task, rows, cfg.batch_size, threshold)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from nlp_ssl.errors import NlpSslError
+from nlp_ssl.errors import ConfigError
 
 
 @dataclass
@@ -92,7 +92,7 @@ def evaluate_sts_zero_shot(model_dir: str, task_dict: dict[str, Any], data_dir: 
     sts = from_dict(STSZeroShotConfig, task_dict, source=f"{model_dir} task")
     task = resolve_task(TaskConfig(preset=sts.preset, type="regression"))
     if task.text_columns is None or len(task.text_columns) != 2:
-        raise NlpSslError(f"task.preset: {sts.preset} is no sentence-pair task; sts_zero_shot needs pairs with gold scores")
+        raise ConfigError([f"task.preset: {sts.preset} is no sentence-pair task; sts_zero_shot needs pairs with gold scores"])
     data, _ = load_task(task, data_dir)
     model = AutoModel.from_pretrained(model_dir)
     tokenizer = load_tokenizer(model_dir)
@@ -101,7 +101,7 @@ def evaluate_sts_zero_shot(model_dir: str, task_dict: dict[str, Any], data_dir: 
     results: dict[str, Any] = {"model": model_dir, "task": f"{sts.preset}-zero-shot", "pooling": pooling, "eval": {}}
     for split in wanted:
         if split not in data:
-            raise NlpSslError(f"splits: no split {split!r}; the task has {list(data)}")
+            raise ConfigError([f"splits: no split {split!r}; the task has {list(data)}"])
         ds = data[split]
         m = score_pairs(model, tokenizer, list(column(ds, "text_a")), list(column(ds, "text_b")),
                         np.asarray(column(ds, "label"), dtype=np.float64), pooling, batch_size, sts.max_length)
