@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 _spec = importlib.util.spec_from_file_location("bad_inputs", Path(__file__).with_name("bad_inputs.py"))
 bad_inputs = importlib.util.module_from_spec(_spec)
+sys.modules["bad_inputs"] = bad_inputs  # dataclasses look their module up there
 _spec.loader.exec_module(bad_inputs)
 CASES = bad_inputs.cases()
 
