@@ -351,7 +351,7 @@ def make_trainer_class():
             if self.time_budget is not None and resume_from_checkpoint:
                 ckpt = resume_from_checkpoint
                 if ckpt is True:
-                    ckpt = get_last_checkpoint(self.args.output_dir)
+                    ckpt = last_complete_checkpoint(self.args.output_dir, remove_incomplete=False, log=lambda _: None)
                 if ckpt:
                     self.time_budget.restore(ckpt)  # before the scheduler computes its first factor
             return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
