@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from nlp_ssl.errors import OutputError
+from nlp_ssl.faults import fault_point
 
 MARKER = "nlp_ssl_complete.json"
 MIN_FREE_BYTES = 64 << 20  # refuse to start on a disk with less free space than this
@@ -144,6 +145,7 @@ def atomic_dir(final: str | Path, marker: bool = True) -> Iterator[Path]:
         yield tmp
         if marker:
             write_marker(tmp)
+        fault_point("atomic_dir_before_rename")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -97,8 +97,9 @@ def check_output_dir(cfg: PretrainConfig) -> tuple[str, str | None]:
                           "resume with the same config, or set train.overwrite=true to start over")
     ckpt_dir = out / "checkpoints"
     last = last_complete_checkpoint(ckpt_dir)
-    if last is None:
-        raise OutputError(f"train.resume: {out} holds no complete checkpoint yet; set train.overwrite=true to start over")
+    if last is None:  # stopped before its first complete checkpoint: nothing to keep, start again
+        print(f"{out} holds this run but no complete checkpoint yet; starting it from step 0")
+        return "start", None
     return "resume", last
 
 

@@ -160,7 +160,7 @@ def test_cli_seeds_flag(tmp_path, tiny_encoder_dir, data_dir):
     assert cli(["finetune", str(path), "--seeds", "3,4", "--data-dir", data_dir]) == 0
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["seeds"] == [3, 4] and summary["summary"]["dev"]["accuracy"]["n"] == 2
-    assert cli(["finetune", str(path), "task.preset=sst3", "--data-dir", data_dir]) == 1
+    assert cli(["finetune", str(path), "task.preset=sst3", "--data-dir", data_dir]) == 3  # a config error
 
 
 def test_sentence_pair_task_on_a_roberta_encoder_with_one_token_type(tmp_path, tiny_tokenizer_dir, data_dir):
