@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlp_ssl.errors import ModelError, NlpSslError
+from nlp_ssl.errors import NlpSslError
 
 CARD_FILE = "README.md"
 
@@ -121,7 +121,7 @@ def local_path(name: str, key: str = "model") -> str:
     if Path(name).expanduser().exists():
         return name
     if not looks_like_hub_id(name):
-        raise ModelError(f"{key}: {name} does not exist; give a local directory (written by nlp-ssl or save_pretrained) "
+        raise HubError(f"{key}: {name} does not exist; give a local directory (written by nlp-ssl or save_pretrained) "
                        "or a Hugging Face Hub model id such as bert-base-uncased")
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub import constants as hf_constants

@@ -31,7 +31,7 @@ import yaml
 DATA_DIR = Path(os.environ.get("NLP_SSL_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "data"))
 WIKI_00 = "corpus/wikipedia-en-2015/part-00.jsonl.gz"
 
-EXIT = {"ConfigError": 3, "DataError": 4, "OutputError": 5, "ModelError": 6, "usage": 2}
+EXIT = {"ConfigError": 3, "DataError": 4, "OutputError": 5, "ModelError": 6, "HubError": 8, "usage": 2}
 
 
 @dataclass
@@ -305,7 +305,7 @@ def cases() -> list[Case]:
     # --- finetune (classification) ---
     ft = lambda *o: (lambda w: ["finetune", str(w.cfg / "ft.yaml"), "output_dir=OUT", *o])  # noqa: E731
     add("ft-model-missing", "finetune", "model directory that does not exist", ft("model=/nonexistent/encoder"),
-        "ModelError", r"model: /nonexistent/encoder does not exist")
+        "ModelError|HubError", r"model: /nonexistent/encoder does not exist")
     add("ft-model-no-config", "finetune", "model: a folder without config.json", lambda w: ft(f"model={_user_folder(w, 'empty-model')}")(w),
         "ModelError", r"holds no config\.json")
     add("ft-preset-unknown", "finetune", "task.preset misspelt", ft("task.preset=sst"), "ConfigError", r"unknown task 'sst'; did you mean 'sst2'")
@@ -355,7 +355,7 @@ def cases() -> list[Case]:
     add("answer-no-qa-head", "answer", "a pretrained encoder (no trained QA head)",
         lambda w: ["answer", w.p("enc"), "--question", "Where?", "--context", "In Paris."], "ModelError", r"without a trained ForQuestionAnswering head")
     add("answer-model-missing", "answer", "model directory that does not exist",
-        lambda w: ["answer", w.p("none"), "--question", "Where?", "--context", "In Paris."], "ModelError", r"does not exist")
+        lambda w: ["answer", w.p("none"), "--question", "Where?", "--context", "In Paris."], "ModelError|HubError", r"does not exist")
     add("answer-file-missing", "answer", "--file that does not exist",
         lambda w: ["answer", w.p("qa"), "--file", w.p("none.json")], "DataError", r"file not found.*none\.json")
     add("answer-output-is-dir", "answer", "--output pointing at a folder",
