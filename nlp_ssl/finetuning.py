@@ -49,7 +49,8 @@ class FinetuneTrainConfig:
         extend_lr_grid: when the best rate of a grid of two or more sits at the grid's edge, also try one step
             beyond that edge (the step is the ratio of the two outermost rates on that side) and pick again.
         eval_steps: score the selection split every N optimizer steps during training, record the learning
-            curve (learning_curve.json) and keep the best weights (extractive QA; 0: score once at the end).
+            curve (learning_curve.json, plotted in plots/training.png) and keep the best weights (classification,
+            regression and extractive QA; 0: score once at the end).
         early_stopping_patience: with eval_steps, stop after this many evaluations without a new best
             (0: train to the end of the schedule; the best weights are kept either way).
     """

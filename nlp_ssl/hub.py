@@ -356,6 +356,17 @@ def _tokenizer_card(model_dir: Path, cfg: dict, info: dict) -> _Card:
     return _Card("tokenizer", f"{kind} tokenizer ({_fmt(vocab)} entries)", summary, sections, data)
 
 
+def _batch_text(train: dict, info: dict, metrics: dict) -> str:
+    per, world = train.get("per_device_batch_size"), info.get("world_size", 1)
+    accum = train.get("gradient_accumulation_steps") or 1
+    if not isinstance(per, int):
+        return "unknown"
+    batch = per * world * accum
+    steps, tokens = metrics.get("steps"), metrics.get("tokens_seen")
+    block = f" of {tokens // (steps * batch)} tokens" if steps and tokens else ""
+    return f"{batch} sequences{block} ({per} per device x {world} process(es) x {accum} accumulation)"
+
+
 def _table(rows: list[tuple[str, str]], head: tuple[str, str] = ("", "")) -> str:
     out = [f"| {head[0]} | {head[1]} |", "| --- | --- |"]
     out += [f"| {k} | {v} |" for k, v in rows]
@@ -388,13 +399,13 @@ def _encoder_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: dic
             ("parameters", f"{params:,}" if params else "unknown"), ("layers x width", f"{layers} x {width}"),
             ("vocabulary", _fmt(hf.get("vocab_size"))), ("budget", budget),
             ("tokens seen", f"{tokens:,}" if isinstance(tokens, int) else "unknown"),
-            ("global batch x block", f"{train.get('per_device_batch_size')} x {info.get('world_size', 1)} devices x "
-                                     f"{train.get('gradient_accumulation_steps')} accumulation"),
+            ("global batch", _batch_text(train, info, metrics)),
             ("peak learning rate", _fmt(train.get("learning_rate"))), ("hardware", hardware),
             ("wall-clock", _minutes(seconds))]
     if init_from:
         rows.insert(0, ("initialised from", f"`{init_from}`" + (f" ({base})" if base and base != init_from else "")))
-    ev = [(k, _fmt(v)) for k, v in metrics.items() if k.startswith("eval_") and isinstance(v, (int, float))]
+    ev = [(k, _fmt(v)) for k, v in metrics.items() if k.startswith("eval_") and isinstance(v, (int, float))
+          and not k.endswith(("_runtime", "_per_second"))]
     hub, config, _ = _source_dataset(data_src)
     sections = [
         ("Training", _table(rows)),
@@ -402,8 +413,8 @@ def _encoder_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: dic
         ("Intended use and limits",
          f"A starting point for fine-tuning on English classification, regression and extractive QA, and a "
          f"baseline for studying self-supervised pretraining. It is a {minutes} {size} encoder: far "
-         "smaller and far less trained than published encoders (BERT-base has 110M parameters and saw about 130 "
-         "billion tokens), so expect much lower task scores than theirs. It inherits the biases of its "
+         "smaller and far less trained than published encoders (BERT-base has 110M parameters and was trained for "
+         "about 40 passes over 3.3 billion words), so expect much lower task scores than theirs. It inherits the biases of its "
          "training text, and is not meant for any decision about people."),
         ("How to load", _load_snippet("AutoModelForMaskedLM" if objective == "mlm" else "AutoModelForCausalLM",
                                       "fill-mask" if objective == "mlm" else None,

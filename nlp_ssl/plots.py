@@ -85,8 +85,10 @@ def plot_pretraining(history: list[dict], tokens_per_step: float | None, out_dir
 
 
 def plot_finetuning(history: list[dict], final: dict[str, dict[str, float]], steps: int | None, out_dir: Path,
-                    title: str = "") -> list[Path]:
-    """training.png: training loss and learning rate against steps, with the final evaluation scores marked."""
+                    title: str = "", curve: dict | None = None) -> list[Path]:
+    """training.png: training loss and learning rate against steps; the dev metric against steps when the run
+    scored it during training (`curve`: learning_curve.json, from train.eval_steps), and the final scores marked
+    (at the step whose weights were kept)."""
     plt = _pyplot()
     s_train, train = _series(history, "loss")
     if not train:  # logging_steps above the run's length: only the mean over the run was logged
@@ -97,14 +99,31 @@ def plot_finetuning(history: list[dict], final: dict[str, dict[str, float]], ste
     axes[0].set_xlabel("optimizer step")
     axes[0].set_ylabel("training loss")
     axes[0].grid(alpha=0.3)
-    if final and steps:
+    points = (curve or {}).get("points") or []
+    if (final and steps) or points:
         ax2 = axes[0].twinx()
-        for i, (split, metrics) in enumerate(final.items()):
+        if points:  # scored during training (train.eval_steps)
+            name = f"{curve['split']} {curve['metric']}"
+            s_eval, values = _series(points, curve["metric"])
+            ax2.plot(s_eval, values, "o--", color="C1", label=f"{name} during training")
+            if curve.get("best_step") is not None:
+                ax2.axvline(curve["best_step"], color="grey", ls=":", lw=1, label=f"best step {curve['best_step']} (kept)")
+        at = (curve or {}).get("best_step") or steps
+        for i, (split, metrics) in enumerate((final or {}).items()):
             for j, (name, value) in enumerate(metrics.items()):
-                ax2.plot([steps], [value], "s", color=f"C{1 + i * 3 + j}", label=f"{split} {name} {value:.3g}")
-        ax2.set_ylabel("final evaluation")
-        ax2.legend(loc="upper right", fontsize=8)
+                ax2.plot([at], [value], "s", color=f"C{2 + i * 3 + j}", label=f"{split} {name} {value:.3g} (final)")
+        ax2.set_ylabel("evaluation")
+        h1, l1 = axes[0].get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax2.legend(h1 + h2, l1 + l2, loc="best", fontsize=8)
+    else:
+        axes[0].legend(loc="best", fontsize=8)
     axes[1].plot(s_lr, lr, color="tab:green")
+    if not lr:
+        axes[1].text(0.5, 0.5, "not logged\n(train.logging_steps is above the run's steps)", ha="center",
+                     va="center", transform=axes[1].transAxes, color="grey")
+        axes[1].set_xticks([])
+        axes[1].set_yticks([])
     axes[1].set_xlabel("optimizer step")
     axes[1].set_ylabel("learning rate")
     axes[1].grid(alpha=0.3)
@@ -157,7 +176,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     final = {split: {k: v for k, v in m.items() if k in ("accuracy", "f1", "matthews_correlation", "pearson",
                                                           "spearmanr", "macro_f1", "exact_match", "exact")}
              for split, m in (metrics.get("eval") or {}).items()}
-    return plot_finetuning(history, final, metrics.get("steps"), out, title)
+    return plot_finetuning(history, final, metrics.get("steps"), out, title, _read(run_dir / "learning_curve.json"))
 
 
 def label_efficiency(points: dict[str, list[tuple[int, float, float]]], path: Path, ylabel: str,

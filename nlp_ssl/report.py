@@ -230,6 +230,18 @@ def _pretrain_section(runs: list[dict], out: Path, plots: Path) -> list[str]:
     return lines
 
 
+def _run_images(group: list[Result], out: Path) -> list[str]:
+    """Each run's own curves (plots/training.png; a multi-seed directory's grid.png and its first seed's run)."""
+    lines: list[str] = []
+    for r in sorted(group, key=lambda r: (r.labels or 10**12, r.init)):
+        for name in ("grid.png", "training.png"):
+            for png in [r.path / "plots" / name] + ([r.seeds[0].run_dir / "plots" / name] if r.seeds else []):
+                link = f"![{r.name} {png.stem}]({_rel(png, out)})"
+                if png.is_file() and link not in lines:
+                    lines += [link, ""]
+    return lines
+
+
 def _finetune_section(results: list[Result], out: Path, plots: Path, n_resamples: int) -> list[str]:
     from nlp_ssl.plots import label_efficiency
 
@@ -247,14 +259,16 @@ def _finetune_section(results: list[Result], out: Path, plots: Path, n_resamples
                 lines.append(f"| [{r.name}]({_rel(r.path / 'README.md', out)}) | {r.init} | {r.labels or 'all'} | "
                              f"{r.extra.get('em', float('nan')):.2f} | {r.mean:.2f} |")
             lines.append("")
+            lines += _run_images(group, out)
             continue
         ci_head = f" | 95% CI per seed{unit}" if n_resamples > 0 else ""
         lines += [f"| labels | init | mean ± std{unit} | seeds | per seed{unit}{ci_head} | lr | run |",
                   "| --- | --- | --- | --- | --- |" + (" --- |" if n_resamples > 0 else "") + " --- | --- |"]
         for r in sorted(group, key=lambda r: (r.labels or 10**12, r.init)):
             per_seed = " ".join(_f(s.value, pct) for s in r.seeds)
+            spread = f"{_f(r.mean, pct)} ± {_f(r.std, pct)}" if len(r.seeds) > 1 else _f(r.mean, pct)
             ci = " ".join(f"[{_f(s.ci[0], pct)}, {_f(s.ci[1], pct)}]" if s.ci else "n/a" for s in r.seeds)
-            lines.append(f"| {r.labels or 'all'} | {r.init} | {_f(r.mean, pct)} ± {_f(r.std, pct)} | {len(r.seeds)} | "
+            lines.append(f"| {r.labels or 'all'} | {r.init} | {spread} | {len(r.seeds)} | "
                          f"{per_seed}" + (f" | {ci}" if n_resamples > 0 else "") +
                          f" | {r.learning_rate if r.learning_rate is not None else 'n/a'} | "
                          f"[{r.name}]({_rel(r.path, out)}) |")
@@ -270,6 +284,7 @@ def _finetune_section(results: list[Result], out: Path, plots: Path, n_resamples
                 p = label_efficiency(points, plots / f"label-efficiency-{task}-{metric}.png",
                                      f"{group[0].split} {metric}", f"{task}: {metric} against labelled examples")
                 lines += [f"![label efficiency {task}]({_rel(p, out)})", ""]
+        lines += _run_images(group, out)
         for r in group:
             for rnd in r.extra.get("self_training", []):
                 if rnd is r.extra["self_training"][0]:
@@ -286,6 +301,18 @@ def _finetune_section(results: list[Result], out: Path, plots: Path, n_resamples
                   "another sample of evaluation data of the same size, and say nothing about variation between "
                   "seeds (see mean ± std).", ""]
     return lines
+
+
+def _card_summary(path: Path) -> str:
+    """The card's first paragraph (what the model is), without its metadata header and title."""
+    text = path.read_text(encoding="utf-8")
+    if text.startswith("---"):
+        text = text.split("---", 2)[2]
+    for block in text.strip().split("\n\n"):
+        block = block.strip()
+        if block and not block.startswith(("#", "|", "```", "<")):
+            return " ".join(block.split())
+    return "(no summary)"
 
 
 def write_report(paths: list[str | Path], output: str | Path, n_resamples: int = 1000,
@@ -324,7 +351,8 @@ def write_report(paths: list[str | Path], output: str | Path, n_resamples: int =
     if cards:
         lines += ["## Model cards", "", "Each model directory holds its card (README.md), ready for the Hub "
                   "(`nlp-ssl push DIR --repo-id USER/NAME --dry-run` shows what would be shared):", ""]
-        lines += [f"- [{n}]({_rel(p / 'README.md', out)}): `{p}`" for n, p in cards]
+        for n, p in cards:
+            lines.append(f"- [{n}]({_rel(p / 'README.md', out)}): {_card_summary(p / 'README.md')}")
         lines.append("")
     path = out / REPORT_FILE
     path.write_text("\n".join(lines), encoding="utf-8")

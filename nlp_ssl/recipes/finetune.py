@@ -230,9 +230,17 @@ class _Job:
 
         model = self.new_model(seed)
         args = training_arguments(work, self.cfg.train, lr, seed)
+        curve, sel, metric = None, self.task.selection_split, self.task.metrics[0]
+        if self.cfg.train.eval_steps:  # dev curve on the selection split, best weights kept (as for QA)
+            from nlp_ssl.finetuning import selection_early_stopping
+
+            curve = selection_early_stopping(lambda m: self.score(m, sel)[0], metric, self.cfg.train.eval_steps,
+                                             self.cfg.train.early_stopping_patience)
         trainer, stats = train(model, args, train_set, PadCollator(self.tokenizer), self.tokenizer,
-                               self.cfg.train.layer_lr_decay)
+                               self.cfg.train.layer_lr_decay, (curve,) if curve else ())
         self.log_history = trainer.state.log_history
+        self.curve = None if curve is None else {"split": sel, "metric": metric, "best_step": curve.best_step,
+                                                 "best": curve.best, "points": curve.curve}
         return trainer.model, stats
 
     def score(self, model, split: str) -> tuple[dict[str, float], list[dict], float]:
@@ -300,6 +308,8 @@ class _Job:
             write_run_info(tmp, run_cfg, "finetune", {"labels": self.labels})
             save_model_dir(tmp, model, self.tokenizer, metrics)
             keep_training_logs(work, tmp, self.log_history)
+            if self.curve:
+                (tmp / "learning_curve.json").write_text(json.dumps(self.curve, indent=1) + "\n")
             plot_run(tmp)
             write_model_card(tmp)
             if cfg.save_predictions:

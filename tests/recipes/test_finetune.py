@@ -28,7 +28,8 @@ def cfg(tmp_path, encoder, name="run", task=None, train=None, **top) -> Finetune
 
 
 def test_single_run_saves_a_model_that_loads_without_nlp_ssl(tmp_path, tiny_encoder_dir, data_dir):
-    metrics = main(cfg(tmp_path, tiny_encoder_dir), data_dir)
+    curve = {"eval_steps": 10}  # dev accuracy scored every 10 steps: learning_curve.json and the plot
+    metrics = main(cfg(tmp_path, tiny_encoder_dir, train=curve), data_dir)
     out = tmp_path / "run"
     assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json", "config.yaml", "run_info.json",
             "predictions-dev.jsonl"} <= {p.name for p in out.iterdir()}
@@ -38,6 +39,17 @@ def test_single_run_saves_a_model_that_loads_without_nlp_ssl(tmp_path, tiny_enco
     assert len(rows) == 200 and {r["label"] for r in rows} <= {"negative", "positive"}
     acc = sum(r["label"] == r["prediction"] for r in rows) / len(rows)
     assert acc == pytest.approx(metrics["eval"]["dev"]["accuracy"])
+    # kept from training: the log history, the dev curve, the plot, and a card that states the score
+    assert json.loads((out / "log_history.json").read_text())[-1]["step"] == 25
+    points = json.loads((out / "learning_curve.json").read_text())["points"]
+    assert [p["step"] for p in points] == [10, 20, 25]
+    assert max(p["accuracy"] for p in points) == pytest.approx(metrics["eval"]["dev"]["accuracy"])  # best kept
+    assert (out / "plots" / "training.png").read_bytes()[:4] == b"\x89PNG"
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / "README.md")
+    assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [
+        ("accuracy", metrics["eval"]["dev"]["accuracy"])]
     code = ("import sys; from transformers import pipeline; p = pipeline('text-classification', model=sys.argv[1]); "
             "print(p('a charming journey')[0]['label']); assert not [m for m in sys.modules if m.startswith('nlp_ssl')]")
     res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=tmp_path)
@@ -45,9 +57,9 @@ def test_single_run_saves_a_model_that_loads_without_nlp_ssl(tmp_path, tiny_enco
     assert res.stdout.split()[-1] in ("negative", "positive")
 
     # the same config again: nothing to do; another config in the same directory: refused
-    assert main(cfg(tmp_path, tiny_encoder_dir), data_dir) == json.loads((out / "metrics.json").read_text())
+    assert main(cfg(tmp_path, tiny_encoder_dir, train=curve), data_dir) == json.loads((out / "metrics.json").read_text())
     with pytest.raises(NlpSslError, match="already holds another run; set overwrite=true"):
-        main(cfg(tmp_path, tiny_encoder_dir, train={"num_epochs": 2}), data_dir)
+        main(cfg(tmp_path, tiny_encoder_dir, train={**curve, "num_epochs": 2}), data_dir)
 
     # `nlp-ssl evaluate MODEL_DIR` reads the task from the model and reproduces the scores
     ev = evaluate(from_dict(EvaluateConfig, {"model": str(out), "output_dir": str(tmp_path / "ev")}), data_dir)
