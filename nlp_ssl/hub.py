@@ -47,8 +47,6 @@ class HubError(NlpSslError):
     """The Hub refused or could not be reached (token, network, repository), or a Hub id cannot be resolved;
     the message names the fix."""
 
-    kind = "Hub error"
-
     exit_code = 8
     kind = "hub error"
 

@@ -22,7 +22,10 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from nlp_ssl.hub import HubError
+
 REPO = Path(__file__).resolve().parent.parent
+HUB_ERROR = HubError.exit_code  # the CLI's exit code for Hub errors
 TOKEN = "hf_standin_valid_token_0123456789"
 
 
@@ -242,7 +245,7 @@ def test_a_failed_upload_names_what_was_not_uploaded(tmp_path, model_dir):
         (model_dir / "model.safetensors").write_bytes(b"new weights")
         hub.fail_commit = 507
         r = push_cli([str(model_dir), "--repo-id", "me/m"], hub.url, tmp_path)
-    assert r.returncode == 1
+    assert r.returncode == HUB_ERROR
     assert "failed (HTTP 507: Storage quota exceeded); not uploaded: model.safetensors." in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and TOKEN not in r.stdout + r.stderr
     assert hub.files["me/m"]["model.safetensors"] != b"new weights"
@@ -251,11 +254,11 @@ def test_a_failed_upload_names_what_was_not_uploaded(tmp_path, model_dir):
 def test_a_missing_or_rejected_token_is_a_clear_error(tmp_path, model_dir):
     with StandInHub() as hub:
         r = push_cli([str(model_dir), "--repo-id", "me/m"], hub.url, tmp_path, token=None)
-        assert r.returncode == 1 and "no Hugging Face token: log in with `hf auth login`" in r.stderr, r.stderr
+        assert r.returncode == HUB_ERROR and "no Hugging Face token: log in with `hf auth login`" in r.stderr, r.stderr
         assert hub.requests == []  # nothing was sent without a token
         bad = "hf_wrong_token_987654321"
         r = push_cli([str(model_dir), "--repo-id", "me/m"], hub.url, tmp_path, token=bad)
-    assert r.returncode == 1 and "token was rejected" in r.stderr and "(HTTP 401)" in r.stderr, r.stderr
+    assert r.returncode == HUB_ERROR and "token was rejected" in r.stderr and "(HTTP 401)" in r.stderr, r.stderr
     assert bad not in r.stdout + r.stderr
     assert hub.created == [] and hub.commits == []
 
@@ -275,7 +278,7 @@ def test_push_of_a_multi_seed_directory_names_its_runs(tmp_path):
     (d / "lr0.001-seed1" / "config.json").write_text("{}")
     (d / "metrics.json").write_text(json.dumps({"runs": [], "seeds": [1], "selection": {"best_learning_rate": 0.001}}))
     r = push_cli([str(d), "--repo-id", "me/m", "--dry-run"], "http://127.0.0.1:9", tmp_path)
-    assert r.returncode == 1 and f"push one of its runs (lr0.001-seed1), e.g. nlp-ssl push {d}/lr0.001-seed1" in r.stderr
+    assert r.returncode == HUB_ERROR and f"push one of its runs (lr0.001-seed1), e.g. nlp-ssl push {d}/lr0.001-seed1" in r.stderr
 
 
 def test_the_stand_in_stops_by_itself():
