@@ -304,3 +304,21 @@ def test_push_and_report_help_and_dry_run_stay_light(tmp_path, model_dir):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert "RC 0 HEAVY []" in r.stdout, r.stdout + r.stderr
     assert "usage: nlp-ssl push [-h] --repo-id REPO_ID" in r.stdout and "usage: nlp-ssl report" in r.stdout
+
+
+def test_hub_push_in_a_config_pushes_when_the_run_finishes(tmp_path, model_dir):
+    """What pretrain/finetune call at the end of a run on the main process: `hub.share(dir, cfg.hub)`; with
+    huggingface_hub's debug logging on, the token still appears nowhere."""
+    code = ("import sys\nfrom nlp_ssl.hub import HubConfig, share\n"
+            "share(sys.argv[1], HubConfig(push=True, repo_id='me/run-model', private=True))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    with StandInHub() as hub:
+        env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf-home"), HF_TOKEN=TOKEN, PYTHONPATH=str(REPO),
+                   HF_HUB_VERBOSITY="debug", HF_HUB_DISABLE_PROGRESS_BARS="1")
+        r = subprocess.run([sys.executable, "-c", code, str(model_dir)], capture_output=True, text=True, env=env,
+                           timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"pushed 8 file(s) from {model_dir} to {hub.url}/me/run-model" in r.stdout
+    assert [c["name"] for c in hub.created] == ["run-model"] and len(hub.commits) == 1
+    assert 'repo = "me/run-model"' in hub.commits[0]["files"]["README.md"].decode()
+    assert TOKEN not in r.stdout + r.stderr
