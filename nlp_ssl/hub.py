@@ -213,7 +213,8 @@ def _source_text(src: dict | None) -> str:
     local = ", ".join(f"`{p}`" for p in paths)
     if hub:
         hub_txt = f"[{hub}](https://huggingface.co/datasets/{hub})" + (f" ({src['hub_config']})" if src.get("hub_config") else "")
-        return f"{local} (a copy of {hub_txt}, split {src.get('split')})" if local else f"{hub_txt}, split {src.get('split')}"
+        return (f"{local} (the config names {hub_txt}, split {src.get('split')}, as its Hub counterpart)" if local
+                else f"{hub_txt}, split {src.get('split')}")
     return local or "unknown"
 
 
@@ -238,14 +239,16 @@ class _Card:
 
 
 def _eval_results(task_type: str, evals: dict, sources: dict, dataset_fallback: str, metric_names: list[str],
-                  seeds_summary: dict | None) -> list:
+                  seeds_summary: dict | None, max_eval: int | None = None) -> list:
     from huggingface_hub import EvalResult
 
     out = []
     for split, metrics in evals.items():
         hub, config, hub_split = _source_dataset(sources.get(split))
         dataset_type = hub or dataset_fallback
-        dataset_name = f"{dataset_type}" + (f" ({config})" if config else "") + f", {split} split"
+        limit = max_eval or (sources.get(split) or {}).get("max_examples")
+        dataset_name = (f"{dataset_type}" + (f" ({config})" if config else "") + f", {split} split"
+                        + (f" (first {limit} examples)" if limit else ""))
         for m in metric_names:
             v = metrics.get(m)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or math.isnan(v):
@@ -457,7 +460,7 @@ def _finetuned_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: d
     seeds_summary, group = _seeds_summary(model_dir, metrics)
     fallback = f"{preset}"
     results = _eval_results(_TASK_TYPES.get(ttype, "text-classification"), evals, sources, fallback, names,
-                            seeds_summary)
+                            seeds_summary, cfg.get("max_eval_samples") if ttype == "extractive_qa" else None)
     start = {"pretrained": f"the encoder `{base_name}`" + (f" ([{base}](https://huggingface.co/{base}))" if base and base != base_name else ""),
              "scratch": f"random weights in the architecture of `{base_name}` (a from-scratch baseline)"}.get(init, init)
     summary = f"A {arch} model fine-tuned by nlp-ssl for {what}, starting from {start}."

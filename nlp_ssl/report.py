@@ -165,16 +165,33 @@ def read_result(run: Path) -> Result | dict | None:
     return None
 
 
-def _predictions(seed: Seed, split: str, kind: str) -> tuple[list, list] | None:
+def _predictions(seed: Seed, split: str, kind: str) -> tuple[list, list, list] | None:
+    """(predictions, references, example ids) of a run's predictions-<split>.jsonl, sorted by example id."""
     path = seed.run_dir / f"predictions-{split}.jsonl"
     if not path.is_file():
         return None
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows.sort(key=lambda r: r.get("idx", 0))
+    ids = [r.get("idx") for r in rows]
     if kind == "regression":
-        return [float(r["prediction"]) for r in rows], [float(r["label"]) for r in rows]
+        return [float(r["prediction"]) for r in rows], [float(r["label"]) for r in rows], ids
     names = (_json(seed.run_dir / "run_info.json") or {}).get("labels") or sorted({r["label"] for r in rows})
     index = {n: i for i, n in enumerate(names)}
-    return [index[r["prediction"]] for r in rows], [index[r["label"]] for r in rows]
+    return [index[r["prediction"]] for r in rows], [index[r["label"]] for r in rows], ids
+
+
+def compare(a: Result, b: Result, n_resamples: int, seed: int = 0) -> dict[str, Any] | None:
+    """Mean score of a's seeds minus b's on the same evaluation examples, with a paired bootstrap interval
+    (None when a run has no predictions, or the two were scored on different examples)."""
+    from nlp_ssl.evaluate_metrics import NAMES, bootstrap_difference
+
+    if a.metric != b.metric or a.split != b.split or a.metric not in NAMES or a.kind == "qa":
+        return None
+    runs = [_predictions(s, a.split, a.kind) for s in (*a.seeds, *b.seeds)]
+    if any(r is None for r in runs) or any(r[1:] != runs[0][1:] for r in runs):
+        return None
+    return bootstrap_difference(a.metric, [r[0] for r in runs[:len(a.seeds)]], [r[0] for r in runs[len(a.seeds):]],
+                                runs[0][1], n_resamples=n_resamples, seed=seed)
 
 
 def add_confidence_intervals(results: list[Result], n_resamples: int, seed: int = 0) -> None:
@@ -230,6 +247,33 @@ def _pretrain_section(runs: list[dict], out: Path, plots: Path) -> list[str]:
     return lines
 
 
+def _differences(group: list[Result], pct: bool, unit: str, n_resamples: int) -> list[str]:
+    """pretrained minus scratch (or any two initialisations) per number of labels, paired bootstrap interval."""
+    rows = []
+    by_labels: dict[Any, dict[str, Result]] = {}
+    for r in group:
+        by_labels.setdefault(r.labels, {})[r.init] = r
+    for labels, inits in sorted(by_labels.items(), key=lambda kv: kv[0] or 10**12):
+        if len(inits) != 2:
+            continue
+        a, b = (inits["pretrained"], inits["scratch"]) if {"pretrained", "scratch"} == set(inits) else \
+            tuple(inits[k] for k in sorted(inits))
+        d = compare(a, b, n_resamples)
+        if d is None:
+            continue
+        lo, hi = d["confidence_interval"]
+        scale = 100 if pct else 1
+        sure = "yes" if lo > 0 or hi < 0 else "no"
+        rows.append(f"| {labels or 'all'} | {a.init} − {b.init} | {scale * d['difference']:+.1f} | "
+                    f"[{scale * lo:+.1f}, {scale * hi:+.1f}] | {sure} |")
+    if not rows:
+        return []
+    return [f"Difference of the mean over seeds, paired bootstrap over the same evaluation examples "
+            f"({n_resamples} resamples, 95%):", "",
+            f"| labels | comparison | difference{unit} | 95% CI{unit} | interval excludes 0 |",
+            "| --- | --- | --- | --- | --- |", *rows, ""]
+
+
 def _run_images(group: list[Result], out: Path) -> list[str]:
     """Each run's own curves (plots/training.png; a multi-seed directory's grid.png and its first seed's run)."""
     lines: list[str] = []
@@ -273,6 +317,8 @@ def _finetune_section(results: list[Result], out: Path, plots: Path, n_resamples
                          f" | {r.learning_rate if r.learning_rate is not None else 'n/a'} | "
                          f"[{r.name}]({_rel(r.path, out)}) |")
         lines.append("")
+        if n_resamples > 0:
+            lines += _differences(group, pct, unit, n_resamples)
         inits = {r.init for r in group}
         counts = {r.labels for r in group}
         if len(counts) > 1 or len(inits) > 1:

@@ -104,3 +104,42 @@ def evaluator(task: str):
 
     ev.call_pipeline = call_pipeline
     return ev
+
+
+class _Difference:
+    """metric(mean over A's runs) - metric(mean over B's runs) on the same examples, for evaluate's bootstrap."""
+
+    def __init__(self, metric, name: str, n_a: int):
+        self.metric, self.name, self.n_a = metric, name, n_a
+
+    def compute(self, **inputs):
+        refs = inputs.pop("references")
+        runs = list(inputs.values())
+        score = [self.metric._compute(predictions=p, references=refs)[self.name] for p in runs]
+        a, b = score[: self.n_a], score[self.n_a:]
+        return {"difference": sum(a) / len(a) - sum(b) / len(b)}
+
+
+def bootstrap_difference(name: str, runs_a: Sequence[Sequence], runs_b: Sequence[Sequence], references: Sequence,
+                         n_resamples: int = 1000, confidence_level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """How much model A beats model B on the same evaluation examples, with a paired bootstrap interval: the
+    examples are resampled once per round for every run alike (evaluate's bootstrap, `paired=True`), and the
+    statistic is the mean score of A's runs (e.g. seeds) minus the mean score of B's.
+
+    Returns:
+        {"difference", "confidence_interval": (low, high), "standard_error", "n_resamples", "confidence_level"}
+    """
+    from evaluate.evaluator.base import Evaluator
+
+    if any(len(r) != len(references) for r in (*runs_a, *runs_b)):
+        raise ValueError("every run must predict the same evaluation examples as the references")
+    diff = _Difference(load(name, keep_in_memory=True), name, len(runs_a))
+    inputs = {f"run{i}": list(r) for i, r in enumerate((*runs_a, *runs_b))}
+    inputs["references"] = list(references)
+    value = diff.compute(**dict(inputs))["difference"]
+    ci = Evaluator._compute_confidence_interval(diff, inputs, ["difference"], confidence_level=confidence_level,
+                                                n_resamples=n_resamples, random_state=seed)["difference"]
+    low, high = ci["confidence_interval"]
+    return {"difference": value, "confidence_interval": (float(low), float(high)),
+            "standard_error": float(ci["standard_error"]), "n_resamples": n_resamples,
+            "confidence_level": confidence_level}
