@@ -1,0 +1,46 @@
+"""Plots drawn headless from a run's own records, and the training logs fine-tuning keeps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nlp_ssl.finetuning import keep_training_logs
+from nlp_ssl.plots import plot_run
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_pretraining_run_gets_loss_lr_and_throughput_plots(tmp_path):
+    history = [{"loss": 9.0 - s / 100, "learning_rate": 1e-3 * (1 - s / 100), "tokens_per_second": 4000.0 + s,
+                "step": s} for s in range(5, 100, 5)] + [{"eval_loss": 8.5, "step": 50}, {"eval_loss": 8.2, "step": 95}]
+    (tmp_path / "log_history.json").write_text(json.dumps(history))
+    (tmp_path / "metrics.json").write_text(json.dumps({"steps": 95, "tokens_seen": 95 * 8192}))
+    written = plot_run(tmp_path)
+    assert sorted(p.name for p in written) == ["learning_rate.png", "loss.png", "throughput.png"]
+    assert all(p.parent == tmp_path / "plots" and p.read_bytes()[:8] == PNG for p in written)
+
+
+def test_grid_directory_gets_its_grid_plot(tmp_path):
+    runs = [{"seed": s, "learning_rate": 1e-3, "eval": {"dev": {"accuracy": a}}} for s, a in ((1, 0.7), (2, 0.74))]
+    (tmp_path / "metrics.json").write_text(json.dumps({
+        "selection": {"split": "dev", "metric": "accuracy", "grid": {"0.0001": 0.6, "0.001": 0.7},
+                      "best_learning_rate": 0.001}, "seeds": [1, 2], "report_split": "dev", "runs": runs,
+        "summary": {"dev": {"accuracy": {"mean": 0.72, "std": 0.028, "n": 2}}}}))
+    assert [p.name for p in plot_run(tmp_path)] == ["grid.png"]
+
+
+def test_a_run_without_a_log_draws_nothing(tmp_path):
+    (tmp_path / "metrics.json").write_text("{}")
+    assert plot_run(tmp_path) == [] and not (tmp_path / "plots").exists()
+
+
+def test_fine_tuning_keeps_log_history_and_tensorboard_events(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "out"
+    events = work / "runs" / "Nov28_20-00-00_host" / "events.out.tfevents.1.host"
+    events.parent.mkdir(parents=True)
+    events.write_bytes(b"tb")
+    out.mkdir()
+    keep_training_logs(work, out, [{"loss": 0.69, "step": 10}])
+    assert json.loads((out / "log_history.json").read_text()) == [{"loss": 0.69, "step": 10}]
+    assert (out / "tensorboard" / "Nov28_20-00-00_host" / "events.out.tfevents.1.host").read_bytes() == b"tb"
