@@ -193,6 +193,26 @@ def training_arguments(out_dir: str, cfg: FinetuneTrainConfig, lr: float, seed: 
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")
 
 
+def classifier_pooling(model_type: str, pooling: str) -> dict[str, Any]:
+    """Config keys that make a sequence classifier pool `cls` or `mean`.
+
+    Mean pooling is offered where the saved model records it and the stock class applies it on loading
+    (ModernBERT's `classifier_pooling`), so the fine-tuned directory predicts the same under plain transformers.
+    BERT, RoBERTa and ELECTRA classifiers read [CLS] only: a mean-pooled head there would load as a different
+    model without nlp_ssl (and custom modelling code is not shipped), so it is refused.
+
+    Example:
+        >>> classifier_pooling("modernbert", "mean")
+        {'classifier_pooling': 'mean'}
+    """
+    if model_type == "modernbert":
+        return {"classifier_pooling": pooling}
+    if pooling != "cls":
+        raise ConfigError([f"pooling: mean needs an encoder whose saved classifier records its pooling (modernbert); "
+                           f"a {model_type} classifier reads [CLS] only and would not load as trained. Use pooling: cls"])
+    return {}
+
+
 def layer_depth(name: str, num_layers: int) -> int:
     """Depth of a parameter for layer-wise rates: 0 embeddings, l + 1 for encoder layer l (0-based), and
     num_layers + 1 for everything above the encoder (pooler, final norm, task head).

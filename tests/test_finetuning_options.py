@@ -148,3 +148,40 @@ def test_qa_trains_until_the_selection_metric_stops_rising(tmp_path, tiny_encode
     assert curve["best_step"] == best["step"] == metrics["best_step"]
     # the saved model is the best one: scoring it again gives the best point of the curve
     assert metrics["eval"]["dev"]["f1"] == pytest.approx(best["f1"])
+
+
+def test_mean_pooling_is_recorded_where_the_saved_head_applies_it(tmp_path, tiny_tokenizer_dir, tiny_encoder_dir,
+                                                                  data_dir):
+    from nlp_ssl.config import from_dict
+    from nlp_ssl.errors import ConfigError
+    from nlp_ssl.finetuning import classifier_pooling
+    from nlp_ssl.modeling import ModelConfig, build_mlm_model
+    from nlp_ssl.recipes.finetune import FinetuneConfig, main
+    from nlp_ssl.tokenization import load_tokenizer
+
+    assert classifier_pooling("modernbert", "cls") == {"classifier_pooling": "cls"}
+    assert classifier_pooling("bert", "cls") == {}
+    with pytest.raises(ConfigError, match="pooling: mean"):
+        classifier_pooling("electra", "mean")
+
+    tok = load_tokenizer(str(tiny_tokenizer_dir))
+    torch.manual_seed(0)
+    enc = build_mlm_model(ModelConfig(arch="modernbert", num_layers=1, hidden_size=32, num_heads=2, intermediate_size=64,
+                                      max_position_embeddings=128), tok)
+    enc_dir = tmp_path / "modernbert"
+    enc.save_pretrained(str(enc_dir))
+    tok.save_pretrained(str(enc_dir))
+    task = {"preset": "sst2", "max_length": 32, "train": {"path": "glue/sst2/train.tsv", "max_examples": 64},
+            "eval": {"dev": {"path": "glue/sst2/dev.tsv", "max_examples": 32}}}
+
+    def cfg(model, name):
+        return from_dict(FinetuneConfig, {"output_dir": str(tmp_path / name), "model": str(model), "task": task,
+                                          "pooling": "mean", "train": {"learning_rates": [1e-3], "max_steps": 1,
+                                                                       "per_device_batch_size": 16, "logging_steps": 100}})
+
+    main(cfg(enc_dir, "mean"), data_dir)
+    saved = json.loads((tmp_path / "mean" / "config.json").read_text())
+    assert saved["classifier_pooling"] == "mean" and saved["architectures"] == ["ModernBertForSequenceClassification"]
+    with pytest.raises(ConfigError, match="reads \\[CLS\\] only"):
+        main(cfg(tiny_encoder_dir, "bert-mean"), data_dir)
+    assert not (tmp_path / "bert-mean").exists()

@@ -16,7 +16,7 @@ import shutil
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -71,6 +71,8 @@ class FinetuneConfig:
             with its tokenizer).
         tokenizer: the tokenizer directory, when the model directory has none.
         init: `pretrained` (the encoder's weights) or `scratch` (the same architecture, randomly initialised).
+        pooling: what the classification head reads: `cls` (the first token) or `mean` (the mean of the token
+            states; ModernBERT encoders, whose saved head records it, see `finetuning.classifier_pooling`).
         task: see TaskConfig.
         max_train_samples: train on a seeded, class-stratified sample of this many examples (null: all).
         seeds: one run per seed (sample, head initialisation, data order); summary = mean and std over them.
@@ -85,6 +87,7 @@ class FinetuneConfig:
     model: str
     tokenizer: str | None = None
     init: Init = "pretrained"
+    pooling: Literal["cls", "mean"] = "cls"
     task: TaskConfig = field(default_factory=TaskConfig)
     max_train_samples: int | None = None
     seeds: list[int] = field(default_factory=lambda: [1])
@@ -180,7 +183,11 @@ class _Job:
         from nlp_ssl.tokenization import load_tokenizer
 
         self.tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
-        check_fits(self.tokenizer, AutoConfig.from_pretrained(local_path(cfg.model)), self.task.max_length)
+        encoder_config = AutoConfig.from_pretrained(local_path(cfg.model))
+        check_fits(self.tokenizer, encoder_config, self.task.max_length)
+        from nlp_ssl.finetuning import classifier_pooling
+
+        self.pooling_kw = classifier_pooling(encoder_config.model_type, cfg.pooling)
         self.splits, self.labels = load_task(self.task, data_dir)
         self.encoded = {name: encode(ds, self.tokenizer, self.task) for name, ds in self.splits.items()}
         self.pool = None
@@ -223,7 +230,7 @@ class _Job:
             kw = dict(num_labels=len(self.labels), problem_type="single_label_classification",
                       id2label=dict(enumerate(self.labels)), label2id={n: i for i, n in enumerate(self.labels)})
         return build_task_model(AutoModelForSequenceClassification, self.cfg.model, self.cfg.init, seed,
-                                self.cfg.train.dropout, **kw)
+                                self.cfg.train.dropout, **kw, **self.pooling_kw)
 
     def fit(self, train_set, lr: float, seed: int, work: str):
         from nlp_ssl.finetuning import PadCollator, train, training_arguments
