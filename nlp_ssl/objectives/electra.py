@@ -169,10 +169,13 @@ def build_models(model_cfg, objective: ObjectiveConfig, tokenizer) -> ElectraPre
         raise ConfigError([f"model.arch: objective.task electra builds ELECTRA encoders (BERT layers); set model.arch "
                            f"to bert (got {model_cfg.arch})"])
     if model_cfg.init_from:
-        gen_dir = Path(model_cfg.init_from) / GENERATOR_DIR
+        from nlp_ssl.hub import local_path
+
+        init = local_path(model_cfg.init_from, "model.init_from")
+        gen_dir = Path(init) / GENERATOR_DIR
         if not (gen_dir / "config.json").exists():
             raise ConfigError([f"model.init_from: {model_cfg.init_from} holds no {GENERATOR_DIR}/ of an ELECTRA run"])
-        disc = ElectraForPreTraining.from_pretrained(model_cfg.init_from, attn_implementation=model_cfg.attn_implementation)
+        disc = ElectraForPreTraining.from_pretrained(init, attn_implementation=model_cfg.attn_implementation)
         gen = ElectraForMaskedLM.from_pretrained(str(gen_dir), attn_implementation=model_cfg.attn_implementation)
     else:
         disc_cfg, gen_cfg = electra_configs(model_cfg, e, tokenizer)

@@ -152,16 +152,20 @@ def build_encoder(model_cfg, tokenizer, dropout: float):
 
     from nlp_ssl.modeling import check_vocab, hf_config
 
+    init = None
     if model_cfg.init_from:
-        config = AutoConfig.from_pretrained(model_cfg.init_from)
+        from nlp_ssl.hub import local_path
+
+        init = local_path(model_cfg.init_from, "model.init_from")  # a directory or a Hub id
+        config = AutoConfig.from_pretrained(init)
     else:
         config = hf_config(model_cfg, tokenizer)
     for key in _DROPOUT.get(config.model_type, _DROPOUT["default"]):
         setattr(config, key, dropout)
     kw = {"add_pooling_layer": False} if config.model_type in ("bert", "roberta") else {}  # unused by SimCSE
     config._attn_implementation = model_cfg.attn_implementation
-    if model_cfg.init_from:
-        encoder = AutoModel.from_pretrained(model_cfg.init_from, config=config, **kw)
+    if init:
+        encoder = AutoModel.from_pretrained(init, config=config, **kw)
     else:
         encoder = AutoModel.from_config(config, **kw)
     check_vocab(encoder.config.vocab_size, tokenizer)
