@@ -155,6 +155,8 @@ def save_final(trainer, tokenizer, out: str | Path, metrics: dict, metrics_file:
     (tmp / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
     names = sorted(f.name for f in tmp.iterdir())
     for name in names:
+        if (tmp / name).is_dir() and (out / name).is_dir():  # a sub-artifact (ELECTRA's generator/) left by an
+            shutil.rmtree(out / name)                       # interrupted save: os.replace cannot overwrite it
         os.replace(tmp / name, out / name)
     tmp.rmdir()
 
