@@ -201,6 +201,11 @@ def main(argv: list[str] | None = None, debug: bool = False) -> int:
             from nlp_ssl.atomic import check_output_file
 
             check_output_file(args.output, "--output")
+            if args.file and Path(args.output).resolve() == Path(args.file).resolve():
+                from nlp_ssl.errors import OutputError
+
+                raise OutputError(f"--output: {args.output} is the --file being answered; writing there would "
+                                  "replace the questions. Give another file name")
         qa = ExtractiveQA(args.model)
         if args.file:
             preds = qa.answer_file(args.file)

@@ -22,7 +22,6 @@ No library does this for directories (`tempfile` cleans up only on a normal exit
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
@@ -241,6 +240,3 @@ def check_output_file(path: str | Path, key: str) -> None:
     if free < MIN_FREE_BYTES:
         raise OutputError(f"{key}: the disk holding {parent} is full ({free >> 20} MiB free); free some space")
 
-
-def is_disk_full(error: BaseException) -> bool:
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1))

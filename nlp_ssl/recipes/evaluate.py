@@ -77,6 +77,11 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
     from nlp_ssl.finetuning import check_model_dir
 
     check_model_dir(cfg.model)
+    if cfg.output_dir:  # before any work: a file in the way, no permission, a full disk, the model itself
+        from nlp_ssl.atomic import check_output_target, refuse_input_overlap
+
+        refuse_input_overlap(cfg.output_dir, {"model": cfg.model})
+        check_output_target(cfg.output_dir, "evaluate", overwrite=True)
     cfg = dataclasses.replace(cfg, max_eval_samples=eval_limit(cfg))  # from here on: None means all
     arch = (AutoConfig.from_pretrained(cfg.model).architectures or [""])[0]
     task_dict = model_task(cfg.model, cfg.task)

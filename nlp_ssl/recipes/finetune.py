@@ -132,9 +132,10 @@ def _comparable(cfg: Any) -> dict:
 
 def check_output_dir(cfg: Any) -> str:
     """`start`, `resume` (same config, unfinished runs left) or `done` (same config, finished)."""
-    from nlp_ssl.atomic import check_output_target
+    from nlp_ssl.atomic import check_output_target, refuse_input_overlap
 
     out = Path(cfg.output_dir)
+    refuse_input_overlap(out, {"model": cfg.model, "tokenizer": cfg.tokenizer})
     check_output_target(out, "finetune", cfg.overwrite)
     if not out.exists() or not any(out.iterdir()) or cfg.overwrite:
         return "start"

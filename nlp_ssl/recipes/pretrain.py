@@ -71,11 +71,13 @@ def check_output_dir(cfg: PretrainConfig) -> tuple[str, str | None]:
     A finished run of the same config is "done" (nothing to redo); a directory holding another run is refused
     unless the config asks to resume it (same config) or to overwrite it.
     """
-    from nlp_ssl.atomic import check_output_target, is_complete
+    from nlp_ssl.atomic import check_output_target, is_complete, refuse_input_overlap
     from nlp_ssl.checkpoints import last_complete_checkpoint
     from nlp_ssl.config import to_dict
 
     out = Path(cfg.output_dir)
+    refuse_input_overlap(out, {"data": cfg.data, "tokenizer": cfg.tokenizer,
+                               "model.init_from": getattr(cfg.model, "init_from", None)})
     check_output_target(out, "pretrain", cfg.train.overwrite)
     if not out.exists() or not any(out.iterdir()):
         if cfg.train.resume:

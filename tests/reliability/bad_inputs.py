@@ -184,6 +184,11 @@ def _user_folder(ws: Workspace, name: str) -> str:
     return str(path)
 
 
+def _copy_file(ws: Workspace, name: str, to: str) -> str:
+    (ws.data / to).write_bytes((ws.data / name).read_bytes())
+    return str(ws.data / to)
+
+
 def _copy(ws: Workspace, name: str, to: str) -> str:
     import shutil
 
@@ -295,6 +300,9 @@ def cases() -> list[Case]:
     add("pre-output-user-folder", "pretrain", "output_dir holds a user's files",
         lambda w: ["pretrain", str(w.cfg / "pre.yaml"), f"output_dir={_user_folder(w, 'docs')}"], "OutputError",
         r"files that nlp-ssl did not write", check=lambda w: _assert_file(w.root / "docs" / "notes.txt"))
+    add("pre-output-is-data", "pretrain", "output_dir pointed at its own prepared corpus, with train.overwrite=true",
+        lambda w: ["pretrain", str(w.cfg / "pre.yaml"), f"output_dir={w.p('blocks')}", "train.overwrite=true"],
+        "OutputError", r"holds this run's input \(data", check=lambda w: _assert_file(w.root / "blocks" / "dataset_dict.json"))
     add("pre-resume-nothing", "pretrain", "train.resume=true on an empty output_dir", pre("train.resume=true"),
         "OutputError", r"holds no run to resume")
     add("pre-positions", "pretrain", "model.max_position_embeddings below the block size", pre("model.max_position_embeddings=16"),
@@ -322,6 +330,9 @@ def cases() -> list[Case]:
     add("ft-max-grad-norm", "finetune", "train.max_grad_norm=-2", ft("train.max_grad_norm=-2"), "ConfigError", r"max_grad_norm: must be 0 \(off\) or positive")
     add("ft-output-is-file", "finetune", "output_dir is an existing file",
         lambda w: ["finetune", str(w.cfg / "ft.yaml"), f"output_dir={_file(w, 'ftfile')}"], "OutputError", r"is a file, not a folder")
+    add("ft-output-is-model", "finetune", "output_dir pointed at the encoder it fine-tunes, with overwrite=true",
+        lambda w: ["finetune", str(w.cfg / "ft.yaml"), f"output_dir={w.p('enc')}", "overwrite=true"], "OutputError",
+        r"holds this run's input \(model", check=lambda w: _assert_file(w.root / "enc" / "model.safetensors"))
     add("ft-seeds-duplicate", "finetune", "--seeds 1,1", lambda w: ft()(w) + ["--seeds", "1,1"], "ConfigError", r"seeds: one or more distinct seeds")
     add("ft-max-train-samples", "finetune", "max_train_samples=0", ft("max_train_samples=0"), "ConfigError", r"max_train_samples: must be positive")
 
@@ -351,6 +362,12 @@ def cases() -> list[Case]:
     add("eval-split-unknown", "evaluate", "splits=[test] that the task does not have", lambda w: ["evaluate", w.p("clf"), "splits=[test]"],
         "ConfigError", r"splits: \['test'\] not in the task")
 
+    add("eval-output-is-model", "evaluate", "output_dir pointed at the model being scored (would replace its metrics.json)",
+        lambda w: ["evaluate", w.p("clf"), f"output_dir={w.p('clf')}"], "OutputError", r"holds this run's input \(model",
+        check=lambda w: _assert_file(w.root / "clf" / "metrics.json"))
+    add("eval-output-is-file", "evaluate", "output_dir is an existing file",
+        lambda w: ["evaluate", w.p("clf"), f"output_dir={_file(w, 'evalfile')}"], "OutputError", r"is a file, not a folder")
+
     # --- answer ---
     add("answer-no-qa-head", "answer", "a pretrained encoder (no trained QA head)",
         lambda w: ["answer", w.p("enc"), "--question", "Where?", "--context", "In Paris."], "ModelError", r"without a trained ForQuestionAnswering head")
@@ -360,6 +377,9 @@ def cases() -> list[Case]:
         lambda w: ["answer", w.p("qa"), "--file", w.p("none.json")], "DataError", r"file not found.*none\.json")
     add("answer-output-is-dir", "answer", "--output pointing at a folder",
         lambda w: ["answer", w.p("qa"), "--file", str(w.data / "squad.json"), "--output", str(w.data)], "OutputError", r"is a folder")
+    add("answer-output-is-input", "answer", "--output the same file as --file",
+        lambda w: ["answer", w.p("qa"), "--file", _copy_file(w, "squad.json", "mine.json"), "--output", str(w.data / "mine.json")],
+        "OutputError", r"is the --file being answered", check=lambda w: _assert_file(w.data / "mine.json"))
     add("answer-empty-context", "answer", "--context ''", lambda w: ["answer", w.p("qa"), "--question", "Where?", "--context", " "],
         "DataError", r"empty context")
     add("answer-no-context", "answer", "--question without --context", lambda w: ["answer", w.p("qa"), "--question", "Where?"],

@@ -147,3 +147,28 @@ def test_kill_while_final_model_is_saved_resumes_without_training_again(tmp_path
     history = json.loads((run / "log_history.json").read_text())
     assert history[:len(history_before)] == history_before and max(h["step"] for h in history) == 6
     assert is_complete(run)
+
+
+def test_prepare_killed_before_its_output_is_moved_into_place_leaves_nothing_for_ever(tmp_path, tiny_tokenizer_dir,
+                                                                                    wiki_slice, capsys):
+    """A real SIGKILL just before the finished corpus is renamed into place: the next run removes the orphaned
+    `.NAME.tmp-PID` folder (22 MB for a small corpus before this fix) and writes the same corpus."""
+    import datasets
+
+    from nlp_ssl.recipes.prepare import PrepareConfig
+    from nlp_ssl.recipes.prepare import main as prepare
+
+    data = {"output_dir": str(tmp_path / "prep"), "tokenizer": str(tiny_tokenizer_dir),
+            "data": {"path": str(wiki_slice), "max_examples": 30}, "block_size": 32, "num_proc": 1, "progress": False}
+    config = tmp_path / "prepare.yaml"
+    config.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "NLP_SSL_FAULT": "atomic_dir_before_rename", "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-m", "nlp_ssl", "prepare", str(config)], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == -9, r.stderr[-2000:]
+    orphans = [p.name for p in tmp_path.iterdir() if p.name.startswith(".prep.tmp-")]
+    assert len(orphans) == 1 and not (tmp_path / "prep").exists()
+    prepare(from_dict(PrepareConfig, data))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prep", "prepare.yaml"]
+    assert is_complete(tmp_path / "prep")
+    assert len(datasets.load_from_disk(str(tmp_path / "prep"))["train"]) > 0

@@ -39,9 +39,9 @@ def _env(fault: str | None = None) -> dict:
 
 
 def _run_with_kill(argv: list[str], delay: float | None, fault: str | None, log: Path,
-                   after: str | None = None) -> int:
-    """Run `python -m nlp_ssl ARGV`; SIGKILL it `delay` seconds after it printed `after` (or after its start);
-    delay None: let it finish, or kill itself at `fault`."""
+                   after: tuple[str, int] | None = None) -> int:
+    """Run `python -m nlp_ssl ARGV` and SIGKILL it `delay` seconds after its output shows `after` = (text, n)
+    n times (or after its start); delay None: let it finish, or kill itself at `fault`."""
     with open(log, "a") as out:
         out.write(f"\n=== {' '.join(argv)} delay={delay} after={after!r} fault={fault}\n")
         out.flush()
@@ -49,8 +49,9 @@ def _run_with_kill(argv: list[str], delay: float | None, fault: str | None, log:
         p = subprocess.Popen([sys.executable, "-m", "nlp_ssl", *argv], env=_env(fault), stdout=out, stderr=out)
         if delay is not None:
             t0 = time.time()
-            while after and p.poll() is None and after not in log.read_text()[start:] and time.time() - t0 < 300:
-                time.sleep(0.05)
+            while after and p.poll() is None and log.read_text()[start:].count(after[0]) < after[1] \
+                    and time.time() - t0 < 600:
+                time.sleep(0.02)
             try:
                 p.wait(timeout=delay)
             except subprocess.TimeoutExpired:
@@ -80,7 +81,7 @@ def _figures(name: str, **kw) -> None:
 def test_pretraining_survives_20_kills_and_ends_bit_equal(tmp_path, blocks, pretrain_dict):
     from nlp_ssl.recipes.pretrain import PretrainConfig, main
 
-    settings = dict(max_steps=240, save_steps=3, save_total_limit=2, eval_steps=60, logging_steps=10)
+    settings = dict(max_steps=300, save_steps=3, save_total_limit=2, eval_steps=60, logging_steps=10)
     straight = main(from_dict(PretrainConfig, pretrain_dict(tmp_path / "straight", blocks, **settings)))
     run = tmp_path / "run"
     config = tmp_path / "pretrain.yaml"
@@ -97,8 +98,9 @@ def test_pretraining_survives_20_kills_and_ends_bit_equal(tmp_path, blocks, pret
             rc = _run_with_kill(["pretrain", str(config), *resume], None, faults.pop(0), log)
         elif roll < 0.45:  # while starting up or loading the checkpoint
             rc = _run_with_kill(["pretrain", str(config), *resume], rng.uniform(1, 6), None, log)
-        else:  # while training and saving (a checkpoint every 3 steps)
-            rc = _run_with_kill(["pretrain", str(config), *resume], rng.uniform(0, 1.0), None, log, after="pretraining ")
+        else:  # while training and saving (a checkpoint every 3 steps): after 0-2 logs (10 steps each), at random
+            rc = _run_with_kill(["pretrain", str(config), *resume], rng.uniform(0, 0.5), None, log,
+                                after=("'loss'", rng.randint(1, 3)))
         if rc == 0:
             break  # finished before the kill came
         assert rc == -signal.SIGKILL, log.read_text()[-3000:]
