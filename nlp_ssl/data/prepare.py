@@ -200,7 +200,10 @@ def prepare_corpus(
         bar.update(len(lengths))
     bar.close()
     stats = {name: w.close() for name, w in writers.items()}
-    splits = {name: datasets.Dataset.from_file(str(w.path)) for name, w in writers.items()}
+    # A split without a full block is left out: `datasets` saves an empty split that `load_from_disk` cannot
+    # read back (IndexError); the report still counts its documents and tokens.
+    splits = {name: datasets.Dataset.from_file(str(w.path)) for name, w in writers.items()
+              if name == "train" or stats[name].blocks > 0}
     datasets.DatasetDict(splits).save_to_disk(str(out_dir))
     del splits
     for w in writers.values():

@@ -4,6 +4,7 @@ run this file to count how the installed code answers (and to print the docs tab
 
     PYTHONPATH=. python tests/reliability/bad_inputs.py            # counts: clear / traceback / silently accepted
     PYTHONPATH=. python tests/reliability/bad_inputs.py --table    # the markdown table of docs/errors.md
+    PYTHONPATH=. python tests/reliability/bad_inputs.py ID ...     # only these entries
 
 A result is *clear* when the command fails without a traceback, *traceback* when a raw Python traceback
 reaches the user, *silent* when the command succeeds (the bad input was accepted or silently misread).
@@ -300,6 +301,10 @@ def cases() -> list[Case]:
     add("pre-output-user-folder", "pretrain", "output_dir holds a user's files",
         lambda w: ["pretrain", str(w.cfg / "pre.yaml"), f"output_dir={_user_folder(w, 'docs')}"], "OutputError",
         r"files that nlp-ssl did not write", check=lambda w: _assert_file(w.root / "docs" / "notes.txt"))
+    add("pre-no-validation-blocks", "pretrain", "a corpus too small for one validation block, with train.eval_steps=5",
+        pre("data=TINYBLOCKS", "train.eval_steps=5"), "DataError", r"has no validation blocks",
+        setup=lambda w: run(["prepare", str(w.cfg / "prep.yaml"), f"output_dir={w.p('tinyblocks')}",
+                             "data.max_examples=3", "validation_fraction=0.01"]))
     add("pre-output-is-data", "pretrain", "output_dir pointed at its own prepared corpus, with train.overwrite=true",
         lambda w: ["pretrain", str(w.cfg / "pre.yaml"), f"output_dir={w.p('blocks')}", "train.overwrite=true"],
         "OutputError", r"holds this run's input \(data", check=lambda w: _assert_file(w.root / "blocks" / "dataset_dict.json"))
@@ -399,7 +404,7 @@ def _assert_file(path: Path) -> None:
 def run_case(case: Case, ws: Workspace) -> Result:
     if case.setup:
         case.setup(ws)
-    argv = [a.replace("TOK2", ws.p("tok2")).replace("=OUT", "=" + ws.p("out-" + case.id)) for a in case.argv(ws)]
+    argv = [a.replace("TOK2", ws.p("tok2")).replace("TINYBLOCKS", ws.p("tinyblocks")).replace("=OUT", "=" + ws.p("out-" + case.id)) for a in case.argv(ws)]
     rc, text = run(argv)
     return Result(case, rc, text)
 
@@ -421,7 +426,10 @@ def main() -> int:
         ws = Workspace(Path(tmp))
         ws.build()
         counts = {"clear": 0, "traceback": 0, "silent": 0}
+        only = [a for a in sys.argv[1:] if not a.startswith("-")]
         for case in cases():
+            if only and case.id not in only:
+                continue
             r = run_case(case, ws)
             counts[r.outcome] += 1
             ok = r.outcome == "clear" and r.rc in expected_code(case) and re.search(case.message, r.stderr, re.S)
