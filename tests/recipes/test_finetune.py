@@ -102,7 +102,14 @@ def test_seeds_grid_summary_and_resume(tmp_path, tiny_encoder_dir, data_dir, mon
     summary = main(config, data_dir)
     out = tmp_path / "run"
     best = summary["selection"]["best_learning_rate"]
-    assert {p.name for p in out.iterdir() if p.is_dir()} == {"lr0.0001-seed1", "lr0.003-seed1", f"lr{best:g}-seed2"}
+    assert {p.name for p in out.glob("lr*")} == {"lr0.0001-seed1", "lr0.003-seed1", f"lr{best:g}-seed2"}
+    assert (out / "plots" / "grid.png").is_file()
+    # the chosen rate's runs carry the mean and std over seeds in their model cards' model-index
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / f"lr{best:g}-seed2" / "README.md")
+    mean = {r.metric_type: r.metric_value for r in card.data.eval_results}["accuracy_mean"]
+    assert mean == pytest.approx(summary["summary"]["dev"]["accuracy"]["mean"])
     grid = summary["selection"]["grid"]
     assert summary["selection"]["best_learning_rate"] == float(max(grid, key=grid.get))
     accs = [r["eval"]["dev"]["accuracy"] for r in summary["runs"]]
