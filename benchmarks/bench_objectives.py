@@ -33,6 +33,15 @@ from pathlib import Path
 
 from common import DATA_DIR, RESULTS, WIKI, bench_tokenizer, machine, table
 
+def run_command(command: str, config: dict):
+    """Run an `nlp-ssl` command on a config mapping, through the CLI's command table (no recipe import)."""
+    from nlp_ssl.cli import load_command
+    from nlp_ssl.config import from_dict
+
+    config_cls, run = load_command(command)
+    return run(from_dict(config_cls, config, source=f"bench_objectives {command}"), str(DATA_DIR))
+
+
 VARIANTS = ("mlm", "clm", "electra", "mlm_sop", "simcse")
 OBJECTIVES = {
     "mlm": {"task": "mlm"},
@@ -46,29 +55,22 @@ FINETUNE = {"learning_rates": [1e-3], "per_device_batch_size": 32, "layer_lr_dec
 
 
 def prepare(tokenizer: Path, layout: str, block_size: int, docs: int | None) -> Path:
-    from nlp_ssl.config import from_dict
-    from nlp_ssl.recipes.prepare import PrepareConfig, main
-
     out = RESULTS / f"blocks-wiki00-{layout}-{block_size}-{docs or 'all'}"
     data = {"path": WIKI[0], **({"max_examples": docs} if docs else {})}
-    main(from_dict(PrepareConfig, {"output_dir": str(out), "tokenizer": str(tokenizer), "block_size": block_size,
-                                   "data": data, "validation_fraction": 0.02, "progress": False, "layout": layout}),
-         str(DATA_DIR))
+    run_command("prepare", {"output_dir": str(out), "tokenizer": str(tokenizer), "block_size": block_size,
+                            "data": data, "validation_fraction": 0.02, "progress": False, "layout": layout})
     return out
 
 
 def pretrain(name: str, blocks: Path, out: Path, args, init_from: str | None = None) -> dict:
-    from nlp_ssl.config import from_dict
-    from nlp_ssl.recipes.pretrain import PretrainConfig, main
-
     model = {"arch": "bert", "preset": args.preset, "sparse_prediction": name != "clm", "init_from": init_from}
-    cfg = from_dict(PretrainConfig, {
+    config = {
         "output_dir": str(out), "data": str(blocks), "model": model, "objective": OBJECTIVES[name],
         "train": {"per_device_batch_size": args.batch, "learning_rate": args.lr, "warmup_ratio": 0.06,
                   "max_time_minutes": args.minutes, "eval_steps": 0, "save_steps": 0, "eval_blocks": args.eval_blocks,
-                  "logging_steps": 10, "report_to": ["none"], "seed": 0, "overwrite": True, "bf16": args.bf16}})
+                  "logging_steps": 10, "report_to": ["none"], "seed": 0, "overwrite": True, "bf16": args.bf16}}
     t0 = time.perf_counter()
-    metrics = main(cfg, str(DATA_DIR))
+    metrics = run_command("pretrain", config)
     metrics["wall_seconds"] = time.perf_counter() - t0
     return metrics
 
@@ -81,13 +83,9 @@ def sts(model_dir: Path) -> dict:
 
 
 def sst2(model_dir: Path, out: Path, steps: int) -> float:
-    from nlp_ssl.config import from_dict
-    from nlp_ssl.recipes.finetune import FinetuneConfig, main
-
-    cfg = from_dict(FinetuneConfig, {"output_dir": str(out), "model": str(model_dir), "overwrite": True,
-                                     "save_predictions": False, "task": {"preset": "sst2", "max_length": 64},
-                                     "train": {**FINETUNE, "max_steps": steps}})
-    return main(cfg, str(DATA_DIR))["eval"]["dev"]["accuracy"]
+    return run_command("finetune", {"output_dir": str(out), "model": str(model_dir), "overwrite": True,
+                                    "save_predictions": False, "task": {"preset": "sst2", "max_length": 64},
+                                    "train": {**FINETUNE, "max_steps": steps}})["eval"]["dev"]["accuracy"]
 
 
 def main() -> None:

@@ -86,13 +86,13 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
     arch = (AutoConfig.from_pretrained(cfg.model).architectures or [""])[0]
     task_dict = model_task(cfg.model, cfg.task)
     if task_dict.get("type") == "sts_zero_shot":  # sentence embeddings of an encoder, no fine-tuned head
-        from nlp_ssl.recipes.finetune import write_json_atomic
+        from nlp_ssl.atomic import atomic_write_text
         from nlp_ssl.tasks.sts import evaluate_sts_zero_shot
 
         results = evaluate_sts_zero_shot(cfg.model, task_dict, data_dir, cfg.splits, cfg.batch_size)
         if cfg.output_dir:
             Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
-            write_json_atomic(Path(cfg.output_dir) / "metrics.json", results)
+            atomic_write_text(Path(cfg.output_dir) / "metrics.json", json.dumps(results, indent=2) + "\n")
         return results
     if task_dict.get("type") == "extractive_qa" or arch.endswith("ForQuestionAnswering"):
         from nlp_ssl.recipes.finetune_qa import evaluate_qa_model
