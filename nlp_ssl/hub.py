@@ -722,6 +722,12 @@ def share(model_dir: str | Path, cfg: HubConfig) -> dict[str, Any] | None:
     write_model_card(model_dir, repo_id=cfg.repo_id)
     if not cfg.push:
         return None
-    result = push(model_dir, cfg.repo_id, private=cfg.private, revision=cfg.revision, include_logs=cfg.include_logs)
+    try:
+        result = push(model_dir, cfg.repo_id, private=cfg.private, revision=cfg.revision,
+                      include_logs=cfg.include_logs)
+    except HubError as e:  # the run itself is finished and saved; only the upload is left to do
+        raise HubError(f"{e}\nThe model is saved in {model_dir}; upload it later with: nlp-ssl push {model_dir} "
+                       f"--repo-id {cfg.repo_id}" + (" --private" if cfg.private else "")
+                       + (f" --revision {cfg.revision}" if cfg.revision else "")) from None
     print(f"pushed {len(result['files'])} file(s) from {model_dir} to {result['url']}")
     return result

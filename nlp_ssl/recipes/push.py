@@ -7,6 +7,15 @@ what was uploaded. `--dry-run` lists the files and the card's metadata without a
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,7 +45,8 @@ def main(argv: list[str]) -> int:
         print(f"dry run: would upload {len(result['files'])} file(s) from {args.model_dir} to {args.repo_id}"
               + (f" (branch {args.revision})" if args.revision else "") + (" (private)" if args.private else "") + ":")
         for f in result["files"]:
-            print(f"  {f}")
+            size = (Path(args.model_dir) / f).stat().st_size if (Path(args.model_dir) / f).exists() else None
+            print(f"  {f}" + (f"  ({_size(size)})" if size is not None else "  (written at upload)"))
         print("model card metadata (README.md):")
         print("\n".join(f"  {line}" for line in meta.splitlines()))
         return 0
