@@ -1,6 +1,6 @@
 """How `prepare` cost grows with the corpus: time and peak memory on 1, 3 and 10 Wikipedia shards.
 
-Each measurement runs `nlp_ssl.recipes.prepare.main` in a fresh process (so peak RSS is its own), after a
+Each measurement runs `nlp-ssl prepare` (`nlp_ssl.cli`) in a fresh process (so peak RSS is its own), after a
 warm-up process has built `datasets`' Arrow cache of the raw shards (a one-off cost of any `datasets` user).
 Both reading modes are measured: the default (memory-mapped Arrow) and `streaming: true` (reads the .gz
 files directly). Memory should stay flat as the corpus grows; time should grow linearly.
@@ -36,9 +36,8 @@ def sample():
 threading.Thread(target=sample, daemon=True).start()
 import datasets
 datasets.disable_progress_bars()
-from nlp_ssl.config import from_dict
-from nlp_ssl.recipes.prepare import PrepareConfig, main
-cfg = from_dict(PrepareConfig, json.loads(sys.argv[1]))
+from nlp_ssl.cli import build_config
+cfg, main = build_config("prepare", json.loads(sys.argv[1]))
 start = time.perf_counter()
 report = main(cfg, {data!r})
 seconds = time.perf_counter() - start

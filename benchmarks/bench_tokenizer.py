@@ -1,6 +1,6 @@
 """Tokenizer training throughput (MB of text per second) on the Wikipedia shards, per tokenizer model.
 
-Runs `nlp_ssl.recipes.train_tokenizer.main` (streaming the text in batches, as the CLI does) in a fresh
+Runs `nlp-ssl train-tokenizer` (`nlp_ssl.cli.run`) (streaming the text in batches, as the CLI does) in a fresh
 process per model, so peak RSS is the training's own; MB counts the UTF-8 bytes of the text read.
 
 Usage: python benchmarks/bench_tokenizer.py [--shards 10] [--unigram-shards 1]
@@ -19,10 +19,9 @@ from common import DATA_DIR, REPO, WIKI, machine, table
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
-from nlp_ssl.config import from_dict
+from nlp_ssl.cli import build_config
 from nlp_ssl.data.sources import load_source, iter_text_batches
-from nlp_ssl.recipes.train_tokenizer import TrainTokenizerConfig, main
-cfg = from_dict(TrainTokenizerConfig, json.loads(sys.argv[1]))
+cfg, main = build_config("train-tokenizer", json.loads(sys.argv[1]))
 mb = sum(len(t.encode()) for b in iter_text_batches(load_source(cfg.data, {data!r}), "text") for t in b) / 1e6
 start = time.perf_counter()
 r = main(cfg, {data!r})

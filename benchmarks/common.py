@@ -1,4 +1,5 @@
-"""Shared helpers for benchmarks: data location, a benchmark tokenizer, timing and peak memory, tables."""
+"""Shared helpers for benchmarks: data location, a benchmark tokenizer, timing and peak memory, interleaved
+repeats and paired ratios, tables."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("NLP_SSL_DATA_DIR", REPO.parent / "shared" / "data"))
@@ -29,15 +31,14 @@ def timer(out: dict, key: str = "seconds"):
     out[key] = time.perf_counter() - start
 
 
-def bench_tokenizer(vocab_size: int = 8192) -> Path:
-    """A WordPiece tokenizer trained once on Wikipedia shard 00 (cached under benchmarks/results)."""
-    from nlp_ssl.config import from_dict
-    from nlp_ssl.recipes.train_tokenizer import TrainTokenizerConfig, main
+def bench_tokenizer(vocab_size: int = 8192, max_examples: int | None = None) -> Path:
+    """A WordPiece tokenizer trained once on Wikipedia shard 00 (cached under benchmarks/results); `max_examples`
+    (quick runs) trains on the first articles only."""
+    from nlp_ssl.cli import run
 
-    out = RESULTS / f"tokenizer-wordpiece-{vocab_size}"
-    cfg = from_dict(TrainTokenizerConfig, {"output_dir": str(out), "data": {"path": WIKI[0]},
-                                           "tokenizer": {"vocab_size": vocab_size}})
-    main(cfg, str(DATA_DIR))
+    out = RESULTS / (f"tokenizer-wordpiece-{vocab_size}" + (f"-first{max_examples}" if max_examples else ""))
+    run("train-tokenizer", {"output_dir": str(out), "data": {"path": WIKI[0], "max_examples": max_examples},
+                            "tokenizer": {"vocab_size": vocab_size}}, str(DATA_DIR))
     return out
 
 
@@ -54,3 +55,29 @@ def machine() -> str:
     import platform
 
     return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def interleaved(measures: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+    """Run each measurement `repeats` times, interleaved (A B C, A B C, ...), so slow drift of the machine (other
+    load, thermal state) touches every method alike. Returns {name: [value per repeat]}."""
+    out: dict[str, list[float]] = {name: [] for name in measures}
+    for r in range(repeats):
+        for name, measure in measures.items():
+            out[name].append(measure())
+            print(f"  repeat {r + 1}/{repeats} {name}: {out[name][-1]:,.2f}", flush=True)
+    return out
+
+
+def ratio(values: list[float], baseline: list[float], higher_is_better: bool = True) -> str:
+    """Median of the per-repeat ratios (paired by repeat) with their range: `1.23x (1.10-1.31)`. With
+    `higher_is_better` false (times), the ratio is baseline / ours, so above 1 still means ours is faster."""
+    import statistics
+
+    rs = [(v / b if higher_is_better else b / v) for v, b in zip(values, baseline)]
+    return f"{statistics.median(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f})"
+
+
+def median(values: list[float]) -> float:
+    import statistics
+
+    return statistics.median(values)

@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 import traceback
-from typing import Callable
+from typing import Any, Callable
 
 from nlp_ssl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, NlpSslError, OutputError
 
@@ -63,30 +63,48 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_command(command: str) -> tuple[type, Callable]:
-    module_name, class_name, _ = COMMANDS[command]
+def recipe_for(command: str, data: dict) -> tuple[str, str]:
+    """(recipe module, config class name) for a raw config of `command`: `finetune` with `task.type:
+    extractive_qa` runs the question-answering recipe."""
+    module, class_name, _ = COMMANDS[command]
+    task = data.get("task") if isinstance(data, dict) else None
+    if command == "finetune" and isinstance(task, dict) and task.get("type") == "extractive_qa":
+        return "nlp_ssl.recipes.finetune_qa", "QAFinetuneConfig"
+    return module, class_name
+
+
+def build_config(command: str, data: dict, source: str = "<config>") -> tuple[Any, Callable]:
+    """The typed config of `command` from plain data (checked), and the recipe function that runs it."""
+    from nlp_ssl.config import from_dict
+
+    module_name, class_name = recipe_for(command, data)
     module = importlib.import_module(module_name)
-    return getattr(module, class_name), module.main
+    return from_dict(getattr(module, class_name), data, source=source), module.main
 
 
 def resolve_config(command: str, path: str, overrides: list[str]):
     """Read CONFIG (a YAML file; for `evaluate` also a model directory), apply overrides, build the config class
-    (a recipe may choose it from the content, as `finetune` does for extractive QA) -> (config, main)."""
+    -> (config, main)."""
     import os
 
-    from nlp_ssl.config import apply_overrides, from_dict, read_yaml
+    from nlp_ssl.config import apply_overrides, read_yaml
 
-    config_cls, run = load_command(command)
     if command == "evaluate" and os.path.isdir(path):
         data, source = {"model": path}, path
     else:
         data, source = read_yaml(path), path
-    data = apply_overrides(data, overrides)
-    module = importlib.import_module(COMMANDS[command][0])
-    chooser = getattr(module, "select_config_class", None)
-    if chooser is not None:
-        config_cls = chooser(data)
-    return from_dict(config_cls, data, source=str(source)), run
+    return build_config(command, apply_overrides(data, overrides), str(source))
+
+
+def run(command: str, data: dict, data_dir: str | None = None) -> dict[str, Any]:
+    """Run `command` on a config given as plain data (what benchmarks and scripts call instead of importing a
+    recipe); returns the recipe's result (its metrics).
+
+    Example:
+        >>> run("prepare", {"output_dir": "runs/blocks", "tokenizer": "runs/tok", "data": {"path": "c.jsonl"}})
+    """
+    cfg, main_fn = build_config(command, data)
+    return main_fn(cfg, data_dir)
 
 
 def _user_error(e: BaseException) -> NlpSslError | None:

@@ -309,11 +309,11 @@ def make_trainer_class():
     from nlp_ssl.checkpoints import CompleteCheckpoints, last_complete_checkpoint
 
     class PretrainTrainer(CompleteCheckpoints, Trainer):
-        time_budget = None  # a TimeBudget callback, or None
-        warmup_ratio = 0.0
-        schedule = "linear"
+        """Args beyond the Trainer's: `time_budget` (a TimeBudget callback, or None: the step-based schedule),
+        and the time-based schedule's `warmup_ratio` and `schedule` (`linear`, `cosine` or `constant`)."""
 
-        def __init__(self, *args, **kwargs):
+        def __init__(self, *args, time_budget=None, warmup_ratio: float = 0.0, schedule: str = "linear", **kwargs):
+            self.time_budget, self.warmup_ratio, self.schedule = time_budget, warmup_ratio, schedule
             super().__init__(*args, **kwargs)
             if self.time_budget is not None and self.time_budget not in self.callback_handler.callbacks:
                 self.add_callback(self.time_budget)  # it must see the run begin and end, or the schedule stands still

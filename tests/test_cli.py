@@ -35,3 +35,22 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
                        capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 3  # config error
     assert "config file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_finetune_runs_the_recipe_its_task_calls_for():
+    from nlp_ssl.cli import build_config, recipe_for
+
+    assert recipe_for("finetune", {"task": {"type": "extractive_qa"}}) == ("nlp_ssl.recipes.finetune_qa", "QAFinetuneConfig")
+    assert recipe_for("finetune", {"task": {"preset": "sst2"}}) == ("nlp_ssl.recipes.finetune", "FinetuneConfig")
+    cfg, run = build_config("finetune", {"output_dir": "o", "model": "m", "task": {"type": "extractive_qa", "preset": "squad"}})
+    assert type(cfg).__name__ == "QAFinetuneConfig" and run.__module__ == "nlp_ssl.recipes.finetune_qa"
+
+
+def test_no_recipe_or_benchmark_imports_a_recipe():
+    """Recipes are wiring: a helper another module needs is a component (nlp_ssl/...), never a recipe."""
+    import re
+
+    pattern = re.compile(r"^\s*(from nlp_ssl\.recipes[\w.]* import|import nlp_ssl\.recipes)", re.M)
+    files = list((REPO / "nlp_ssl").rglob("*.py")) + list((REPO / "benchmarks").rglob("*.py"))
+    offenders = [str(f.relative_to(REPO)) for f in files if pattern.search(f.read_text())]
+    assert offenders == []

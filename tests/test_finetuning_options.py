@@ -126,9 +126,7 @@ def test_extend_lr_grid_in_finetune(tmp_path, tiny_encoder_dir, data_dir):
 
 
 def test_qa_trains_until_the_selection_metric_stops_rising(tmp_path, tiny_encoder_dir, data_dir):
-    from nlp_ssl.config import from_dict
-    from nlp_ssl.recipes.finetune import main as finetune
-    from nlp_ssl.recipes.finetune import select_config_class
+    from nlp_ssl.cli import build_config
 
     dev = Path(data_dir) / "qa/squad/dev-v1.1-half-a.json"
     data = json.loads(dev.read_text())
@@ -141,7 +139,8 @@ def test_qa_trains_until_the_selection_metric_stops_rising(tmp_path, tiny_encode
                     "eval": {"dev": {"path": str(small)}}},
            "train": {"learning_rates": [1e-3], "max_steps": 6, "per_device_batch_size": 16, "logging_steps": 1000,
                      "eval_steps": 2}}
-    metrics = finetune(from_dict(select_config_class(raw), raw), data_dir)
+    cfg, finetune = build_config("finetune", raw)  # extractive QA: the QA recipe
+    metrics = finetune(cfg, data_dir)
     curve = json.loads((tmp_path / "qa" / "learning_curve.json").read_text())
     assert [p["step"] for p in curve["points"]] == [2, 4, 6] and curve["metric"] == "f1"
     best = max(curve["points"], key=lambda p: p["f1"])

@@ -53,9 +53,9 @@ def _run(out, clock, save_steps=0, resume=None, max_steps=10**9):
                              save_strategy="steps" if save_steps else "no", save_steps=save_steps or None,
                              logging_steps=1000, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
     Trainer = make_trainer_class()
-    Trainer.time_budget, Trainer.warmup_ratio, Trainer.schedule = TimeBudget(BUDGET_S, clock=clock), WARMUP, "linear"
     torch.manual_seed(0)
-    trainer = Trainer(model=Linear(), args=args, train_dataset=_data(), callbacks=[Tick()])
+    trainer = Trainer(model=Linear(), args=args, train_dataset=_data(), callbacks=[Tick()],
+                      time_budget=TimeBudget(BUDGET_S, clock=clock), warmup_ratio=WARMUP, schedule="linear")
     trainer.train(resume_from_checkpoint=resume)
     return rates, trainer.state.global_step
 

@@ -37,3 +37,32 @@ def hash_uniform(indices: np.ndarray, seed: int) -> np.ndarray:
     """A uniform number in [0, 1) per index, a fixed function of (seed, index); cut it into ranges to split."""
     keys = np.asarray(indices, dtype=np.uint64) ^ _splitmix64(np.full(1, seed, dtype=np.uint64))
     return (_splitmix64(keys) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+class HeldOutStream:
+    """Splits a stream of text batches into training batches and a bounded held-out sample, by `held_out_mask`
+    over each document's position in the stream (so the split does not depend on the batch size).
+
+    Example:
+        >>> split = HeldOutStream(fraction=0.01, max_held_out=1000)
+        >>> for batch in split.training_batches(batches): ...      # held-out documents are left out
+        >>> split.held_out[:2], split.documents, split.held_out_count
+    """
+
+    def __init__(self, fraction: float, max_held_out: int, seed: int = 0):
+        self.fraction, self.max_held_out, self.seed = fraction, max_held_out, seed
+        self.held_out: list[str] = []  # at most max_held_out of the held-out documents, in order
+        self.documents = 0
+        self.held_out_count = 0
+
+    def training_batches(self, batches):
+        for texts in batches:
+            mask = held_out_mask(np.arange(self.documents, self.documents + len(texts)), self.fraction, self.seed)
+            self.documents += len(texts)
+            self.held_out_count += int(mask.sum())
+            for t, m in zip(texts, mask):
+                if m and len(self.held_out) < self.max_held_out:
+                    self.held_out.append(t)
+            train = [t for t, m in zip(texts, mask) if not m]
+            if train:
+                yield train

@@ -7,17 +7,12 @@ names come from the model's own config; `task.*` overrides point it at other dat
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from nlp_ssl.config import deep_merge, from_dict, read_yaml
-from nlp_ssl.errors import ConfigError, ModelError
-from nlp_ssl.tasks.classification import TaskConfig
+from nlp_ssl.config import deep_merge, read_yaml
+from nlp_ssl.errors import ConfigError
 
 
 @dataclass
@@ -72,6 +67,7 @@ def model_task(model_dir: str, overrides: dict[str, Any] | None) -> dict[str, An
 
 
 def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
+    """Score the model on its task's evaluation splits (or `cfg.splits`) and return the metrics."""
     from transformers import AutoConfig
 
     from nlp_ssl.finetuning import check_model_dir
@@ -82,75 +78,19 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
 
         refuse_input_overlap(cfg.output_dir, {"model": cfg.model})
         check_output_target(cfg.output_dir, "evaluate", overwrite=True)
-    cfg = dataclasses.replace(cfg, max_eval_samples=eval_limit(cfg))  # from here on: None means all
     arch = (AutoConfig.from_pretrained(cfg.model).architectures or [""])[0]
     task_dict = model_task(cfg.model, cfg.task)
     if task_dict.get("type") == "sts_zero_shot":  # sentence embeddings of an encoder, no fine-tuned head
-        from nlp_ssl.atomic import atomic_write_text
+        from nlp_ssl.outputs import write_json_atomic
         from nlp_ssl.tasks.sts import evaluate_sts_zero_shot
 
         results = evaluate_sts_zero_shot(cfg.model, task_dict, data_dir, cfg.splits, cfg.batch_size)
         if cfg.output_dir:
             Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
-            atomic_write_text(Path(cfg.output_dir) / "metrics.json", json.dumps(results, indent=2) + "\n")
+            write_json_atomic(Path(cfg.output_dir) / "metrics.json", results)
         return results
     if task_dict.get("type") == "extractive_qa" or arch.endswith("ForQuestionAnswering"):
-        from nlp_ssl.recipes.finetune_qa import evaluate_qa_model
-
-        return evaluate_qa_model(cfg, task_dict, data_dir)
-    return _evaluate_classifier(cfg, task_dict, data_dir)
-
-
-def _evaluate_classifier(cfg: EvaluateConfig, task_dict: dict, data_dir: str | None) -> dict[str, Any]:
-    from transformers import AutoModelForSequenceClassification
-
-    from nlp_ssl.data.sources import column
-    from nlp_ssl.finetuning import PadCollator, predict
-    from nlp_ssl.tasks.classification import encode, load_task, resolve_task, score_predictions
-    from nlp_ssl.tokenization import load_tokenizer
-
-    task = from_dict(TaskConfig, task_dict, source=f"{cfg.model} task")
-    model = AutoModelForSequenceClassification.from_pretrained(cfg.model)
-    if task.type == "classification":
-        # The model's own class names fix the label ids (as it was trained); a task with other classes is
-        # another task, which this model cannot be scored on.
-        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        declared = resolve_task(task).labels
-        if declared and sorted(map(str, declared)) != sorted(map(str, names)):
-            raise ModelError(f"task: {cfg.model} was fine-tuned with the classes {names}, but the task "
-                             f"{task.preset or ''} has {list(declared)}; evaluate it on the task it was fine-tuned on "
-                             "(leave task.preset unset) or fine-tune a model for this task")
-        task = dataclasses.replace(task, labels=names)
-    task = resolve_task(task)
-    tokenizer = load_tokenizer(cfg.model)
-    splits, labels = load_task(task, data_dir)
-    wanted = cfg.splits or [s for s in splits if s != "train"]
-    missing = [s for s in wanted if s not in splits]
-    if missing:
-        raise ConfigError([f"splits: {missing} not in the task; it has {[s for s in splits if s != 'train']}"])
-    results: dict[str, Any] = {"model": cfg.model, "task": task.preset, "eval": {}, "eval_examples_per_second": {}}
-    out = Path(cfg.output_dir) if cfg.output_dir else None
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
-    for split in wanted:
-        examples = splits[split]
-        if cfg.max_eval_samples is not None:
-            examples = examples.select(range(min(cfg.max_eval_samples, len(examples))))
-        ds = encode(examples, tokenizer, task)
-        pred, seconds = predict(model, ds, PadCollator(tokenizer), cfg.batch_size)
-        metrics, rows = score_predictions(pred["logits"], np.asarray(column(ds, "labels")), task, labels,
-                                           np.asarray(column(ds, "idx")))
-        results["eval"][split] = metrics
-        results["eval_examples_per_second"][split] = len(ds) / seconds if seconds else float("nan")
-        print(f"{split} ({len(ds):,} examples): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        if out:
-            tmp = out / f".predictions-{split}.jsonl.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row) + "\n")
-            tmp.replace(out / f"predictions-{split}.jsonl")
-    if out:
-        from nlp_ssl.recipes.finetune import write_json_atomic
-
-        write_json_atomic(out / "metrics.json", results)
-    return results
+        from nlp_ssl.tasks.qa_finetune import evaluate_qa_model as evaluate
+    else:
+        from nlp_ssl.tasks.classification_finetune import evaluate_classifier as evaluate
+    return evaluate(cfg.model, task_dict, cfg.splits, cfg.batch_size, cfg.output_dir, data_dir, eval_limit(cfg))

@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from nlp_ssl.data.sources import DataSourceConfig, describe_source, iter_text_batches, load_source
-from nlp_ssl.data.split import held_out_mask
 from nlp_ssl.atomic import check_output_target, refuse_input_overlap
+from nlp_ssl.data.caching import is_nonempty_dir, read_cached_key, source_fingerprint
+from nlp_ssl.data.sources import DataSourceConfig, describe_source, iter_text_batches, load_source
+from nlp_ssl.data.split import HeldOutStream
 from nlp_ssl.errors import OutputError
-from nlp_ssl.recipes.common import is_nonempty_dir, read_cached_key, source_fingerprint
 from nlp_ssl.runinfo import atomic_dir, content_key, write_run_info
 from nlp_ssl.tokenization import TokenizerConfig
 
@@ -71,29 +69,15 @@ def main(cfg: TrainTokenizerConfig, data_dir: str | None = None) -> dict[str, An
 
     where = describe_source(cfg.data, data_dir)
     ds = load_source(cfg.data, data_dir, columns=[cfg.data.text_column])
-    held_out: list[str] = []
-    counts = {"documents": 0, "held_out": 0}
-
-    def training_batches():
-        index = 0
-        for texts in iter_text_batches(ds, cfg.data.text_column, cfg.batch_size, where=where):
-            mask = held_out_mask(np.arange(index, index + len(texts)), cfg.held_out_fraction, seed=0)
-            index += len(texts)
-            for t, m in zip(texts, mask):
-                if m and len(held_out) < cfg.held_out_max_documents:
-                    held_out.append(t)
-            train = [t for t, m in zip(texts, mask) if not m]
-            counts["documents"] += len(texts)
-            counts["held_out"] += int(mask.sum())
-            if train:
-                yield train
+    split = HeldOutStream(cfg.held_out_fraction, cfg.held_out_max_documents)
+    batches = split.training_batches(iter_text_batches(ds, cfg.data.text_column, cfg.batch_size, where=where))
 
     print(f"training a {cfg.tokenizer.model} tokenizer (vocab {cfg.tokenizer.vocab_size:,}) on {where}")
-    tokenizer = train_tokenizer(cfg.tokenizer, training_batches())
-    summary = summarize(tokenizer, held_out)
+    tokenizer = train_tokenizer(cfg.tokenizer, batches)
+    summary = summarize(tokenizer, split.held_out)
     print(summary.format())
-    result = {"cache_key": key, "source": where, "documents": counts["documents"],
-              "training_documents": counts["documents"] - counts["held_out"], **vars(summary)}
+    result = {"cache_key": key, "source": where, "documents": split.documents,
+              "training_documents": split.documents - split.held_out_count, **vars(summary)}
     with atomic_dir(out) as tmp:
         tokenizer.save_pretrained(str(tmp))
         write_run_info(tmp, cfg, "train-tokenizer")

@@ -120,9 +120,9 @@ def test_seeds_grid_summary_and_resume(tmp_path, tiny_encoder_dir, data_dir, mon
 
     # interrupted after the runs but before the summary: a rerun reuses every finished run
     (out / "metrics.json").unlink()
-    from nlp_ssl.recipes import finetune
+    from nlp_ssl.tasks.classification_finetune import ClassificationJob
 
-    monkeypatch.setattr(finetune._Job, "run", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(ClassificationJob, "run", lambda *a, **k: pytest.fail("a finished run was trained again"))
     assert main(config, data_dir)["summary"] == summary["summary"]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from nlp_ssl.config import from_dict
-from nlp_ssl.recipes.finetune import main as finetune
-from nlp_ssl.recipes.finetune import select_config_class
+from nlp_ssl.recipes.finetune_qa import main as finetune
+from nlp_ssl.tasks.qa_finetune import QAFinetuneConfig
 
 
 def slice_of(src: Path, out: Path, paragraphs: int) -> Path:
@@ -30,7 +30,7 @@ def qa_config(tmp_path, encoder, eval_path, name="qa", **task):
                      "max_query_length": 24, "train": {"path": "qa/squadshifts/new_wiki_v1.0.json", "max_examples": 300},
                      "eval": {"dev": {"path": str(eval_path)}}, **task},
             "train": {"learning_rates": [1e-3], "max_steps": 8, "per_device_batch_size": 16, "logging_steps": 1000}}
-    return from_dict(select_config_class(data), data)
+    return from_dict(QAFinetuneConfig, data)
 
 
 @pytest.fixture(scope="module")

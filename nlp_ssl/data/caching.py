@@ -1,4 +1,5 @@
-"""Helpers shared by recipes: source fingerprints for cache keys, and the cached-output check."""
+"""Cache keys of outputs built from sources: a source's content fingerprint, the key recorded next to an output,
+and whether a directory already holds something."""
 
 from __future__ import annotations
 

@@ -1,0 +1,133 @@
+"""Output-directory policy shared by the commands: is `output_dir` free, the same run finished (nothing to do), the
+same run unfinished (resume), or another run (refused unless asked to overwrite)? Also small atomic writes.
+
+A run's identity is its resolved config without the keys that only say where it is written or shared, or how to
+treat an existing directory (`output_dir`, `hub`, `overwrite`, `resume`), so a moved run still resumes.
+
+Example:
+    >>> action = check_output_dir(cfg)                    # "start" | "resume" | "done"
+    >>> action, ckpt = check_resumable_output_dir(cfg)    # pretraining: also the checkpoint to resume from
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from nlp_ssl.config import from_dict, read_yaml, to_dict
+from nlp_ssl.errors import OutputError
+
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.yaml"  # written by runinfo.write_run_info
+
+
+def comparable_config(cfg_dict: dict) -> dict:
+    """A config (as a dict) without the keys that may differ between a run and its continuation."""
+    out = json.loads(json.dumps(cfg_dict, default=str))
+    out.pop("output_dir", None)
+    out.pop("overwrite", None)
+    out.pop("hub", None)  # where the model is shared does not change it
+    for key in ("resume", "overwrite"):
+        if isinstance(out.get("train"), dict):
+            out["train"].pop(key, None)
+    return out
+
+
+def _same_config(saved: Path, cfg: Any) -> bool:
+    """Whether `saved` (a config.yaml) holds the same run as `cfg`; read through the config class, so keys
+    that were added with defaults since the run was written compare equal."""
+    if not saved.exists():
+        return False
+    return comparable_config(to_dict(from_dict(type(cfg), read_yaml(saved), str(saved)))) == comparable_config(to_dict(cfg))
+
+
+def check_output_dir(cfg: Any, command: str = "finetune") -> str:
+    """`start`, `resume` (same config, unfinished runs left) or `done` (same config, finished).
+
+    `cfg` has `output_dir`, `overwrite`, `model` and `tokenizer`. A directory holding another run, another
+    command's output, or the run's own inputs is refused (`atomic.check_output_target`, `refuse_input_overlap`).
+
+    Raises:
+        OutputError: `output_dir` holds another run and `overwrite` is false.
+    """
+    from nlp_ssl.atomic import check_output_target, refuse_input_overlap
+
+    out = Path(cfg.output_dir)
+    refuse_input_overlap(out, {"model": cfg.model, "tokenizer": cfg.tokenizer})
+    check_output_target(out, command, cfg.overwrite)
+    if not out.exists() or not any(out.iterdir()) or cfg.overwrite:
+        return "start"
+    if _same_config(out / CONFIG_FILE, cfg):
+        return "done" if (out / METRICS_FILE).exists() else "resume"
+    raise OutputError(f"{out} already holds another run; set overwrite=true to replace it, or choose another output_dir")
+
+
+def check_resumable_output_dir(cfg: Any, command: str = "pretrain") -> tuple[str, str | None]:
+    """Pretraining's policy: ("start", None), ("resume", last complete checkpoint) or ("done", None).
+
+    `cfg` has `output_dir`, `data`, `tokenizer`, `model.init_from`, `train.resume` and `train.overwrite`;
+    checkpoints live in `output_dir/checkpoints`.
+    A finished run (its completeness marker, `atomic.is_complete`) of the same config is "done"; a directory
+    holding another run is refused unless the config asks to resume it (same config) or to overwrite it.
+    """
+    from nlp_ssl.atomic import check_output_target, is_complete, refuse_input_overlap
+    from nlp_ssl.checkpoints import last_complete_checkpoint
+
+    out = Path(cfg.output_dir)
+    refuse_input_overlap(out, {"data": cfg.data, "tokenizer": cfg.tokenizer,
+                               "model.init_from": getattr(cfg.model, "init_from", None)})
+    check_output_target(out, command, cfg.train.overwrite)
+    if not out.exists() or not any(out.iterdir()):
+        if cfg.train.resume:
+            raise OutputError(f"train.resume: {out} holds no run to resume; set train.resume=false to start one")
+        return "start", None
+    if cfg.train.overwrite:
+        return "start", None
+    saved = out / CONFIG_FILE
+    same = saved.exists() and comparable_config(read_yaml(saved)) == comparable_config(to_dict(cfg))
+    if same and is_complete(out):
+        return "done", None
+    if not cfg.train.resume:
+        raise OutputError(f"{out} already holds a run; set train.resume=true to continue it, train.overwrite=true "
+                          "to start over, or choose another output_dir")
+    if not saved.exists():
+        raise OutputError(f"train.resume: {out} holds files but no config.yaml of an nlp-ssl run; choose another output_dir")
+    if not same:
+        raise OutputError(f"train.resume: the config differs from the one {out} was trained with ({saved}); "
+                          "resume with the same config, or set train.overwrite=true to start over")
+    last = last_complete_checkpoint(out / "checkpoints")
+    if last is None:  # stopped before its first complete checkpoint: nothing to keep, start again
+        print(f"{out} holds this run but no complete checkpoint yet; starting it from step 0")
+        return "start", None
+    return "resume", last
+
+
+def read_metrics(out: str | Path) -> dict[str, Any]:
+    return json.loads((Path(out) / METRICS_FILE).read_text())
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that a reader sees the old file or the complete new one, never a part."""
+    from nlp_ssl.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, default=float) + "\n")
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    """One JSON object per line, written atomically."""
+    from nlp_ssl.atomic import atomic_write_text
+
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
+
+
+def clear_for_start(out: Path, overwrite: bool) -> None:
+    """On the main process, remove an output_dir that `overwrite` replaces. Every rank has checked the directory
+    before it is removed, and waits until it is."""
+    from nlp_ssl.finetuning import is_main_process, wait_for_everyone
+
+    wait_for_everyone()
+    if overwrite and out.exists() and is_main_process():
+        shutil.rmtree(out)
+    wait_for_everyone()

@@ -1,0 +1,195 @@
+"""Pretraining components: the config of `nlp-ssl pretrain`, prepared-block loading and checks, the objective
+(model + collator + fixed validation set, looked up in `nlp_ssl.objectives.registry`), TrainingArguments and the
+Trainer built from the config, and the final metrics.
+
+Example:
+    >>> blocks, report = load_blocks("runs/prepared")
+    >>> objective = setup_objective(cfg, tokenizer, blocks)       # objective.model, .collator, .eval_set
+    >>> trainer = build_trainer(cfg, training_arguments(cfg), objective, tokenizer, blocks["train"])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nlp_ssl.errors import ConfigError, DataError, ModelError
+from nlp_ssl.hub import HubConfig
+from nlp_ssl.modeling import ModelConfig
+from nlp_ssl.objectives.registry import ObjectiveConfig
+from nlp_ssl.training import ImplConfig, TrainConfig
+
+
+@dataclass
+class PretrainConfig:
+    """Config of `nlp-ssl pretrain`.
+
+    Attributes:
+        output_dir: the trained model (loads with `AutoModelForMaskedLM.from_pretrained`), checkpoints/ and tensorboard/.
+        data: a directory written by `nlp-ssl prepare`.
+        tokenizer: the tokenizer directory; null takes the one recorded by `prepare`.
+        model, objective, train, impl, hub: see their classes.
+    """
+
+    output_dir: str
+    data: str
+    tokenizer: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    impl: ImplConfig = field(default_factory=ImplConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.objective.task == "clm" and self.model.arch == "modernbert":
+            problems.append("objective.task: clm needs a model with a causal-LM head; use model.arch bert or roberta")
+        if self.objective.task == "clm" and self.model.sparse_prediction:
+            problems.append("model.sparse_prediction: only for objective.task mlm; set it to false for clm")
+        return problems
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data
+
+
+def load_blocks(path: str):
+    """The prepared DatasetDict and its report, with a clear error when `path` is not one."""
+    import datasets
+
+    p = Path(path)
+    if not (p / "dataset_dict.json").exists():
+        raise DataError(f"{p} holds no prepared corpus; run `nlp-ssl prepare CONFIG` first (or fix `data:`)")
+    report_path = p / "prepare_report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    return datasets.load_from_disk(str(p)), report
+
+
+def tokenizer_path(cfg: PretrainConfig, report: dict) -> str:
+    """The tokenizer: the config's, else the one `prepare` recorded."""
+    path = cfg.tokenizer or report.get("tokenizer")
+    if not path:
+        raise ConfigError(["tokenizer: not given and the prepared data does not record one; set tokenizer: DIR"])
+    return path
+
+
+def check_ids_fit(blocks, vocab_size: int, where: str) -> None:
+    """Token ids in the data must exist in the model's vocabulary (catches a data/tokenizer mix-up)."""
+    import numpy as np
+
+    sample = np.asarray(blocks.select(range(min(1000, len(blocks)))).with_format("numpy")["input_ids"])
+    if sample.size and sample.max() >= vocab_size:
+        raise ModelError(f"data: {where} holds token id {int(sample.max())} but the model's vocabulary has "
+                         f"{vocab_size} entries; the corpus was prepared with another tokenizer")
+
+
+def setup_objective(cfg: PretrainConfig, tokenizer, blocks):
+    """The objective's model, collator and fixed validation set (`objectives.registry.build_objective`), checked
+    against the prepared blocks; the model is initialised from `train.seed`."""
+    import torch
+
+    from nlp_ssl.objectives.registry import build_objective
+
+    torch.manual_seed(cfg.train.seed)
+    objective = build_objective(cfg.objective, cfg.model, tokenizer, blocks, seed=cfg.train.seed,
+                                eval_blocks=cfg.train.eval_blocks)
+    check_ids_fit(blocks["train"], objective.config.vocab_size, cfg.data)
+    if objective.eval_set is None and cfg.train.eval_steps:
+        raise DataError(f"{cfg.data} has no validation blocks; prepare with validation_fraction > 0 or set train.eval_steps=0")
+    return objective
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Trainer
+
+
+def training_arguments(cfg: PretrainConfig):
+    """TrainingArguments from the config (checkpoints in output_dir/checkpoints)."""
+    import torch
+    from transformers import TrainingArguments
+
+    t = cfg.train
+    max_steps, num_epochs = t.trainer_length()  # a time budget: run until the TimeBudget callback stops it
+    return TrainingArguments(
+        output_dir=str(Path(cfg.output_dir) / "checkpoints"),
+        per_device_train_batch_size=t.per_device_batch_size,
+        per_device_eval_batch_size=t.per_device_batch_size * 2,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate, weight_decay=t.weight_decay,
+        adam_beta1=t.adam_beta1, adam_beta2=t.adam_beta2, adam_epsilon=t.adam_epsilon,
+        max_grad_norm=t.max_grad_norm,
+        lr_scheduler_type={"constant": "constant_with_warmup"}.get(t.lr_scheduler, t.lr_scheduler),
+        warmup_steps=t.warmup_ratio,  # a float below 1 is a ratio of the run in transformers 5
+        max_steps=max_steps, num_train_epochs=num_epochs,
+        eval_strategy="steps" if t.eval_steps else "no", eval_steps=t.eval_steps or None,
+        save_strategy="steps" if t.save_steps else "no", save_steps=t.save_steps or None,
+        save_total_limit=t.save_total_limit,
+        logging_steps=t.logging_steps, logging_first_step=True,
+        report_to=[r for r in t.report_to if r != "none"],
+        seed=t.seed, data_seed=t.seed,
+        bf16=t.bf16, torch_compile=cfg.impl.torch_compile,
+        dataloader_num_workers=cfg.impl.dataloader_num_workers,
+        remove_unused_columns=False,  # the collator needs `idx` and `word_start`
+        label_names=["labels"],
+        use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+    )
+
+
+def global_batch_size(cfg: PretrainConfig, args, train_blocks) -> int:
+    """Blocks per optimizer step over all devices; the training blocks must fill at least one."""
+    world = args.world_size
+    batch = cfg.train.per_device_batch_size * world * cfg.train.gradient_accumulation_steps
+    if len(train_blocks) < batch:
+        raise DataError(f"{cfg.data}: {len(train_blocks)} training blocks are fewer than one global batch "
+                        f"({cfg.train.per_device_batch_size} x {world} devices x {cfg.train.gradient_accumulation_steps} "
+                        "accumulation); use more text or a smaller train.per_device_batch_size")
+    return batch
+
+
+def build_trainer(cfg: PretrainConfig, args, objective, tokenizer, train_blocks):
+    """The Trainer with throughput logging, per-epoch masks, TensorBoard events in output_dir/tensorboard and
+    (under max_time_minutes) the time budget whose schedule ends at the deadline (a resumed run continues from
+    the time its checkpoint recorded: the trainer restores it)."""
+    from nlp_ssl.training import PackedBlocks, make_trainer_class, set_tensorboard_dir, trainer_callbacks
+
+    block_size = len(train_blocks[0]["input_ids"])
+    TimeBudget, Throughput, CollatorEpoch = trainer_callbacks()
+    callbacks = [Throughput(global_batch_size(cfg, args, train_blocks) * block_size), CollatorEpoch(objective.collator)]
+    budget = None
+    if cfg.train.max_time_minutes:
+        budget = TimeBudget(cfg.train.max_time_minutes * 60)
+        callbacks.append(budget)
+    Trainer = make_trainer_class()
+    trainer = Trainer(model=objective.model, args=args, data_collator=objective.collator,
+                   train_dataset=PackedBlocks(train_blocks, objective.columns), eval_dataset=objective.eval_set,
+                   processing_class=tokenizer, callbacks=callbacks, time_budget=budget,
+                   warmup_ratio=cfg.train.warmup_ratio, schedule=cfg.train.lr_scheduler, **objective.metric_kwargs)
+    set_tensorboard_dir(trainer, str(Path(cfg.output_dir) / "tensorboard"))
+    return trainer
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Validate and save
+
+
+def final_metrics(cfg: PretrainConfig, trainer, train_seconds: float, tokens_per_step: int,
+                  validate: bool) -> dict[str, Any]:
+    """Training summary, plus the evaluation on the fixed validation set (and, for a language-modelling loss, its
+    perplexity) when `validate`."""
+    from nlp_ssl.training import summarize_log_history
+
+    metrics: dict[str, Any] = {"train_runtime_s": train_seconds, "steps": trainer.state.global_step,
+                               "train_loss_mean": trainer.train_loss_mean(), "world_size": trainer.args.world_size,
+                               "tokens_seen": trainer.state.global_step * tokens_per_step}
+    if validate:
+        ev = trainer.evaluate()
+        metrics.update(ev)
+        if cfg.objective.task in ("mlm", "clm") and not cfg.objective.sentence_order:  # eval_loss is the LM's
+            metrics["eval_perplexity"] = math.exp(min(ev["eval_loss"], 50))
+    metrics.update({k: v for k, v in summarize_log_history(trainer.state.log_history).items() if k not in metrics})
+    metrics.pop("eval_model_preparation_time", None)  # only there when the model was loaded from a checkpoint
+    return metrics

@@ -1,0 +1,272 @@
+"""Fine-tuning runs for extractive question answering: the config, loading examples and windows, training on
+windows, scoring splits with n-best post-processing and the official SQuAD metrics (v2: the null threshold
+tuned on the selection split), saving the model directory, and scoring a saved model (`nlp-ssl evaluate`).
+
+Example:
+    >>> data = load_qa_data(cfg, task, tokenizer, data_dir)
+    >>> model, stats = train_qa(cfg, data.train_set, tokenizer, work_dir)
+    >>> evals, threshold = score_splits(model, tokenizer, task, data.evals, 256)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp_ssl.errors import ConfigError
+from nlp_ssl.finetuning import FinetuneTrainConfig, Init
+from nlp_ssl.hub import HubConfig
+from nlp_ssl.tasks.qa import ExampleReport, QATaskConfig
+
+INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+LABELS = ("start_positions", "end_positions")
+
+
+@dataclass
+class QAFinetuneConfig:
+    """Config of `nlp-ssl finetune` for extractive question answering.
+
+    Attributes:
+        output_dir: the model directory written (with predictions and metrics).
+        model: the pretrained encoder: a directory, or a Hub id such as `bert-base-uncased`.
+        tokenizer: the tokenizer directory, when the model directory has none (it must be a fast tokenizer).
+        init: `pretrained` (the encoder's weights) or `scratch` (same architecture, random weights).
+        task: see QATaskConfig.
+        max_train_samples: train on a seeded random sample of this many questions (null: all).
+        max_eval_samples: score only the first N questions of each evaluation split (quick runs; null: all).
+        seed: seed of the sample, the head initialisation and the data order.
+        train: see FinetuneTrainConfig (per_device_batch_size counts windows).
+        save_predictions: write predictions.json (official format: id -> answer) and, for v2, na_scores.json
+            (null score - best span score per id) for the selection split; predictions-<split>.json for the others.
+        overwrite: replace an output_dir that holds another run.
+        hub: push the model when the run finishes; see HubConfig.
+    """
+
+    output_dir: str
+    model: str
+    tokenizer: str | None = None
+    init: Init = "pretrained"
+    task: QATaskConfig = field(default_factory=QATaskConfig)
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    seed: int = 1
+    train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
+    save_predictions: bool = True
+    overwrite: bool = False
+    hub: HubConfig = field(default_factory=HubConfig)
+
+    def validate(self) -> list[str]:
+        problems = []
+        if len(self.train.learning_rates) != 1:
+            problems.append("train.learning_rates: extractive QA runs one learning rate; give a list of one")
+        for name in ("max_train_samples", "max_eval_samples"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                problems.append(f"{name}: must be positive (or null for all)")
+        return problems
+
+
+def features_dataset(feats: dict[str, list]):
+    from datasets import Dataset
+
+    keep = [k for k in (*INPUTS, *LABELS, "length") if k in feats]
+    return Dataset.from_dict({k: feats[k] for k in keep})
+
+
+def qa_settings(task: QATaskConfig, threshold: float | None) -> dict[str, Any]:
+    """What `nlp-ssl answer` needs to reproduce evaluation's windowing and post-processing."""
+    return {"max_length": task.max_length, "doc_stride": task.doc_stride, "max_query_length": task.max_query_length,
+            "max_answer_length": task.max_answer_length, "n_best": task.n_best, "version": task.version,
+            "null_threshold": 0.0 if threshold is None else float(threshold)}
+
+
+def setup_qa(cfg: QAFinetuneConfig):
+    """Resolve the task and load a fast tokenizer that fits the model -> (task, tokenizer); config errors first."""
+    from transformers import AutoConfig
+
+    from nlp_ssl.finetuning import check_fits, check_model_dir
+    from nlp_ssl.hub import local_path
+    from nlp_ssl.tasks.qa import check_fast_tokenizer, resolve_qa_task
+    from nlp_ssl.tokenization import load_tokenizer
+
+    task = resolve_qa_task(cfg.task)
+    check_model_dir(cfg.model, cfg.tokenizer)
+    tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
+    check_fast_tokenizer(tokenizer)
+    check_fits(tokenizer, AutoConfig.from_pretrained(local_path(cfg.model)), task.max_length)
+    return task, tokenizer
+
+
+@dataclass
+class QAData:
+    train_rows: list[dict]
+    train_report: ExampleReport
+    train_set: Any  # Dataset of training windows
+    evals: dict[str, list[dict]]
+
+    def describe(self, version: str) -> str:
+        r = self.train_report
+        problems = r.skipped_bad_answer + r.fixed_answer + r.skipped_empty_context
+        return (f"extractive QA ({version}): {len(self.train_rows):,} training questions -> {len(self.train_set):,} "
+                "windows; " + ", ".join(f"{k} {len(v):,} questions" for k, v in self.evals.items())
+                + (f"; training data: {r.skipped_bad_answer} answers not at answer_start skipped, "
+                   f"{r.fixed_answer} fixed, {r.skipped_empty_context} empty contexts skipped "
+                   f"(e.g. {r.first_problems[:2]})" if problems else ""))
+
+
+def load_qa_data(cfg: QAFinetuneConfig, task: QATaskConfig, tokenizer, data_dir: str | None) -> QAData:
+    """Training questions (a seeded sample of max_train_samples) and their windows; evaluation questions."""
+    from nlp_ssl.tasks.qa import load_qa_examples, train_features
+
+    train_rows, report = load_qa_examples(task.train, data_dir, task.version, task.bad_answers, training=True)
+    if cfg.max_train_samples and cfg.max_train_samples < len(train_rows):
+        pick = np.sort(np.random.default_rng(cfg.seed).choice(len(train_rows), cfg.max_train_samples, replace=False))
+        train_rows = [train_rows[i] for i in pick]
+    evals = {}
+    for name, src in task.eval.items():
+        rows, _ = load_qa_examples(src, data_dir, task.version, task.bad_answers, training=False)
+        evals[name] = rows[: cfg.max_eval_samples] if cfg.max_eval_samples else rows
+    return QAData(train_rows, report, features_dataset(train_features(train_rows, tokenizer, task)), evals)
+
+
+def train_qa(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, tokenizer,
+             work: str) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
+    """Build the QA model on the encoder and train it on the windows -> (trainer, training stats, learning curve).
+
+    With `train.eval_steps`, the model is scored on the selection split every that many steps (F1, the task's
+    null threshold or the best one on that split), the best weights are kept (and training stops early after
+    `train.early_stopping_patience` evaluations without a new best); the curve is returned, else None.
+    """
+    from transformers import AutoModelForQuestionAnswering
+
+    from nlp_ssl.finetuning import PadCollator, build_task_model, selection_early_stopping, train, training_arguments
+
+    lr = cfg.train.learning_rates[0]
+    model = build_task_model(AutoModelForQuestionAnswering, cfg.model, cfg.init, cfg.seed, cfg.train.dropout)
+    args = training_arguments(work, cfg.train, lr, cfg.seed, label_names=list(LABELS))
+    curve = None
+    if cfg.train.eval_steps:  # learning curve on the selection split, best weights kept, optional early stop
+        selection = data.evals[task.selection_split]
+        curve = selection_early_stopping(
+            lambda m: score_split(m, tokenizer, task, selection, cfg.train.eval_batch_size, task.null_threshold)[0],
+            "f1", cfg.train.eval_steps, cfg.train.early_stopping_patience)
+    trainer, stats = train(model, args, data.train_set, PadCollator(tokenizer, keep=(*INPUTS, *LABELS)), tokenizer,
+                           cfg.train.layer_lr_decay, (curve,) if curve else ())
+    record = None if curve is None else {
+        "split": task.selection_split, "metric": "f1", "best_step": curve.best_step, "best": curve.best,
+        "stopped_early": stats["steps"] < trainer.state.max_steps, "points": curve.curve}
+    return trainer, stats, record
+
+
+def score_split(model, tokenizer, task: QATaskConfig, rows: list[dict], batch_size: int, threshold: float | None):
+    """Predict, post-process and score one split -> (metrics, official predictions, na scores, threshold used)."""
+    from nlp_ssl.finetuning import PadCollator, predict
+    from nlp_ssl.tasks.qa import eval_features, final_answers, postprocess, score
+
+    feats = eval_features(rows, tokenizer, task)
+    out, seconds = predict(model, features_dataset(feats), PadCollator(tokenizer, keep=INPUTS), batch_size,
+                           ("start_logits", "end_logits"))
+    answers, na_diff, _ = postprocess(rows, feats, out["start_logits"], out["end_logits"], task.n_best,
+                                      task.max_answer_length)
+    metrics, used = score(rows, answers, na_diff, task.version, threshold)
+    metrics["features"] = len(feats["input_ids"])
+    metrics["eval_features_per_second"] = len(feats["input_ids"]) / seconds if seconds else float("nan")
+    if used is not None:
+        metrics["null_threshold"] = used
+    return metrics, final_answers(answers, na_diff, task.version, used or 0.0), na_diff, used
+
+
+def score_splits(model, tokenizer, task: QATaskConfig, evals: dict[str, list[dict]], batch_size: int):
+    """Score every split, the selection split first: for v2 it tunes the null threshold the others then use.
+
+    Returns ({split: (metrics, predictions, na scores)}, the threshold used).
+    """
+    order = [task.selection_split] + [s for s in evals if s != task.selection_split]
+    threshold = task.null_threshold
+    scored = {}
+    for split in order:
+        m, preds, na_diff, used = score_split(model, tokenizer, task, evals[split], batch_size, threshold)
+        threshold = used if threshold is None else threshold
+        scored[split] = (m, preds, na_diff)
+    return scored, threshold
+
+
+def save_qa_run(tmp: Path, work: str, cfg: QAFinetuneConfig, task: QATaskConfig, trainer, tokenizer, metrics: dict,
+                scored: dict, threshold: float | None, curve: dict | None = None) -> None:
+    """The model directory (config.json records the QA settings `nlp-ssl answer` uses), predictions, metrics,
+    training logs and plots."""
+    from nlp_ssl.finetuning import keep_training_logs
+    from nlp_ssl.plots import plot_run
+    from nlp_ssl.runinfo import write_run_info
+
+    model = trainer.model
+    if curve is not None:
+        (tmp / "learning_curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+    if cfg.save_predictions:
+        for split, (_, preds, na_diff) in scored.items():
+            suffix = "" if split == task.selection_split else f"-{split}"
+            (tmp / f"predictions{suffix}.json").write_text(json.dumps(preds, indent=1, ensure_ascii=False) + "\n")
+            if task.version == "v2":
+                (tmp / f"na_scores{suffix}.json").write_text(json.dumps(na_diff, indent=1) + "\n")
+    model.config.extractive_qa = qa_settings(task, threshold)
+    write_run_info(tmp, cfg, "finetune", {"task": asdict(task)})
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    keep_training_logs(work, tmp, trainer.state.log_history)
+    plot_run(tmp)
+
+
+def run_metrics(cfg: QAFinetuneConfig, data: QAData, stats: dict, scored: dict, curve: dict | None = None) -> dict[str, Any]:
+    metrics = {"learning_rate": cfg.train.learning_rates[0], "seed": cfg.seed, "init": cfg.init,
+               "train_questions": len(data.train_rows), "train_features": len(data.train_set),
+               "train_features_per_second": stats.pop("train_examples_per_second"), **stats,
+               "train_data": asdict(data.train_report)}
+    if curve is not None:
+        metrics["best_step"] = curve["best_step"]
+    return {**metrics, "eval": {split: s[0] for split, s in scored.items()}}
+
+
+def headline(metrics: dict, task: QATaskConfig) -> str:
+    sel = metrics["eval"][task.selection_split]
+    keys = ("exact_match", "f1") if task.version == "v1" else ("exact", "f1", "HasAns_f1", "NoAns_f1")
+    return f"{task.selection_split} " + ", ".join(f"{k} {sel[k]:.2f}" for k in keys if k in sel)
+
+
+def evaluate_qa_model(model_dir: str, task_dict: dict, splits: list[str] | None, batch_size: int,
+                      output_dir: str | None, data_dir: str | None, max_eval_samples: int | None = None) -> dict[str, Any]:
+    """`nlp-ssl evaluate` for an extractive-QA model: its recorded settings and task, or the overrides."""
+    from transformers import AutoModelForQuestionAnswering
+
+    from nlp_ssl.config import from_dict
+    from nlp_ssl.outputs import write_json_atomic
+    from nlp_ssl.tasks.qa import load_qa_examples, resolve_qa_task
+    from nlp_ssl.tokenization import load_tokenizer
+
+    task = resolve_qa_task(from_dict(QATaskConfig, {**task_dict, "type": "extractive_qa"}, f"{model_dir} task"))
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+    recorded = getattr(model.config, "extractive_qa", None) or {}
+    threshold = task.null_threshold if task.null_threshold is not None else recorded.get("null_threshold")
+    tokenizer = load_tokenizer(model_dir)
+    wanted = splits or list(task.eval)
+    results: dict[str, Any] = {"model": model_dir, "eval": {}}
+    out = Path(output_dir) if output_dir else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    for split in wanted:
+        if split not in task.eval:
+            raise ConfigError([f"splits: no split {split!r}; the task has {list(task.eval)}"])
+        rows, _ = load_qa_examples(task.eval[split], data_dir, task.version, task.bad_answers, training=False)
+        rows = rows[:max_eval_samples] if max_eval_samples else rows  # as the run scored them
+        m, preds, _, _ = score_split(model, tokenizer, task, rows, batch_size, threshold)
+        results["eval"][split] = m
+        print(f"{split} ({len(rows):,} questions): " + ", ".join(
+            f"{k} {v:.2f}" for k, v in m.items() if k in ("exact_match", "exact", "f1", "HasAns_f1", "NoAns_f1")))
+        if out:
+            write_json_atomic(out / f"predictions-{split}.json", preds)
+    if out:
+        write_json_atomic(out / "metrics.json", results)
+    return results

@@ -1,0 +1,83 @@
+"""Pretraining components on hand-made blocks: loading checks, the fixed masked validation set, the objective,
+TrainingArguments and the Trainer configured through its constructor."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nlp_ssl.config import from_dict
+from nlp_ssl.errors import ConfigError, DataError
+from nlp_ssl.errors import ModelError
+from nlp_ssl.pretraining import (PretrainConfig, build_trainer, check_ids_fit, load_blocks, setup_objective,
+                                 tokenizer_path, training_arguments)
+
+TINY = {"arch": "bert", "preset": "tiny", "num_layers": 1, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64}
+
+
+@pytest.fixture
+def blocks(tiny_tokenizer_dir):
+    import datasets
+
+    from nlp_ssl.tokenization import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_tokenizer_dir))
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(10, len(tok), (40, 16), generator=g).tolist()
+    return datasets.DatasetDict({"train": datasets.Dataset.from_dict({"input_ids": ids[:32]}),
+                                 "validation": datasets.Dataset.from_dict({"input_ids": ids[32:]})}), tok
+
+
+def cfg(tmp_path, objective=None, model=None, **train) -> PretrainConfig:
+    t = {"per_device_batch_size": 4, "max_steps": 3, "eval_steps": 0, "save_steps": 0, "report_to": ["none"],
+         "eval_blocks": 6, **train}
+    return from_dict(PretrainConfig, {"output_dir": str(tmp_path / "run"), "data": "blocks", "model": {**TINY, **(model or {})},
+                                      "objective": objective or {}, "train": t})
+
+
+def test_load_blocks_and_tokenizer_refuse_what_is_not_there(tmp_path):
+    with pytest.raises(DataError, match="holds no prepared corpus; run `nlp-ssl prepare"):
+        load_blocks(str(tmp_path))
+    with pytest.raises(ConfigError, match="tokenizer: not given"):
+        tokenizer_path(cfg(tmp_path), {})
+    assert tokenizer_path(cfg(tmp_path), {"tokenizer": "tok"}) == "tok"
+
+
+def test_check_ids_fit(blocks):
+    dd, tok = blocks
+    check_ids_fit(dd["train"], len(tok), "here")
+    with pytest.raises(ModelError, match="holds token id .* prepared with another tokenizer"):
+        check_ids_fit(dd["train"], 20, "here")
+
+
+def test_setup_objective_checks_the_blocks(tmp_path, blocks):
+    dd, tok = blocks
+    mlm = setup_objective(cfg(tmp_path), tok, dd)
+    assert len(mlm.eval_set) == 6 and "compute_metrics" in mlm.metric_kwargs
+    again = setup_objective(cfg(tmp_path), tok, dd)  # initialised from train.seed
+    key = next(iter(mlm.model.state_dict()))
+    assert torch.equal(mlm.model.state_dict()[key], again.model.state_dict()[key])
+    clm = setup_objective(cfg(tmp_path, objective={"task": "clm"}, model={"sparse_prediction": False}), tok, dd)
+    assert clm.eval_set["input_ids"] == dd["validation"]["input_ids"][:6]
+    with pytest.raises(DataError, match="no validation blocks"):
+        setup_objective(cfg(tmp_path, eval_steps=5), tok, {"train": dd["train"]})
+    with pytest.raises(ModelError, match="prepared with another tokenizer"):
+        small = dd["train"].map(lambda b: {"input_ids": [[i + len(tok) for i in x] for x in b["input_ids"]]}, batched=True)
+        setup_objective(cfg(tmp_path), tok, {"train": small, "validation": dd["validation"]})
+
+
+def test_trainer_is_configured_through_its_constructor(tmp_path, blocks):
+    dd, tok = blocks
+    c = cfg(tmp_path, max_time_minutes=0.5, warmup_ratio=0.2, lr_scheduler="cosine", max_steps=-1)
+    args = training_arguments(c)
+    assert args.max_steps == 10**9 and args.output_dir == str(tmp_path / "run" / "checkpoints")  # the budget stops it
+    assert training_arguments(cfg(tmp_path)).max_steps == 3
+    trainer = build_trainer(c, args, setup_objective(c, tok, dd), tok, dd["train"])
+    assert trainer.time_budget.seconds == 30 and trainer.warmup_ratio == 0.2 and trainer.schedule == "cosine"
+    plain = build_trainer(cfg(tmp_path), training_arguments(cfg(tmp_path)), setup_objective(cfg(tmp_path), tok, dd),
+                          tok, dd["train"])
+    assert plain.time_budget is None and plain.schedule == "linear"  # settings live on the instance, not the class
+    assert trainer.time_budget is not None
+    with pytest.raises(DataError, match="fewer than one global batch"):
+        build_trainer(cfg(tmp_path, per_device_batch_size=64), training_arguments(cfg(tmp_path, per_device_batch_size=64)),
+                      setup_objective(cfg(tmp_path), tok, dd), tok, dd["train"])
