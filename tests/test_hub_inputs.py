@@ -159,14 +159,14 @@ def test_a_hub_id_is_downloaded_once_and_then_works_offline(tmp_path, tiny_encod
             "print('FILES', sorted(os.listdir(local_path('google/tiny-test'))), 'SAME', same, 'VOCAB', len(tok))\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
     env.update(HF_HOME=str(tmp_path / "hf-home"), PYTHONPATH=str(REPO), HF_HUB_DISABLE_PROGRESS_BARS="1")
-    with ModelHub("google/tiny-test", files) as hub:
+    with ModelHub("google/tiny-test", files, lifetime=600) as hub:  # generous: a loaded CI machine is slow
         r = subprocess.run([sys.executable, "-c", code, str(tiny_encoder_dir)], capture_output=True, text=True,
-                           env={**env, "HF_ENDPOINT": hub.url}, timeout=180)
+                           env={**env, "HF_ENDPOINT": hub.url}, timeout=500)
     assert r.returncode == 0, r.stderr[-3000:]
     expected = sorted(f for f in files if f.endswith((".json", ".safetensors")))
     assert f"FILES {expected} SAME True VOCAB 2000" in r.stdout
     downloads = sorted(p.split("/")[-1] for m, p in hub.requests if m == "GET" and "/resolve/" in p)
     assert downloads == expected  # each file once; no .bin, .h5, optimizer state or ONNX
     r = subprocess.run([sys.executable, "-c", code, str(tiny_encoder_dir)], capture_output=True, text=True,
-                       env={**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}, timeout=180)
+                       env={**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}, timeout=500)
     assert r.returncode == 0 and f"FILES {expected} SAME True" in r.stdout, r.stderr[-3000:]
