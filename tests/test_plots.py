@@ -44,3 +44,24 @@ def test_fine_tuning_keeps_log_history_and_tensorboard_events(tmp_path):
     keep_training_logs(work, out, [{"loss": 0.69, "step": 10}])
     assert json.loads((out / "log_history.json").read_text()) == [{"loss": 0.69, "step": 10}]
     assert (out / "tensorboard" / "Nov28_20-00-00_host" / "events.out.tfevents.1.host").read_bytes() == b"tb"
+
+
+def test_a_cached_step_imports_neither_evaluate_nor_matplotlib(tmp_path, wiki_slice):
+    """A finished step run again answers at once: no plotting, no metric modules imported."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    cfg = tmp_path / "tok.yaml"
+    cfg.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "tok"), "data": {"path": str(wiki_slice)},
+                                   "tokenizer": {"vocab_size": 1200}, "held_out_fraction": 0.1}))
+    code = ("import sys\nfrom nlp_ssl.cli import main\n"
+            f"rc = main(['train-tokenizer', {str(cfg)!r}])\n"
+            "print('RC', rc, [m for m in ('evaluate', 'matplotlib') if m in sys.modules])\n")
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=300)
+    assert "RC 0" in first.stdout, first.stderr[-2000:]
+    assert (tmp_path / "tok" / "README.md").is_file()  # the tokenizer's card
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=300)
+    assert "nothing to do" in again.stdout and "RC 0 []" in again.stdout, again.stdout + again.stderr
