@@ -79,7 +79,7 @@ def test_the_runs_own_input_is_refused_as_output(tmp_path):
     with pytest.raises(OutputError, match="model"):
         check_output_dir(_Cfg(str(tmp_path / "enc"), model=str(tmp_path / "enc")))
     with pytest.raises(OutputError, match="data"):
-        check_resumable_output_dir(_Cfg(str(tmp_path / "blocks" / "run"), data=str(tmp_path / "blocks")))
+        check_resumable_output_dir(_Cfg(str(tmp_path / "run"), data=str(tmp_path / "run" / "blocks")))  # holds it
 
 
 def test_another_commands_output_is_refused(tmp_path):
