@@ -123,6 +123,21 @@ def _user_error(e: BaseException) -> NlpSslError | None:
     return None
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader closed the pipe
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again on the closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (captured): nothing to flush into a pipe
+        pass
+
+
 def run_guarded(command: str, fn: Callable[[], object], debug: bool = False) -> int:
     """Run `fn` and turn what it raises into an exit code: user errors as one paragraph (traceback only with
     `debug`), bugs with their traceback."""
@@ -132,6 +147,9 @@ def run_guarded(command: str, fn: Callable[[], object], debug: bool = False) -> 
         print(f"nlp-ssl {command}: interrupted; finished outputs are intact, unfinished ones were removed",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`nlp-ssl push --dry-run | head`): not an error of ours
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as e:  # noqa: BLE001 - every exception is reported, one way or the other
         user = _user_error(e)
         if user is None:

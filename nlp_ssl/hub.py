@@ -146,10 +146,16 @@ def local_path(name: str, key: str = "model") -> str:
     except HfHubHTTPError as e:
         raise HubError(f"{key}: downloading {name} from {hf_constants.ENDPOINT} failed: {_short(e)}. {local_copy}") from None
     except Exception as e:  # connection refused, DNS failure, timeouts (OSError, or httpx's own errors)
-        if not isinstance(e, OSError) and type(e).__module__.split(".")[0] not in ("httpx", "httpx2"):
+        if not _unreachable(e):
             raise
         raise HubError(f"{key}: {name} is a Hub id and the Hub ({hf_constants.ENDPOINT}) cannot be reached "
                        f"({type(e).__name__}). {local_copy}") from None
+
+
+def _unreachable(e: BaseException) -> bool:
+    """A failure to reach the Hub at all: an OSError, or huggingface_hub's HTTP client's transport errors
+    (httpx / httpx2 connection refused, DNS failure, timeouts, which are not OSErrors)."""
+    return isinstance(e, OSError) or type(e).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
 
 
 def _short(e: BaseException) -> str:
@@ -680,7 +686,9 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
             raise HubError(f"the Hugging Face token was rejected by {endpoint} (HTTP 401): log in again with "
                            "`hf auth login` or set HF_TOKEN to a valid token with write access") from None
         raise HubError(f"checking the token with {endpoint} failed ({_http_reason(e)})") from None
-    except OSError as e:
+    except Exception as e:  # connection refused, DNS failure, timeouts
+        if not _unreachable(e):
+            raise
         raise HubError(f"the Hub ({endpoint}) cannot be reached ({type(e).__name__}); check the network or "
                        "HF_ENDPOINT") from None
 
@@ -700,7 +708,9 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
     except HfHubHTTPError as e:
         raise HubError(f"creating {repo_id} on {endpoint} failed ({_http_reason(e)}); nothing was uploaded: "
                        f"{', '.join(files)}") from None
-    except OSError as e:
+    except Exception as e:  # connection refused, DNS failure, timeouts
+        if not _unreachable(e):
+            raise
         raise HubError(f"the Hub ({endpoint}) cannot be reached ({type(e).__name__}); nothing was uploaded") from None
     try:
         info = api.upload_folder(repo_id=repo_id, folder_path=str(root), allow_patterns=files,

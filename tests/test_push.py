@@ -322,3 +322,27 @@ def test_hub_push_in_a_config_pushes_when_the_run_finishes(tmp_path, model_dir):
     assert [c["name"] for c in hub.created] == ["run-model"] and len(hub.commits) == 1
     assert 'repo = "me/run-model"' in hub.commits[0]["files"]["README.md"].decode()
     assert TOKEN not in r.stdout + r.stderr
+
+
+def test_an_unreachable_hub_is_a_clear_error_not_a_crash(tmp_path, model_dir):
+    """huggingface_hub's HTTP client raises its own transport errors (not OSError) when nothing listens."""
+    r = push_cli([str(model_dir), "--repo-id", "me/m"], f"http://127.0.0.1:{_closed_port()}", tmp_path)
+    assert r.returncode == HUB_ERROR, r.stderr
+    assert "cannot be reached" in r.stderr and "internal error" not in r.stderr and "Traceback" not in r.stderr
+    assert TOKEN not in r.stdout + r.stderr
+
+
+def test_dry_run_into_a_closed_pipe_is_not_an_internal_error(tmp_path, model_dir):
+    """`nlp-ssl push DIR --dry-run | head -1`: the reader leaves early (the listing is larger than a pipe buffer,
+    so the writer must meet the closed pipe); no traceback, no 'internal error', the shell's code for SIGPIPE."""
+    for i in range(3000):
+        (model_dir / f"model-{i:05d}-of-03000.safetensors").write_bytes(b"")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(PYTHONPATH=str(REPO), HF_HOME=str(tmp_path / "hf-home"))
+    proc = subprocess.Popen([sys.executable, "-m", "nlp_ssl", "push", str(model_dir), "--repo-id", "me/m", "--dry-run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    assert proc.stdout.readline().startswith(b"dry run: would upload 3008 file(s)")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "internal error" not in err and "Traceback" not in err and "BrokenPipeError" not in err, err
