@@ -23,7 +23,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from nlp_ssl.errors import NlpSslError
@@ -203,9 +203,31 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} minutes" if seconds >= 60 else f"{seconds:.0f} seconds"
 
 
+def _paths(src: dict) -> list[str]:
+    path = src.get("path")
+    return [str(p) for p in (path if isinstance(path, list) else [path] if path else [])]
+
+
+def _is_hub_copy(src: dict) -> bool:
+    """Whether a source's data is its `hub_name` data set: read from the Hub (no local path), or local files kept
+    under a directory named for it (`glue/sst2/dev.tsv` for nyu-mll/glue sst2, `qa/squad/...` for
+    rajpurkar/squad). With local files, `hub_name` is only a fallback, used when they are missing: the SQuAD
+    preset trains on SQuADShifts files with rajpurkar/squad as fallback, and a card must not name SQuAD as its
+    training data."""
+    hub = src.get("hub_name")
+    if not hub:
+        return False
+    paths = _paths(src)
+    if not paths:
+        return True
+    names = {hub.split("/")[-1].lower()} | ({str(src["hub_config"]).lower()} if src.get("hub_config") else set())
+    return all(names & {part.lower() for part in PurePosixPath(p).parts[:-1]} for p in paths)
+
+
 def _source_dataset(src: dict | None) -> tuple[str | None, str | None, str | None]:
-    """(Hub dataset id, config, split) a data source stands for (the local file is a copy of it)."""
-    if not isinstance(src, dict):
+    """(Hub dataset id, config, split) of the data a source holds; (None, None, None) when its local files are
+    not a copy of its `hub_name` (see `_is_hub_copy`)."""
+    if not isinstance(src, dict) or not _is_hub_copy(src):
         return None, None, None
     return src.get("hub_name"), src.get("hub_config"), src.get("split")
 
@@ -213,10 +235,11 @@ def _source_dataset(src: dict | None) -> tuple[str | None, str | None, str | Non
 def _source_text(src: dict | None) -> str:
     if not isinstance(src, dict):
         return "unknown"
-    path = src.get("path")
-    paths = path if isinstance(path, list) else [path] if path else []
+    paths = _paths(src)
     hub = src.get("hub_name")
     local = ", ".join(f"`{p}`" for p in paths)
+    if hub and not _is_hub_copy(src):
+        return local + " (local files)"
     if hub:
         hub_txt = f"[{hub}](https://huggingface.co/datasets/{hub})" + (f" ({src['hub_config']})" if src.get("hub_config") else "")
         return (f"{local} (the config names {hub_txt}, split {src.get('split')}, as its Hub counterpart)" if local
@@ -250,10 +273,13 @@ def _eval_results(task_type: str, evals: dict, sources: dict, dataset_fallback: 
 
     out = []
     for split, metrics in evals.items():
-        hub, config, hub_split = _source_dataset(sources.get(split))
+        src = sources.get(split) or {}
+        hub, config, hub_split = _source_dataset(src)
         dataset_type = hub or dataset_fallback
-        limit = max_eval or (sources.get(split) or {}).get("max_examples")
+        limit = max_eval or src.get("max_examples")
+        files = ", ".join(PurePosixPath(p).name for p in _paths(src)) if isinstance(src, dict) else ""
         dataset_name = (f"{dataset_type}" + (f" ({config})" if config else "") + f", {split} split"
+                        + (f" ({'local copy ' if hub else 'local files '}{files})" if files else "")
                         + (f" (first {limit} examples)" if limit else ""))
         for m in metric_names:
             v = metrics.get(m)

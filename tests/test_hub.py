@@ -102,7 +102,7 @@ def test_tokenizer_card_and_hub_base_model(tmp_path):
     from huggingface_hub import ModelCard
 
     tok = _write(tmp_path / "tok", tokenizer__json="{}", tokenizer_config__json={},
-                 config__yaml={"data": {"path": "corpus/wiki.jsonl.gz", "hub_name": "wikimedia/wikipedia",
+                 config__yaml={"data": {"hub_name": "wikimedia/wikipedia",  # read from the Hub
                                         "split": "train"}, "tokenizer": {"model": "wordpiece", "vocab_size": 8192}},
                  run_info__json={"command": "train-tokenizer"},
                  tokenizer_summary__json={"vocab_size": 8192, "training_documents": 12847, "tokens_per_word": 1.56})
@@ -133,3 +133,31 @@ def test_push_shares_only_the_model_files(tmp_path):
                                            ("a/b/c", False), ("", False)])
 def test_hub_ids_are_told_from_paths(name, expected):
     assert looks_like_hub_id(name) is expected
+
+
+def test_card_names_the_hub_dataset_only_when_the_local_files_are_a_copy_of_it(tmp_path):
+    """The SQuAD preset trains on local SQuADShifts files with rajpurkar/squad as a fallback only: the card must
+    not claim SQuAD as its training data. Its dev file (qa/squad/...) is a SQuAD copy and keeps the Hub id."""
+    from huggingface_hub import ModelCard
+
+    shifts = ["qa/squadshifts/new_wiki_v1.0.json", "qa/squadshifts/reddit_v1.0.json"]
+    task = {"type": "extractive_qa", "preset": "squad", "version": "v1",
+            "train": {"path": shifts, "hub_name": "rajpurkar/squad", "split": "train"},
+            "eval": {"dev": {"path": "qa/squad/dev-v1.1-half-a.json", "hub_name": "rajpurkar/squad",
+                             "split": "validation"}}}
+    d = _write(tmp_path / "squad", config__json={"model_type": "bert"},
+               config__yaml={"model": "runs/enc", "init": "pretrained", "task": task, "max_eval_samples": 500},
+               run_info__json={"command": "finetune-qa"},
+               metrics__json={"learning_rate": 1e-3, "seed": 1, "train_questions": 4000, "steps": 300,
+                              "eval": {"dev": {"exact_match": 3.0, "f1": 7.5}}})
+    card = ModelCard.load(write_model_card(d, hardware="CPU"))
+    assert card.data.datasets is None  # not rajpurkar/squad: the training files are SQuADShifts
+    assert "rajpurkar/squad" not in card.text.split("## Evaluation")[0].split("## Training")[1]
+    assert "| training data | `qa/squadshifts/new_wiki_v1.0.json`, `qa/squadshifts/reddit_v1.0.json` (local files) |" in card.text
+    ev = card.data.eval_results
+    assert [(r.dataset_type, r.dataset_split, r.metric_type) for r in ev] == [
+        ("rajpurkar/squad", "validation", "exact_match"), ("rajpurkar/squad", "validation", "f1")]
+    assert ev[0].dataset_name == "rajpurkar/squad, dev split (local copy dev-v1.1-half-a.json) (first 500 examples)"
+    # GLUE files under glue/sst2/ are that data set's copy: the Hub id stays
+    ft = finetuned_dir(tmp_path, "ft", 1e-3, 1, 0.9, "google/electra-small-discriminator")
+    assert ModelCard.load(write_model_card(ft)).data.datasets == ["nyu-mll/glue"]
