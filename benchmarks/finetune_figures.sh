@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The figures of the fine-tuning and QA issues: a pretrained encoder against the same architecture from scratch,
-# same recipe, budget and seeds; each initialisation at its own best learning rate from the grid (chosen on dev
-# with seed 1). Encoder: configs/pretrain/bert-tiny-imdb-cpu.yaml (run it first). Results: runs/figures/*/metrics.json,
+# same recipe, budget and seeds; each initialisation at its own best learning rate from the grid (chosen on the
+# task's selection split, carved from train, with seed 1; dev/test reported). Encoder: configs/pretrain/bert-tiny-imdb-cpu.yaml (run it first). Results: runs/figures/*/metrics.json,
 # tabulated by benchmarks/summarize_finetune.py. About 80 minutes on 2 CPU cores. Runs already finished
 # (same config) are skipped, so the script can be re-run after an interruption.
 #

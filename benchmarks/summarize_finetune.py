@@ -1,6 +1,6 @@
 """Tabulate fine-tuning results: every `metrics.json` under a directory (benchmarks/finetune_figures.sh writes
 runs/figures). Classification summaries: the report split's headline metric, mean ± std over seeds, the learning
-rate chosen on dev and the grid; self-training: the metric per round; QA: EM/F1 and training features/s.
+rate chosen on the selection split and the grid (marked `oracle` when that split is the reported one); self-training: the metric per round; QA: EM/F1 and training features/s.
 
 Usage: python benchmarks/summarize_finetune.py runs/figures
 """
@@ -28,7 +28,8 @@ def main() -> None:
             grid = " ".join(f"{lr}:{100 * v:.1f}" for lr, v in m["selection"]["grid"].items())
             cls_rows.append([name, m["init"], m["max_train_samples"] or "all", f"{split} {metric}",
                              f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}", per_seed,
-                             f"{m['selection']['best_learning_rate']:g}", grid])
+                             f"{m['selection']['best_learning_rate']:g}"
+                             + (" (oracle)" if m["selection"].get("oracle") else ""), grid])
             for rnd in m.get("self_training_rounds", []):
                 r = rnd["summary"][split][metric]
                 st_rows.append([name, rnd["round"], " ".join(map(str, rnd["pseudo_labels"])),
@@ -39,7 +40,7 @@ def main() -> None:
                 qa_rows.append([name, m["init"], split, f"{em:.2f}", f"{e['f1']:.2f}", m["steps"], m["train_features"],
                                 f"{m['train_features_per_second']:.1f}", f"{e['eval_features_per_second']:.1f}"])
     if cls_rows:
-        print(table(["run", "init", "labels", "metric", "mean ± std (%)", "per seed", "best lr", "grid (seed 1, dev)"],
+        print(table(["run", "init", "labels", "metric", "mean ± std (%)", "per seed", "best lr", "grid (seed 1, selection split)"],
                     cls_rows))
     if st_rows:
         print()

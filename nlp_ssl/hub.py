@@ -478,6 +478,9 @@ def _finetuned_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: d
     base = _base_model(base_name)
     init = metrics.get("init", cfg.get("init", "pretrained"))
     evals = metrics.get("eval") or {}
+    chosen_on = metrics.get("selection_split")
+    if chosen_on and chosen_on != metrics.get("report_split"):  # the split the run chose on is not a result
+        evals = {k: v for k, v in evals.items() if k != chosen_on}
     sources = task.get("eval") or {}
     if ttype == "extractive_qa":
         version = task.get("version", "v1")

@@ -42,7 +42,7 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
         trainer, stats, curve = train_qa(cfg, task, data, tokenizer, work)
         # --- validate --------------------------------------------------------------------------------
         scored, threshold = score_splits(trainer.model, tokenizer, task, data.evals, cfg.train.eval_batch_size)
-        metrics = run_metrics(cfg, data, stats, scored, curve)
+        metrics = run_metrics(cfg, task, data, stats, scored, curve)
         # --- save ------------------------------------------------------------------------------------
         save_qa_run(tmp, work, cfg, task, trainer, tokenizer, metrics, scored, threshold, curve)
     if is_main_process():

@@ -46,8 +46,11 @@ class TaskConfig:
             sorted distinct labels of train.
         metrics: metric names (the first one picks learning rates and best rounds): accuracy, f1, macro_f1,
             matthews_correlation, pearson, spearmanr.
-        selection_split: split used to choose the learning rate (null: the first of eval/held_out).
+        selection_split: split used to choose the learning rate and, with train.eval_steps, the best weights
+            (null: the first of eval/held_out). The presets carve it out of train (`held_out: {selection: ...}`).
         report_split: split whose metrics are the headline (null: `test` if there is one, else selection_split).
+            Nothing should be chosen on it; when it is the selection split, the summary marks its figures as
+            `oracle` (chosen on the data they report, so optimistic).
         max_length: tokens per example, special tokens included.
         truncation: which tokens a longer single text keeps: `head` (the start), `tail` (the end), or
             `head_tail` (`head_tokens` from the start, the rest from the end; Sun et al. 2019). Pairs: `head`.
@@ -97,7 +100,10 @@ def _src(path: str | None, hub_config: str | None, split: str, **kw: Any) -> Dat
 
 
 def _glue(name: str, text_columns: list[str], labels: list[str] | None, metrics: list[str], local: bool,
-          eval_splits: dict[str, str] | None = None, **local_kw: Any) -> TaskConfig:
+          selection: float, eval_splits: dict[str, str] | None = None, **local_kw: Any) -> TaskConfig:
+    """A GLUE task: its labelled dev split(s) are reported; the learning rate (and best weights, with eval_steps)
+    are chosen on `selection`, a seeded share of train carved out before any training sample is drawn, so
+    nothing is chosen on the reported split."""
     def path(split):
         return f"glue/{name}/{split}.tsv" if local else None
 
@@ -106,33 +112,39 @@ def _glue(name: str, text_columns: list[str], labels: list[str] | None, metrics:
         type="regression" if labels is None else "classification",
         train=_src(path("train"), name, "train", **local_kw),
         eval={k: _src(path("dev") if k == "dev" else None, name, v, **local_kw) for k, v in splits.items()},
-        text_columns=text_columns, label_column="label", labels=labels, metrics=metrics)
+        held_out={"selection": selection}, text_columns=text_columns, label_column="label", labels=labels,
+        metrics=metrics, selection_split="selection", report_split=next(iter(splits)))
 
 
 _COLA_COLUMNS = {"header": False, "column_names": ["source", "label", "original_mark", "sentence"]}
 _MRPC_COLUMNS = {"format": "tsv", "rename_columns": {"Quality": "label", "#1 String": "sentence1", "#2 String": "sentence2"}}
 
+# Selection shares of train: about 1,000-4,000 examples on the large tasks, 10% on the small ones.
 PRESETS: dict[str, TaskConfig] = {
-    "sst2": _glue("sst2", ["sentence"], ["negative", "positive"], ["accuracy"], local=True),
+    "sst2": _glue("sst2", ["sentence"], ["negative", "positive"], ["accuracy"], local=True, selection=0.02),
     "cola": _glue("cola", ["sentence"], ["unacceptable", "acceptable"], ["matthews_correlation", "accuracy"],
-                  local=True, **_COLA_COLUMNS),
+                  local=True, selection=0.1, **_COLA_COLUMNS),
     "mrpc": TaskConfig(
-        # The original MRPC files have no dev split (GLUE carves its 408 dev pairs out of train): dev is a
-        # seeded 10% of train, and the original test file (labelled) is scored as `test`.
+        # The original MRPC files have no dev split (GLUE carves its 408 dev pairs out of train): the selection
+        # split is a seeded 10% of train, and the original test file (labelled) is scored and reported as `test`.
         train=_src("glue/mrpc/msr_paraphrase_train.txt", "mrpc", "train", **_MRPC_COLUMNS),
         eval={"test": _src("glue/mrpc/msr_paraphrase_test.txt", "mrpc", "test", **_MRPC_COLUMNS)},
-        held_out={"dev": 0.1}, text_columns=["sentence1", "sentence2"], label_column="label",
-        labels=["not_equivalent", "equivalent"], metrics=["f1", "accuracy"], selection_split="dev",
-        report_split="dev"),
-    "stsb": _glue("stsb", ["sentence1", "sentence2"], None, ["pearson", "spearmanr"], local=True,
+        held_out={"selection": 0.1}, text_columns=["sentence1", "sentence2"], label_column="label",
+        labels=["not_equivalent", "equivalent"], metrics=["f1", "accuracy"], selection_split="selection",
+        report_split="test"),
+    "stsb": _glue("stsb", ["sentence1", "sentence2"], None, ["pearson", "spearmanr"], local=True, selection=0.1,
                   rename_columns={"score": "label"}),
-    "rte": _glue("rte", ["sentence1", "sentence2"], ["entailment", "not_entailment"], ["accuracy"], local=True),
-    "qnli": _glue("qnli", ["question", "sentence"], ["entailment", "not_entailment"], ["accuracy"], local=False),
+    "rte": _glue("rte", ["sentence1", "sentence2"], ["entailment", "not_entailment"], ["accuracy"], local=True,
+                 selection=0.1),
+    "qnli": _glue("qnli", ["question", "sentence"], ["entailment", "not_entailment"], ["accuracy"], local=False,
+                  selection=0.02),
     "mnli": _glue("mnli", ["premise", "hypothesis"], ["entailment", "neutral", "contradiction"], ["accuracy"],
-                  local=False, eval_splits={"dev_matched": "validation_matched",
-                                            "dev_mismatched": "validation_mismatched"}),
-    "qqp": _glue("qqp", ["question1", "question2"], ["not_duplicate", "duplicate"], ["accuracy", "f1"], local=False),
-    "wnli": _glue("wnli", ["sentence1", "sentence2"], ["not_entailment", "entailment"], ["accuracy"], local=False),
+                  local=False, selection=0.01, eval_splits={"dev_matched": "validation_matched",
+                                                            "dev_mismatched": "validation_mismatched"}),
+    "qqp": _glue("qqp", ["question1", "question2"], ["not_duplicate", "duplicate"], ["accuracy", "f1"], local=False,
+                 selection=0.01),
+    "wnli": _glue("wnli", ["sentence1", "sentence2"], ["not_entailment", "entailment"], ["accuracy"], local=False,
+                  selection=0.1),
     # IMDB's test split is not among the local files: dev (model selection) and test (the reported accuracy)
     # are disjoint seeded parts of train.
     "imdb": TaskConfig(
@@ -182,7 +194,9 @@ def resolve_task(task: TaskConfig) -> TaskConfig:
         problems.append("task.eval: no evaluation split; give eval sources or held_out fractions")
     for key in ("selection_split", "report_split"):
         value = getattr(filled, key)
-        if value is not None and value not in names:
+        if value is not None and value not in names and getattr(task, key) is None:
+            filled = dataclasses.replace(filled, **{key: None})  # the preset's split, gone with its held_out
+        elif value is not None and value not in names:
             problems.append(f"task.{key}: no split {value!r}; the task has {names}")
     if problems:
         raise ConfigError(problems)

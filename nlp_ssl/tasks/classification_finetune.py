@@ -83,9 +83,17 @@ def run_key(cfg: FinetuneConfig, lr: float, seed: int) -> str:
     return content_key({"config": comparable_config(to_dict(replace(cfg, seeds=[]))), "lr": lr, "seed": seed})
 
 
+def is_oracle(cfg: FinetuneConfig, task: TaskConfig) -> bool:
+    """Whether something (the learning rate from a grid, the best weights of a curve) is chosen on the very split
+    that is reported: its figures are then optimistic and are labelled `oracle`."""
+    chooses = len(cfg.train.learning_rates) > 1 or bool(cfg.train.eval_steps)
+    return chooses and task.selection_split == task.report_split
+
+
 def headline(metrics: dict, task: TaskConfig) -> str:
     split = metrics["eval"][task.report_split]
-    return ", ".join(f"{m} {split[m]:.4f}" for m in task.metrics)
+    note = " (oracle: chosen on this split)" if metrics.get("oracle") else ""
+    return ", ".join(f"{m} {split[m]:.4f}" for m in task.metrics) + note
 
 
 class ClassificationJob:
@@ -212,7 +220,8 @@ class ClassificationJob:
                       f"{task.report_split} {task.metrics[0]} {evals[task.report_split][task.metrics[0]]:.4f}")
             metrics = {"learning_rate": lr, "seed": seed, "init": cfg.init, "train_examples": len(labelled),
                        **stats, "eval": evals, "eval_examples_per_second": speed,
-                       "run_key": run_key(cfg, lr, seed)}
+                       "selection_split": task.selection_split, "report_split": task.report_split,
+                       "oracle": is_oracle(cfg, task), "run_key": run_key(cfg, lr, seed)}
             if cfg.self_training.rounds:
                 metrics["self_training"] = rounds
             run_cfg = replace(cfg, output_dir=str(run_dir), seeds=[seed],
@@ -237,7 +246,7 @@ def grid_summary(cfg: FinetuneConfig, task: TaskConfig, result: GridResult) -> d
         "task": task.preset, "init": cfg.init, "model": cfg.model, "max_train_samples": cfg.max_train_samples,
         "seeds": cfg.seeds, "selection": {"split": task.selection_split, "metric": main_metric,
                                           "grid": {f"{lr:g}": s for lr, s in result.scores.items()},
-                                          "best_learning_rate": best},
+                                          "best_learning_rate": best, "oracle": is_oracle(cfg, task)},
         "report_split": task.report_split, "summary": aggregate(runs),
         "runs": [{k: r[k] for k in ("seed", "learning_rate", "eval", "train_seconds", "train_examples_per_second",
                                     "self_training") if k in r} for r in runs],
@@ -252,8 +261,11 @@ def grid_summary(cfg: FinetuneConfig, task: TaskConfig, result: GridResult) -> d
             print(f"self-training round {k}: {task.report_split} {main_metric} {m['mean']:.4f} ± {m['std']:.4f}, "
                   f"pseudo-labels {rnd['pseudo_labels']}")
     for split, ms in summary["summary"].items():
+        role = {task.selection_split: "selection", task.report_split: "reported"}.get(split, "")
+        if split == task.report_split and summary["selection"]["oracle"]:
+            role = "reported, oracle: the learning rate was chosen on this split"
         print(f"{split}: " + ", ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in ms.items())
-              + f" (lr {best:g}, seeds {cfg.seeds})")
+              + f" (lr {best:g}, seeds {cfg.seeds}{'; ' + role if role else ''})")
     return summary
 
 

@@ -48,7 +48,15 @@ class QATaskConfig:
         bad_answers: training examples whose `answer_start` does not point at the answer text: `skip` them
             (counted and reported), `fix` them (use the occurrence of the text nearest to answer_start, skip if
             absent), or stop with an `error`.
-        selection_split: split that tunes the v2 threshold (null: the first eval split).
+        selection_split: split that tunes the v2 threshold and, with train.eval_steps, picks the best weights
+            (null: `selection` when selection_fraction is set, else the first eval split).
+        selection_fraction: carve the selection split out of the first eval split: this share of its questions
+            (chosen by a seeded hash of each question's position, `split_seed`) becomes `selection`, the rest keeps
+            the split's name and is reported, so the threshold is never tuned on the reported questions (preset
+            squad_v2: 0.5). 0 (or null without a preset): no carving; a threshold tuned on the reported split is
+            then labelled `oracle` in metrics.json. (The local v2 training data, SQuADShifts, has no unanswerable
+            questions to tune on.)
+        split_seed: seed of that carving.
     """
 
     type: Literal["extractive_qa"] = "extractive_qa"
@@ -64,6 +72,8 @@ class QATaskConfig:
     null_threshold: float | None = None
     bad_answers: Literal["skip", "fix", "error"] = "skip"
     selection_split: str | None = None
+    selection_fraction: float | None = None
+    split_seed: int = 0
 
     def validate(self) -> list[str]:
         problems = []
@@ -77,6 +87,8 @@ class QATaskConfig:
         for name in ("max_answer_length", "n_best", "max_query_length"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}: must be at least 1")
+        if self.selection_fraction is not None and not 0 <= self.selection_fraction < 1:
+            problems.append(f"selection_fraction: a share in [0, 1) (0: no carving), got {self.selection_fraction}")
         return problems
 
 
@@ -95,7 +107,8 @@ QA_PRESETS: dict[str, QATaskConfig] = {
         version="v2",
         train=DataSourceConfig(path=_SHIFTS, hub_name="rajpurkar/squad_v2", split="train"),
         eval={"dev": DataSourceConfig(path="qa/squad_v2/dev-v2.0-half.json", hub_name="rajpurkar/squad_v2",
-                                      split="validation")}),
+                                      split="validation")},
+        selection_fraction=0.5),  # the null threshold is tuned on half of the dev questions, the other half reported
 }
 
 QA_COLUMNS = ["id", "context", "question", "answers"]
@@ -112,12 +125,38 @@ def resolve_qa_task(task: QATaskConfig) -> QATaskConfig:
         problems.append("task.train: no training source; give one, or a preset")
     if not filled.eval:
         problems.append("task.eval: no evaluation split; give one, or a preset")
-    if filled.selection_split is not None and filled.selection_split not in (filled.eval or {}):
+    carved = is_carved(filled)
+    if carved and "selection" in (filled.eval or {}):
+        problems.append("task.eval: `selection` is the name of the split carved by selection_fraction; rename that "
+                        "source or set selection_fraction: null")
+    if carved and filled.selection_split not in (None, "selection"):
+        problems.append(f"task.selection_split: with selection_fraction the selection split is `selection` (carved "
+                        f"from the first eval split), got {filled.selection_split!r}; set it to null")
+    elif not carved and filled.selection_split is not None and filled.selection_split not in (filled.eval or {}):
         problems.append(f"task.selection_split: no split {filled.selection_split!r}; the task has {list(filled.eval or {})}")
     if problems:
         raise ConfigError(problems)
-    return dataclasses.replace(filled, version=filled.version or "v1",
-                               selection_split=filled.selection_split or next(iter(filled.eval)))
+    selection = "selection" if carved else filled.selection_split or next(iter(filled.eval))
+    return dataclasses.replace(filled, version=filled.version or "v1", selection_split=selection)
+
+
+def is_carved(task: QATaskConfig) -> bool:
+    """Whether the selection split is carved out of the first eval split (`selection_fraction` above 0)."""
+    return bool(task.selection_fraction)
+
+
+def report_split(task: QATaskConfig) -> str:
+    """The reported split of a resolved task: the carved eval split's remainder, else the selection split."""
+    return next(iter(task.eval)) if is_carved(task) else task.selection_split
+
+
+def carve_selection(rows: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """(selection rows, the rest): a seeded, order-independent share of the questions (`data.split.hash_uniform`
+    of each question's position), disjoint from the rest."""
+    from nlp_ssl.data.split import hash_uniform
+
+    u = hash_uniform(np.arange(len(rows)), seed)
+    return [r for r, x in zip(rows, u) if x < fraction], [r for r, x in zip(rows, u) if x >= fraction]
 
 
 # ----------------------------------------------------------------------------------------------------------

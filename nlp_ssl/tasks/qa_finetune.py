@@ -41,7 +41,8 @@ class QAFinetuneConfig:
         seed: seed of the sample, the head initialisation and the data order.
         train: see FinetuneTrainConfig (per_device_batch_size counts windows).
         save_predictions: write predictions.json (official format: id -> answer) and, for v2, na_scores.json
-            (null score - best span score per id) for the selection split; predictions-<split>.json for the others.
+            (null score - best span score per id) for the reported split; predictions-<split>.json (and
+            na_scores-<split>.json) for the others.
         overwrite: replace an output_dir that holds another run.
         hub: push the model when the run finishes; see HubConfig.
     """
@@ -125,11 +126,33 @@ def load_qa_data(cfg: QAFinetuneConfig, task: QATaskConfig, tokenizer, data_dir:
     if cfg.max_train_samples and cfg.max_train_samples < len(train_rows):
         pick = np.sort(np.random.default_rng(cfg.seed).choice(len(train_rows), cfg.max_train_samples, replace=False))
         train_rows = [train_rows[i] for i in pick]
-    evals = {}
-    for name, src in task.eval.items():
-        rows, _ = load_qa_examples(src, data_dir, task.version, task.bad_answers, training=False)
-        evals[name] = rows[: cfg.max_eval_samples] if cfg.max_eval_samples else rows
+    evals = load_eval_rows(task, data_dir, cfg.max_eval_samples)
     return QAData(train_rows, report, features_dataset(train_features(train_rows, tokenizer, task)), evals)
+
+
+def load_eval_rows(task: QATaskConfig, data_dir: str | None, limit: int | None = None) -> dict[str, list[dict]]:
+    """Evaluation questions per split (the first `limit` of each), with the selection split carved out of the
+    first eval split when `task.selection_fraction` is set (`qa.carve_selection`)."""
+    from nlp_ssl.tasks.qa import carve_selection, is_carved, load_qa_examples
+
+    evals: dict[str, list[dict]] = {}
+    for i, (name, src) in enumerate(task.eval.items()):
+        rows, _ = load_qa_examples(src, data_dir, task.version, task.bad_answers, training=False)
+        if i == 0 and is_carved(task):
+            selection, rows = carve_selection(rows, task.selection_fraction, task.split_seed)
+            evals["selection"] = selection[:limit] if limit else selection
+        evals[name] = rows[:limit] if limit else rows
+    return evals
+
+
+def oracle_flags(cfg: QAFinetuneConfig, task: QATaskConfig) -> dict[str, bool]:
+    """What was chosen on the reported split itself (figures then optimistic): the v2 null threshold tuned on it,
+    or the best weights of a learning curve scored on it."""
+    from nlp_ssl.tasks.qa import report_split
+
+    same = task.selection_split == report_split(task)
+    return {"null_threshold_oracle": same and task.version == "v2" and task.null_threshold is None,
+            "best_weights_oracle": same and bool(cfg.train.eval_steps)}
 
 
 def train_qa(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, tokenizer,
@@ -205,9 +228,11 @@ def save_qa_run(tmp: Path, work: str, cfg: QAFinetuneConfig, task: QATaskConfig,
     model = trainer.model
     if curve is not None:
         (tmp / "learning_curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+    from nlp_ssl.tasks.qa import report_split
+
     if cfg.save_predictions:
         for split, (_, preds, na_diff) in scored.items():
-            suffix = "" if split == task.selection_split else f"-{split}"
+            suffix = "" if split == report_split(task) else f"-{split}"
             (tmp / f"predictions{suffix}.json").write_text(json.dumps(preds, indent=1, ensure_ascii=False) + "\n")
             if task.version == "v2":
                 (tmp / f"na_scores{suffix}.json").write_text(json.dumps(na_diff, indent=1) + "\n")
@@ -220,20 +245,31 @@ def save_qa_run(tmp: Path, work: str, cfg: QAFinetuneConfig, task: QATaskConfig,
     plot_run(tmp)
 
 
-def run_metrics(cfg: QAFinetuneConfig, data: QAData, stats: dict, scored: dict, curve: dict | None = None) -> dict[str, Any]:
+def run_metrics(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, stats: dict, scored: dict,
+                curve: dict | None = None) -> dict[str, Any]:
+    from nlp_ssl.tasks.qa import report_split
+
     metrics = {"learning_rate": cfg.train.learning_rates[0], "seed": cfg.seed, "init": cfg.init,
                "train_questions": len(data.train_rows), "train_features": len(data.train_set),
                "train_features_per_second": stats.pop("train_examples_per_second"), **stats,
-               "train_data": asdict(data.train_report)}
+               "train_data": asdict(data.train_report), "selection_split": task.selection_split,
+               "report_split": report_split(task), **oracle_flags(cfg, task)}
     if curve is not None:
         metrics["best_step"] = curve["best_step"]
     return {**metrics, "eval": {split: s[0] for split, s in scored.items()}}
 
 
 def headline(metrics: dict, task: QATaskConfig) -> str:
-    sel = metrics["eval"][task.selection_split]
+    from nlp_ssl.tasks.qa import report_split
+
+    split = report_split(task)
+    rep = metrics["eval"][split]
     keys = ("exact_match", "f1") if task.version == "v1" else ("exact", "f1", "HasAns_f1", "NoAns_f1")
-    return f"{task.selection_split} " + ", ".join(f"{k} {sel[k]:.2f}" for k in keys if k in sel)
+    oracle = [k.replace("_oracle", "").replace("_", " ") for k in ("null_threshold_oracle", "best_weights_oracle")
+              if metrics.get(k)]
+    note = f" (oracle: {', '.join(oracle)} chosen on this split)" if oracle else \
+        (f" ({task.selection_split} chose the null threshold)" if task.version == "v2" and split != task.selection_split else "")
+    return f"{split} " + ", ".join(f"{k} {rep[k]:.2f}" for k in keys if k in rep) + note
 
 
 def evaluate_qa_model(model_dir: str, task_dict: dict, splits: list[str] | None, batch_size: int,
@@ -243,7 +279,7 @@ def evaluate_qa_model(model_dir: str, task_dict: dict, splits: list[str] | None,
 
     from nlp_ssl.config import from_dict
     from nlp_ssl.outputs import write_json_atomic
-    from nlp_ssl.tasks.qa import load_qa_examples, resolve_qa_task
+    from nlp_ssl.tasks.qa import is_carved, resolve_qa_task
     from nlp_ssl.tokenization import load_tokenizer
 
     task = resolve_qa_task(from_dict(QATaskConfig, {**task_dict, "type": "extractive_qa"}, f"{model_dir} task"))
@@ -251,16 +287,18 @@ def evaluate_qa_model(model_dir: str, task_dict: dict, splits: list[str] | None,
     recorded = getattr(model.config, "extractive_qa", None) or {}
     threshold = task.null_threshold if task.null_threshold is not None else recorded.get("null_threshold")
     tokenizer = load_tokenizer(model_dir)
-    wanted = splits or list(task.eval)
+    names = (["selection"] if is_carved(task) else []) + list(task.eval)
+    wanted = splits or names
+    unknown = [s for s in wanted if s not in names]
+    if unknown:
+        raise ConfigError([f"splits: no split {unknown[0]!r}; the task has {names}"])
+    evals = load_eval_rows(task, data_dir, max_eval_samples)  # as the run scored them (and carved them)
     results: dict[str, Any] = {"model": model_dir, "eval": {}}
     out = Path(output_dir) if output_dir else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
     for split in wanted:
-        if split not in task.eval:
-            raise ConfigError([f"splits: no split {split!r}; the task has {list(task.eval)}"])
-        rows, _ = load_qa_examples(task.eval[split], data_dir, task.version, task.bad_answers, training=False)
-        rows = rows[:max_eval_samples] if max_eval_samples else rows  # as the run scored them
+        rows = evals[split]
         m, preds, _, _ = score_split(model, tokenizer, task, rows, batch_size, threshold)
         results["eval"][split] = m
         print(f"{split} ({len(rows):,} questions): " + ", ".join(

@@ -28,7 +28,7 @@ def cfg(tmp_path, encoder, name="run", task=None, train=None, **top) -> Finetune
 
 
 def test_single_run_saves_a_model_that_loads_without_nlp_ssl(tmp_path, tiny_encoder_dir, data_dir):
-    curve = {"eval_steps": 10}  # dev accuracy scored every 10 steps: learning_curve.json and the plot
+    curve = {"eval_steps": 10}  # selection accuracy scored every 10 steps: learning_curve.json and the plot
     metrics = main(cfg(tmp_path, tiny_encoder_dir, train=curve), data_dir)
     out = tmp_path / "run"
     assert {"model.safetensors", "config.json", "tokenizer.json", "metrics.json", "config.yaml", "run_info.json",
@@ -43,7 +43,9 @@ def test_single_run_saves_a_model_that_loads_without_nlp_ssl(tmp_path, tiny_enco
     assert json.loads((out / "log_history.json").read_text())[-1]["step"] == 25
     points = json.loads((out / "learning_curve.json").read_text())["points"]
     assert [p["step"] for p in points] == [10, 20, 25]
-    assert max(p["accuracy"] for p in points) == pytest.approx(metrics["eval"]["dev"]["accuracy"])  # best kept
+    # the best weights are chosen on the selection split (carved from train), never on dev, which is reported
+    assert max(p["accuracy"] for p in points) == pytest.approx(metrics["eval"]["selection"]["accuracy"])  # best kept
+    assert (metrics["selection_split"], metrics["report_split"], metrics["oracle"]) == ("selection", "dev", False)
     assert (out / "plots" / "training.png").read_bytes()[:4] == b"\x89PNG"
     from huggingface_hub import ModelCard
 

@@ -127,14 +127,21 @@ def test_evaluate_scores_the_same_questions_as_the_run(tmp_path, tiny_encoder_di
     assert every["eval"]["dev"]["total"] == sum(len(p["qas"]) for p in json.loads(dev.read_text())["data"][0]["paragraphs"])
 
 
-def test_v2_tunes_and_records_the_null_threshold(tmp_path, tiny_encoder_dir, data_dir):
+def test_v2_tunes_the_null_threshold_on_the_selection_half_and_reports_the_other(tmp_path, tiny_encoder_dir, data_dir):
     dev = slice_of(Path(data_dir) / "qa/squad_v2/dev-v2.0-half.json", tmp_path / "dev-v2.json", 2)
     metrics = finetune(qa_config(tmp_path, tiny_encoder_dir, dev, version="v2", preset="squad_v2"), data_dir)
-    m = metrics["eval"]["dev"]
+    sel, m = metrics["eval"]["selection"], metrics["eval"]["dev"]
     assert {"HasAns_f1", "NoAns_f1", "best_f1", "best_f1_thresh", "null_threshold"} <= set(m)
-    assert m["null_threshold"] == m["best_f1_thresh"] and m["f1"] == pytest.approx(m["best_f1"])
+    # tuned on the selection questions (the best threshold there), applied unchanged to the reported ones
+    assert sel["null_threshold"] == sel["best_f1_thresh"] and sel["f1"] == pytest.approx(sel["best_f1"])
+    assert m["null_threshold"] == sel["null_threshold"]
+    assert metrics["report_split"] == "dev" and metrics["null_threshold_oracle"] is False
+    assert sel["total"] + m["total"] == len([q for p in json.loads(dev.read_text())["data"][0]["paragraphs"]
+                                              for q in p["qas"]])
+    sel_preds = json.loads((tmp_path / "qa" / "predictions-selection.json").read_text())
     settings = json.loads((tmp_path / "qa" / "config.json").read_text())["extractive_qa"]
     assert settings["version"] == "v2" and settings["null_threshold"] == pytest.approx(m["null_threshold"])
     na = json.loads((tmp_path / "qa" / "na_scores.json").read_text())
-    preds = json.loads((tmp_path / "qa" / "predictions.json").read_text())
+    preds = json.loads((tmp_path / "qa" / "predictions.json").read_text())  # the reported split
+    assert set(preds).isdisjoint(sel_preds) and len(preds) == m["total"]
     assert all((preds[q] == "") == (na[q] > m["null_threshold"]) for q in preds)

@@ -22,7 +22,13 @@ def task(**kw) -> TaskConfig:
 def test_presets_fill_null_keys_and_pick_splits():
     sst2 = task(preset="sst2")
     assert sst2.text_columns == ["sentence"] and sst2.labels == ["negative", "positive"]
-    assert (sst2.selection_split, sst2.report_split) == ("dev", "dev")
+    assert (sst2.selection_split, sst2.report_split) == ("selection", "dev")  # chosen on train's share, dev reported
+    assert sst2.held_out == {"selection": 0.02}
+    assert (task(preset="mrpc").selection_split, task(preset="mrpc").report_split) == ("selection", "test")
+    assert task(preset="mnli").report_split == "dev_matched"
+    # a config that replaces the held-out splits drops the preset's selection split with them
+    mine = task(preset="sst2", held_out={"tune": 0.1})
+    assert (mine.selection_split, mine.report_split) == ("dev", "dev")
     stsb = task(preset="stsb")
     assert stsb.type == "regression" and stsb.metrics == ["pearson", "spearmanr"]
     imdb = task(preset="imdb")
@@ -48,7 +54,8 @@ def test_bad_task_configs_are_named():
 
 def test_glue_local_splits_load_with_label_ids(data_dir):
     splits, labels = load_task(task(preset="sst2"), data_dir)
-    assert labels == ["negative", "positive"] and len(splits["train"]) == 67349 and len(splits["dev"]) == 872
+    assert labels == ["negative", "positive"] and len(splits["train"]) + len(splits["selection"]) == 67349
+    assert len(splits["dev"]) == 872
     assert set(splits["dev"]["label"]) == {0, 1} and splits["dev"][0]["text_a"].startswith("it 's a charming")
     cola, _ = load_task(task(preset="cola"), data_dir)  # headerless TSV
     assert len(cola["dev"]) == 527 and "text_b" not in cola["dev"].column_names
@@ -56,15 +63,28 @@ def test_glue_local_splits_load_with_label_ids(data_dir):
     assert none is None and isinstance(stsb["dev"][0]["label"], float) and stsb["dev"][0]["text_b"]
 
 
-def test_mrpc_dev_is_a_seeded_disjoint_tenth_of_train(data_dir):
+def test_mrpc_selection_is_a_seeded_disjoint_tenth_of_train(data_dir):
     splits, _ = load_task(task(preset="mrpc"), data_dir)
-    train, dev = splits["train"], splits["dev"]
+    train, dev = splits["train"], splits["selection"]
     assert len(train) + len(dev) == 4076 and 350 < len(dev) < 470 and len(splits["test"]) == 1725
     assert not set(train["idx"]) & set(dev["idx"])
     again, _ = load_task(task(preset="mrpc"), data_dir)
-    assert again["dev"]["idx"] == dev["idx"]
+    assert again["selection"]["idx"] == dev["idx"]
     other, _ = load_task(task(preset="mrpc", split_seed=1), data_dir)
-    assert other["dev"]["idx"] != dev["idx"]
+    assert other["selection"]["idx"] != dev["idx"]
+
+
+def test_selection_split_is_disjoint_from_the_training_sample_and_the_reported_split(data_dir):
+    """SST-2: the learning rate is chosen on a seeded share of train; the few-label sample is drawn from what
+    is left, and the reported split (dev) is another file: nothing chosen touches what is reported."""
+    t = task(preset="sst2", train={"path": "glue/sst2/train.tsv", "max_examples": 3000})
+    splits, labels = load_task(t, data_dir)
+    train, selection, dev = splits["train"], splits["selection"], splits["dev"]
+    assert t.selection_split == "selection" and t.report_split == "dev" and t.report_split not in t.held_out
+    assert len(train) + len(selection) == 3000 and 30 < len(selection) < 90  # 2%
+    sample = train.select(stratified_sample(np.asarray(train["label"]), 100, seed=1, names=labels))
+    assert not set(selection["idx"]) & set(train["idx"]) and not set(selection["idx"]) & set(sample["idx"])
+    assert len(dev) == 872 and t.eval["dev"].path == "glue/sst2/dev.tsv"
 
 
 def _tsv(path, rows, header="sentence\tlabel"):
