@@ -4,8 +4,9 @@
   fine-tuned model), made with `huggingface_hub`'s `ModelCard`/`ModelCardData`/`EvalResult` from the files the
   run left there (config.yaml, run_info.json, metrics.json, config.json), so a card can be rebuilt at any time
   and needs nothing from the recipe that wrote the directory. Evaluation results go into the Hub's `model-index`.
-- `push`: `create_repo` + `upload_folder` of a model directory's own files (no checkpoints, optimizer states or
-  logs unless asked), with the token from the usual login or `HF_TOKEN`, never printed or written.
+- `push`: `create_repo` + one commit (`create_commit`, what `upload_folder` makes) of a model directory's own
+  files (no checkpoints, optimizer states or logs unless asked), the card sent from memory so that the
+  directory itself is never modified, with the token from the usual login or `HF_TOKEN`, never printed or written.
 - `local_path`: a local directory, or a Hub id (`bert-base-uncased`) downloaded once into the Hub cache, with
   a clear and immediate error offline or when the Hub cannot be reached.
 
@@ -621,21 +622,24 @@ def check_model_dir(model_dir: str | Path) -> Path:
     raise HubError(f"{root} holds no config.json or tokenizer.json: not a model directory")
 
 
-def _git_blob_sha1(path: Path) -> str:
+def _git_blob_sha1(data: bytes) -> str:
     import hashlib
 
-    data = path.read_bytes()
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, data: bytes | None) -> str:
+    import hashlib
+
     from nlp_ssl.runinfo import file_digest
 
-    return file_digest(path)
+    return hashlib.sha256(data).hexdigest() if data is not None else file_digest(path)
 
 
-def _remote_matches(api, repo_id: str, revision: str | None, root: Path, files: list[str]) -> set[str] | None:
-    """Which of `files` the repository already holds with the same content (None: the Hub cannot tell us)."""
+def _remote_matches(api, repo_id: str, revision: str | None, root: Path, files: list[str],
+                    in_memory: dict[str, bytes]) -> set[str] | None:
+    """Which of `files` the repository already holds with the same content (None: the Hub cannot tell us);
+    `in_memory` holds the files sent from memory rather than from `root` (the card)."""
     try:
         remote = {f.path: f for f in api.list_repo_tree(repo_id, recursive=True, revision=revision)
                   if hasattr(f, "blob_id")}
@@ -646,11 +650,22 @@ def _remote_matches(api, repo_id: str, revision: str | None, root: Path, files: 
         r = remote.get(rel)
         if r is None:
             continue
-        if r.lfs is not None and r.lfs.sha256 == _sha256(root / rel):
+        data = in_memory.get(rel)
+        if r.lfs is not None and r.lfs.sha256 == _sha256(root / rel, data):
             same.add(rel)
-        elif r.lfs is None and r.blob_id == _git_blob_sha1(root / rel):
+        elif r.lfs is None and r.blob_id == _git_blob_sha1(data if data is not None else (root / rel).read_bytes()):
             same.add(rel)
     return same
+
+
+def card_for_repo(root: Path, repo_id: str) -> str:
+    """The card a push uploads: the directory's README.md (or one built now when it has none), its loading
+    examples naming `repo_id`. Built in memory: a finished run directory is never modified by a push (its
+    completeness marker records every file's size)."""
+    path = root / CARD_FILE
+    text = path.read_text(encoding="utf-8") if path.is_file() else str(
+        build_model_card(root, "not recorded", model_name=repo_id.split("/")[-1]))
+    return text.replace('"REPO_ID"', f'"{repo_id}"')
 
 
 def _token() -> str:
@@ -692,13 +707,9 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
     root = check_model_dir(model_dir)
     if not REPO_ID.fullmatch(repo_id):
         raise HubError(f"--repo-id {repo_id!r} is not a Hub repository id; use USER/NAME")
-    has_card = (root / CARD_FILE).is_file()
+    card = card_for_repo(root, repo_id)
+    files = sorted(set(files_to_upload(root, include_logs)) | {CARD_FILE})
     if dry_run:
-        card = (root / CARD_FILE).read_text(encoding="utf-8") if has_card else str(
-            build_model_card(root, "not recorded", model_name=repo_id.split("/")[-1]))
-        files = files_to_upload(root, include_logs)
-        if not has_card:
-            files = sorted(files + [CARD_FILE])
         return {"repo_id": repo_id, "files": files, "url": None, "commit": None, "card": card, "dry_run": True}
 
     token = _token()
@@ -721,14 +732,12 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
         raise HubError(f"the Hub ({endpoint}) cannot be reached ({type(e).__name__}); check the network or "
                        "HF_ENDPOINT") from None
 
-    # The card on the Hub names the repository it lives in; a directory without a card gets one now.
-    if has_card:
-        text = (root / CARD_FILE).read_text(encoding="utf-8")
-        if '"REPO_ID"' in text:
-            (root / CARD_FILE).write_text(text.replace('"REPO_ID"', f'"{repo_id}"'), encoding="utf-8")
-    else:
-        write_model_card(root, "not recorded", repo_id=repo_id)
-    files = files_to_upload(root, include_logs)
+    # The card on the Hub names the repository it lives in; it is sent from memory (the directory is left as it is).
+    from huggingface_hub import CommitOperationAdd
+
+    in_memory = {CARD_FILE: card.encode("utf-8")}
+    operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=in_memory.get(rel, str(root / rel)))
+                  for rel in files]
 
     try:
         url = api.create_repo(repo_id, private=private, exist_ok=True)
@@ -742,11 +751,11 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
             raise
         raise HubError(f"the Hub ({endpoint}) cannot be reached ({type(e).__name__}); nothing was uploaded") from None
     try:
-        info = api.upload_folder(repo_id=repo_id, folder_path=str(root), allow_patterns=files,
+        info = api.create_commit(repo_id=repo_id, operations=operations,
                                  commit_message=commit_message or f"Upload {root.name} with nlp-ssl",
                                  revision=revision)
     except Exception as e:  # noqa: BLE001 - whatever broke, say what is and is not on the Hub
-        same = _remote_matches(api, repo_id, revision, root, files)
+        same = _remote_matches(api, repo_id, revision, root, files, in_memory)
         missing = [f for f in files if same is None or f not in same]
         known = "" if same is not None else " (the Hub could not be asked what it holds, so none is assumed)"
         reason = _http_reason(e) if isinstance(e, HfHubHTTPError) else f"{type(e).__name__}: {_short(e)}"

@@ -1,7 +1,7 @@
 """`nlp-ssl push` against a local HTTP server standing in for the Hugging Face Hub (through HF_ENDPOINT).
 
 The stand-in speaks the part of the Hub API that `huggingface_hub` uses for `whoami`, `create_repo`,
-`create_branch`, `upload_folder` (preupload + commit, files sent inline) and `list_repo_tree`. It listens on
+`create_branch`, `create_commit` (preupload + commit, files sent inline) and `list_repo_tree`. It listens on
 the loopback interface only, answers each request within a socket timeout, and shuts itself down after
 `lifetime` seconds even if a test forgets to.
 """
@@ -219,14 +219,34 @@ def test_push_creates_the_repo_and_commits_exactly_the_model_files(tmp_path, mod
     assert len(hub.commits) == 1 and hub.commits[0]["summary"] == "first" and hub.commits[0]["other"] == []
     sent = hub.commits[0]["files"]
     assert sorted(sent) == expected  # no checkpoints, optimizer state, logs, plots or predictions
-    assert {p: _sha256(c) for p, c in sent.items()} == {p: _sha256((model_dir / p).read_bytes()) for p in expected}
-    assert 'repo = "me/sst2-tiny"' in sent["README.md"].decode()  # the card names where it lives
+    local_card = (model_dir / "README.md").read_bytes()
+    assert {p: _sha256(c) for p, c in sent.items() if p != "README.md"} == {
+        p: _sha256((model_dir / p).read_bytes()) for p in expected if p != "README.md"}
+    # the card names where it lives; the local directory is left exactly as it was (its card included)
+    assert sent["README.md"] == local_card.replace(b'"REPO_ID"', b'"me/sst2-tiny"') != local_card
+    assert b'repo = "REPO_ID"' in local_card
     assert hub.valid_cards == 1 and hub.invalid_cards == []
     assert f"uploaded 8 file(s) to {hub.url}/me/sst2-tiny" in r.stdout
     assert TOKEN not in r.stdout + r.stderr
     for p in model_dir.rglob("*"):
         if p.is_file():
             assert TOKEN.encode() not in p.read_bytes(), p
+
+
+def test_push_leaves_a_finished_run_directory_finished(tmp_path, model_dir):
+    """A finished run's completeness marker records every file's size (pretraining's 'done' check); a push,
+    which names the repository in the uploaded card, must not rewrite the local card and break that."""
+    from nlp_ssl.atomic import is_complete, write_marker
+
+    write_marker(model_dir)
+    assert is_complete(model_dir)
+    before = {p: p.read_bytes() for p in model_dir.rglob("*") if p.is_file()}
+    with StandInHub() as hub:
+        r = push_cli([str(model_dir), "--repo-id", "me/a-much-longer-repository-name"], hub.url, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert 'repo = "me/a-much-longer-repository-name"' in hub.commits[0]["files"]["README.md"].decode()
+    assert {p: p.read_bytes() for p in model_dir.rglob("*") if p.is_file()} == before
+    assert is_complete(model_dir)
 
 
 def test_push_to_a_branch_and_again_to_an_existing_repo(tmp_path, model_dir):
