@@ -768,6 +768,12 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
 def share(model_dir: str | Path, cfg: HubConfig) -> dict[str, Any] | None:
     """End of a run (main process): write the model card, and push when `hub.push` is set."""
     write_model_card(model_dir, repo_id=cfg.repo_id)
+    return push_if_asked(model_dir, cfg)
+
+
+def push_if_asked(model_dir: str | Path, cfg: HubConfig) -> dict[str, Any] | None:
+    """Push a finished, saved run directory when `hub.push` is set (main process, after the run is marked
+    finished: a failed upload leaves a finished run, to be pushed later with `nlp-ssl push`)."""
     if not cfg.push:
         return None
     try:

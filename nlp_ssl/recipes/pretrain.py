@@ -24,7 +24,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     from accelerate import PartialState
 
     from nlp_ssl.checkpoints import mark_finished, save_final
-    from nlp_ssl.hub import share
+    from nlp_ssl.hub import push_if_asked, write_model_card
     from nlp_ssl.modeling import count_parameters
     from nlp_ssl.outputs import check_resumable_output_dir, clear_for_start
     from nlp_ssl.plots import plot_run
@@ -70,9 +70,11 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     if trainer.is_world_process_zero():
         save_final(trainer, tokenizer, out, metrics, METRICS_FILE)
         plot_run(out)
-        share(out, cfg.hub)  # model card, and the upload when hub.push is set
+        write_model_card(out, repo_id=cfg.hub.repo_id)
         mark_finished(out)  # last: the run counts as finished only now
         summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k.startswith("eval_"))
         print(f"saved to {out}: {summary}")
     state.wait_for_everyone()
+    if state.is_main_process:  # after the barrier: a failed upload neither unfinishes the run nor stalls a rank
+        push_if_asked(out, cfg.hub)
     return metrics

@@ -313,3 +313,25 @@ def test_each_run_logs_tensorboard_events_in_its_own_directory(tmp_path, blocks,
     # each run writes the same files (training, then the final evaluation), each into its own directory
     # (before: the second run's events went into the first run's directory: counts 4 and 0)
     assert counts[0] == counts[1] >= 1, counts
+
+
+def test_a_failed_hub_push_leaves_the_run_finished(tmp_path, blocks, monkeypatch):
+    """hub.push uploads after the run is saved and marked finished: a refused upload is an error that says how
+    to push later, and the same config then finds the run done (no 'already holds a run', no retraining)."""
+    import nlp_ssl.hub as hub
+
+    def refused(*args, **kwargs):
+        raise hub.HubError("uploading failed (HTTP 507)")
+
+    monkeypatch.setattr(hub, "push", refused)
+    c = from_dict(PretrainConfig, {**to_dict(cfg(tmp_path, blocks, max_steps=1)),
+                                   "hub": {"push": True, "repo_id": "me/enc"}})
+    with pytest.raises(hub.HubError, match="The model is saved in .*nlp-ssl push .* --repo-id me/enc"):
+        main(c)
+    from nlp_ssl.atomic import is_complete
+
+    assert is_complete(tmp_path / "run")
+    assert 'repo = "me/enc"' in (tmp_path / "run" / "README.md").read_text()
+    stamp = (tmp_path / "run" / "model.safetensors").stat().st_mtime_ns
+    main(cfg(tmp_path, blocks, max_steps=1))  # same run (where it is shared is not part of it): nothing to redo
+    assert (tmp_path / "run" / "model.safetensors").stat().st_mtime_ns == stamp
