@@ -102,12 +102,17 @@ def data_dir_from_env(explicit: str | None = None) -> str | None:
     return explicit or os.environ.get("NLP_SSL_DATA_DIR") or None
 
 
+def _full_path(p: str, data_dir: str | None) -> str:
+    """A configured path as loaded: `~` expanded, a relative path under the data directory."""
+    p = os.path.expanduser(p)
+    return p if os.path.isabs(p) or not data_dir else os.path.join(data_dir, p)
+
+
 def resolve_paths(src: DataSourceConfig, data_dir: str | None) -> list[Path]:
     """Expand `src.path` (globs allowed) against the data directory. Returns [] when none of it exists."""
     out: list[Path] = []
     for p in src.paths:
-        p = os.path.expanduser(p)
-        full = p if os.path.isabs(p) or not data_dir else os.path.join(data_dir, p)
+        full = _full_path(p, data_dir)
         matches = sorted(glob.glob(full)) if glob.has_magic(full) else ([full] if os.path.exists(full) else [])
         out.extend(Path(m) for m in matches)
     return out
@@ -116,7 +121,7 @@ def resolve_paths(src: DataSourceConfig, data_dir: str | None) -> list[Path]:
 def _missing_paths(src: DataSourceConfig, data_dir: str | None) -> list[str]:
     missing = []
     for p in src.paths:
-        full = p if os.path.isabs(p) or not data_dir else os.path.join(data_dir, p)
+        full = _full_path(p, data_dir)
         if not (glob.glob(full) if glob.has_magic(full) else os.path.exists(full)):
             missing.append(full)
     return missing

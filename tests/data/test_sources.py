@@ -88,6 +88,15 @@ def test_glob_and_list_paths(tmp_path):
     assert _texts(load_source(DataSourceConfig(path=["p2.txt", "p0.txt"]), str(tmp_path))) == ["doc 2", "doc 0"]
 
 
+def test_home_relative_path_is_found(tmp_path, monkeypatch):
+    """`~/corpus.txt` is the user's file (resolve_paths expanded `~`, the missing-file check did not: a file that
+    exists was reported missing)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "c.txt").write_text("doc a\ndoc b\n")
+    assert _texts(load_source(DataSourceConfig(path="~/c.txt"), "/nonexistent-data-dir")) == ["doc a", "doc b"]
+    assert _texts(load_source(DataSourceConfig(path=["~/c*.txt"]), None)) == ["doc a", "doc b"]
+
+
 # --- bad input ------------------------------------------------------------------------------------------------
 
 def test_missing_file_names_path_and_data_dir_hint(tmp_path):
