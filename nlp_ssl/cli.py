@@ -171,9 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         from nlp_ssl.answer import main as answer
 
         return answer([a for a in argv[argv.index("answer") + 1:] if a != "--debug"], debug=debug)
-    if argv[:1] in (["push"], ["report"]):  # commands on run directories, with their own flags
-        module = importlib.import_module(f"nlp_ssl.recipes.{argv[0]}")
-        return run_guarded(argv[0], lambda: module.main(argv[1:]), debug)
+    lead = 1 if argv[:1] == ["--debug"] else 0  # `nlp-ssl --debug push ...` as well as `nlp-ssl push ... --debug`
+    if argv[lead:lead + 1] in (["push"], ["report"]):  # commands on run directories, with their own flags
+        module = importlib.import_module(f"nlp_ssl.recipes.{argv[lead]}")
+        rest = [a for a in argv[lead + 1:] if a != "--debug"]
+        return run_guarded(argv[lead], lambda: module.main(rest), debug)
     parser = _parser()
     # overrides may come before or after options such as --data-dir (argparse leaves the later ones over)
     args, extra = parser.parse_known_args(argv)

@@ -366,3 +366,13 @@ def test_dry_run_into_a_closed_pipe_is_not_an_internal_error(tmp_path, model_dir
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141, err
     assert "internal error" not in err and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_debug_flag_before_or_after_push(tmp_path, model_dir):
+    """`nlp-ssl --debug push ...` (the global flag first, as for every other command) and `push ... --debug`."""
+    code = ("import sys\nfrom nlp_ssl.cli import main\n"
+            f"a = main(['--debug', 'push', {str(model_dir)!r}, '--repo-id', 'me/m', '--dry-run'])\n"
+            f"b = main(['push', {str(model_dir)!r}, '--repo-id', 'me/m', '--dry-run', '--debug'])\n"
+            "print('RC', a, b)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert "RC 0 0" in r.stdout, r.stdout[-2000:] + r.stderr
