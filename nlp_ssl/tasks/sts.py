@@ -52,7 +52,8 @@ def embed(model, tokenizer, texts: list[str], pooling: str, batch_size: int = 25
             idx = order[i:i + batch_size]
             enc = tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=max_length,
                             return_tensors="pt")
-            enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            # one sentence: token types would be all 0 (the default), and ModernBERT takes none
+            enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
             hidden = model(**enc)[0]  # (b, T, H)
             out[idx] = pool(hidden, enc["attention_mask"], pooling).float().cpu().numpy()
     model.train(was_training)
