@@ -99,3 +99,19 @@ def test_sts_zero_shot_through_evaluate(tiny_encoder_dir, data_dir, tmp_path):
     m = json.loads((tmp_path / "metrics.json").read_text())
     dev = m["eval"]["dev"]
     assert m["pooling"] == "mean" and dev["pairs"] == 1500 and -1 <= dev["spearmanr"] <= 1
+
+
+def test_embed_takes_any_encoder_including_modernbert(tiny_tokenizer_dir):
+    from transformers import AutoModel
+
+    from nlp_ssl.modeling import ModelConfig, hf_config
+    from nlp_ssl.tasks.sts import embed
+    from nlp_ssl.tokenization import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_tokenizer_dir))
+    torch.manual_seed(0)
+    model = AutoModel.from_config(hf_config(ModelConfig(arch="modernbert", num_layers=1, hidden_size=32, num_heads=2,
+                                                        intermediate_size=64, max_position_embeddings=64), tok))
+    texts = ["a short one", "a somewhat longer sentence about a city", "a short one"]
+    v = embed(model, tok, texts, "mean", batch_size=2)
+    assert v.shape == (3, 32) and np.allclose(v[0], v[2], atol=1e-5)  # same text, same vector, whatever the batch
