@@ -98,7 +98,7 @@ def evaluate_sts_zero_shot(model_dir: str, task_dict: dict[str, Any], data_dir: 
     model = AutoModel.from_pretrained(model_dir)
     tokenizer = load_tokenizer(model_dir)
     pooling = sts.pooling or getattr(model.config, "sentence_pooling", None) or "cls"
-    wanted = splits or [s for s in data if s != "train"]
+    wanted = splits or list(task.eval)  # the preset's evaluation files (STS-B: dev), not splits carved from train
     results: dict[str, Any] = {"model": model_dir, "task": f"{sts.preset}-zero-shot", "pooling": pooling, "eval": {}}
     for split in wanted:
         if split not in data:

@@ -99,6 +99,7 @@ def test_sts_zero_shot_through_evaluate(tiny_encoder_dir, data_dir, tmp_path):
     m = json.loads((tmp_path / "metrics.json").read_text())
     dev = m["eval"]["dev"]
     assert m["pooling"] == "mean" and dev["pairs"] == 1500 and -1 <= dev["spearmanr"] <= 1
+    assert list(m["eval"]) == ["dev"]  # not the selection split that the stsb preset carves from train
 
 
 def test_embed_takes_any_encoder_including_modernbert(tiny_tokenizer_dir):
