@@ -207,8 +207,9 @@ def trainer_callbacks():
     class TimeBudget(TrainerCallback):
         """A wall-clock budget: the share of it used (`progress()`), the same on every rank, and a stop at the deadline.
 
-        The learning-rate lambda calls `progress()` when the scheduler steps, just after each optimizer step, so
-        the rate of the next step is computed from the time at its start (not one step late). Elapsed time is
+        The trainer calls `progress()` as each optimizer step starts (its first micro-batch) and sets that step's
+        learning rate from it, so the rate is the schedule at the step's own start (not one step late, nor from
+        before an evaluation or save that came between two steps). Elapsed time is
         the slowest rank's (an all-reduce of one number), so every rank uses the same rate and stops at the
         same step. `elapsed_before` is the time a resumed run had already trained (from its checkpoint).
 
@@ -312,6 +313,8 @@ def make_trainer_class():
         """Args beyond the Trainer's: `time_budget` (a TimeBudget callback, or None: the step-based schedule),
         and the time-based schedule's `warmup_ratio` and `schedule` (`linear`, `cosine` or `constant`)."""
 
+        _time_factor, _rate_set_at_step = 0.0, None  # the time-based rate, and the step it was set for
+
         def __init__(self, *args, time_budget=None, warmup_ratio: float = 0.0, schedule: str = "linear", **kwargs):
             self.time_budget, self.warmup_ratio, self.schedule = time_budget, warmup_ratio, schedule
             super().__init__(*args, **kwargs)
@@ -321,12 +324,26 @@ def make_trainer_class():
         def create_scheduler(self, num_training_steps: int, optimizer=None):
             if self.time_budget is None or self.lr_scheduler is not None:
                 return super().create_scheduler(num_training_steps, optimizer)
-            budget, warmup, kind = self.time_budget, self.warmup_ratio, self.schedule
-            # The scheduler steps right after each optimizer step: the factor is computed then, from the time
-            # elapsed at the start of the step it will apply to.
-            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
-                optimizer or self.optimizer, lambda _step: schedule_factor(budget.progress(), warmup, kind))
+            # The factor is set when each optimizer step starts (`_set_time_rate`, from the time elapsed then:
+            # after any evaluation, save or log that came between the steps); the scheduler's own step after each
+            # optimizer step keeps it (so the lambda needs no clock, and no all-reduce).
+            self._time_factor = schedule_factor(self.time_budget.progress(), self.warmup_ratio, self.schedule)
+            self._rate_set_at_step = None
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer,
+                                                                  lambda _step: self._time_factor)
             return self.lr_scheduler
+
+        def _set_time_rate(self) -> None:
+            """Under a time budget, the learning rate of the optimizer step about to run: the schedule at the
+            elapsed time now (its first micro-batch; once per optimizer step, on every rank at the same point)."""
+            if self.time_budget is None or self._rate_set_at_step == self.state.global_step:
+                return
+            self._rate_set_at_step = self.state.global_step
+            self._time_factor = schedule_factor(self.time_budget.progress(), self.warmup_ratio, self.schedule)
+            sched = self.lr_scheduler
+            for group, base in zip(self.optimizer.param_groups, sched.base_lrs):
+                group["lr"] = base * self._time_factor
+            sched._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
         # A wrapper of several models (ELECTRA's generator + discriminator, ...) is no PreTrainedModel: the
         # Trainer would save its bare state dict (which safetensors refuses for shared embeddings) and load it
@@ -357,6 +374,7 @@ def make_trainer_class():
             return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
         def training_step(self, model, inputs, num_items_in_batch=None):
+            self._set_time_rate()
             loss = super().training_step(model, inputs, num_items_in_batch)
             if not torch.isfinite(loss).all():
                 last = last_complete_checkpoint(self.args.output_dir, remove_incomplete=False, log=lambda _: None) \

@@ -13,7 +13,7 @@ BUDGET_S, STEP_S, WARMUP, PEAK = 10.0, 1.0, 0.2, 0.1
 
 
 class FakeClock:
-    """Seconds that move only when a step begins: every optimizer step takes exactly STEP_S."""
+    """Seconds that move only when the test's callback says so: every optimizer step takes exactly STEP_S."""
 
     def __init__(self):
         self.t = 100.0  # an arbitrary origin, as time.monotonic has
@@ -37,24 +37,30 @@ def _data(n=64):
     return [{"x": x[i], "y": x[i].sum()} for i in range(n)]
 
 
-def _run(out, clock, save_steps=0, resume=None, max_steps=10**9):
-    """Train under a BUDGET_S budget with `clock`; returns (rate used by each step, steps run)."""
+def _run(out, clock, save_steps=0, resume=None, max_steps=10**9, eval_steps=0, eval_s=0.0):
+    """Train under a BUDGET_S budget with `clock` (each step takes STEP_S, each evaluation every `eval_steps`
+    steps `eval_s`); returns (rate used by each optimizer step, steps run)."""
     from transformers import TrainerCallback, TrainingArguments
 
     TimeBudget, _, _ = trainer_callbacks()
     rates = []
 
     class Tick(TrainerCallback):
-        def on_step_begin(self, args, state, control, optimizer=None, **kw):
-            rates.append(optimizer.param_groups[0]["lr"])  # the rate this step will use
-            clock.t += STEP_S
+        def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kw):
+            rates.append(optimizer.param_groups[0]["lr"])  # the rate this optimizer step uses
+            clock.t += STEP_S  # the step's forward and backward passes took STEP_S
+
+        def on_evaluate(self, args, state, control, **kw):
+            clock.t += eval_s
 
     args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=4, learning_rate=PEAK, max_steps=max_steps,
                              save_strategy="steps" if save_steps else "no", save_steps=save_steps or None,
+                             eval_strategy="steps" if eval_steps else "no", eval_steps=eval_steps or None,
                              logging_steps=1000, report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
     Trainer = make_trainer_class()
     torch.manual_seed(0)
-    trainer = Trainer(model=Linear(), args=args, train_dataset=_data(), callbacks=[Tick()],
+    trainer = Trainer(model=Linear(), args=args, train_dataset=_data(), eval_dataset=_data(8) if eval_steps else None,
+                      callbacks=[Tick()],
                       time_budget=TimeBudget(BUDGET_S, clock=clock), warmup_ratio=WARMUP, schedule="linear")
     trainer.train(resume_from_checkpoint=resume)
     return rates, trainer.state.global_step
@@ -68,6 +74,16 @@ def test_time_budget_rate_of_each_step_is_the_schedule_at_its_start(tmp_path):
     assert steps == 10
     assert rates == pytest.approx(want, abs=1e-12)
     assert want[:4] == pytest.approx([0.0, 0.05, 0.1, 0.0875])
+
+
+def test_time_budget_rate_after_an_evaluation_is_the_schedule_at_the_step_s_start(tmp_path):
+    # steps of 1 s, an evaluation of 1.5 s after steps 3 and 6: the steps start at these seconds of the budget
+    rates, steps = _run(tmp_path / "run", FakeClock(), eval_steps=3, eval_s=1.5)
+    starts = [0, 1, 2, 4.5, 5.5, 6.5, 9]  # step 7 ends at 10 s: the budget is spent
+    assert steps == 7
+    # (Before: the rate was computed when the scheduler stepped, before the evaluation: steps 4 and 7 ran at the
+    # rates of 3 s and 7.5 s.)
+    assert rates == pytest.approx([PEAK * schedule_factor(t / BUDGET_S, WARMUP, "linear") for t in starts], abs=1e-12)
 
 
 def test_resumed_time_budget_continues_the_uninterrupted_schedule(tmp_path):
