@@ -126,6 +126,25 @@ def _user_error(e: BaseException) -> NlpSslError | None:
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader closed the pipe
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (so a BrokenPipeError came from our own output, not from a
+    worker's pipe or a socket, which stay errors)."""
+    import select
+
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor (captured output), or no poll here
+        return False
+
+
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush does not fail again on the closed pipe."""
     import os
@@ -147,10 +166,10 @@ def run_guarded(command: str, fn: Callable[[], object], debug: bool = False) -> 
         print(f"nlp-ssl {command}: interrupted; finished outputs are intact, unfinished ones were removed",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # the reader went away (`nlp-ssl push --dry-run | head`): not an error of ours
-        _quiet_stdout()
-        return EXIT_BROKEN_PIPE
     except Exception as e:  # noqa: BLE001 - every exception is reported, one way or the other
+        if isinstance(e, BrokenPipeError) and _stdout_closed():  # the reader went away (`... --dry-run | head`)
+            _quiet_stdout()
+            return EXIT_BROKEN_PIPE
         user = _user_error(e)
         if user is None:
             traceback.print_exc()

@@ -376,3 +376,16 @@ def test_debug_flag_before_or_after_push(tmp_path, model_dir):
             "print('RC', a, b)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert "RC 0 0" in r.stdout, r.stdout[-2000:] + r.stderr
+
+
+def test_a_broken_pipe_not_on_stdout_stays_an_error(capsys):
+    """Only our own closed stdout is quiet: a BrokenPipeError from elsewhere (a worker's pipe, a socket) while
+    stdout is fine is still reported as a bug."""
+    from nlp_ssl.cli import EXIT_BROKEN_PIPE, run_guarded
+    from nlp_ssl.errors import EXIT_INTERNAL
+
+    def worker_pipe_broke():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert run_guarded("pretrain", worker_pipe_broke) == EXIT_INTERNAL != EXIT_BROKEN_PIPE
+    assert "internal error (BrokenPipeError)" in capsys.readouterr().err
