@@ -340,7 +340,7 @@ def make_trainer_class():
                 return
             self._rate_set_at_step = self.state.global_step
             self._time_factor = schedule_factor(self.time_budget.progress(), self.warmup_ratio, self.schedule)
-            sched = self.lr_scheduler
+            sched = getattr(self.lr_scheduler, "scheduler", self.lr_scheduler)  # under accelerate/DeepSpeed wrappers
             for group, base in zip(self.optimizer.param_groups, sched.base_lrs):
                 group["lr"] = base * self._time_factor
             sched._last_lr = [group["lr"] for group in self.optimizer.param_groups]
