@@ -76,6 +76,10 @@ class CompleteCheckpoints:
             super()._save_checkpoint(model, trial)
         finally:
             self.args.save_total_limit = limit
+        if getattr(self.args, "world_size", 1) > 1:
+            # every rank writes its own files (rng_state_R.pth) and the Trainer does not wait for them: the marker
+            # must list them all, in full, so rank 0 writes it only after every rank is done
+            self.accelerator.wait_for_everyone()
         if not self.args.should_save:
             return
         run_dir = self._get_output_dir(trial=trial)

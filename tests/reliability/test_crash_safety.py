@@ -172,3 +172,39 @@ def test_prepare_killed_before_its_output_is_moved_into_place_leaves_nothing_for
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prep", "prepare.yaml"]
     assert is_complete(tmp_path / "prep")
     assert len(datasets.load_from_disk(str(tmp_path / "prep"))["train"]) > 0
+
+
+def test_multi_process_checkpoint_marker_waits_for_every_rank_files(tmp_path):
+    """With 2 processes every rank writes its own `rng_state_R.pth` into the checkpoint and the Trainer does not
+    wait for them: the marker must be written only after every rank has finished its files (else a kill of
+    rank 1 leaves a checkpoint "complete" without its RNG state, or a half-written file makes a good one look
+    incomplete)."""
+    from types import SimpleNamespace
+
+    from nlp_ssl.checkpoints import CompleteCheckpoints
+
+    run_dir = tmp_path / "checkpoints"
+
+    class FakeTrainer:  # rank 0's view: its own files written; rank 1's arrive when ranks synchronise
+        def _save_checkpoint(self, model, trial):
+            ckpt = run_dir / f"checkpoint-{self.state.global_step}"
+            ckpt.mkdir(parents=True)
+            (ckpt / "model.safetensors").write_bytes(b"w" * 10)
+            (ckpt / "rng_state_0.pth").write_bytes(b"r" * 5)
+
+    class Synchronised:
+        def wait_for_everyone(self):
+            for ckpt in run_dir.glob("checkpoint-*"):
+                (ckpt / "rng_state_1.pth").write_bytes(b"r" * 5)
+
+    class Trainer(CompleteCheckpoints, FakeTrainer):
+        pass
+
+    t = Trainer()
+    t.args = SimpleNamespace(save_total_limit=None, should_save=True, world_size=2)
+    t.state = SimpleNamespace(global_step=3, best_model_checkpoint=None)
+    t.accelerator = Synchronised()
+    t._get_output_dir = lambda trial=None: str(run_dir)
+    t._save_checkpoint(None, None)
+    listed = json.loads((run_dir / "checkpoint-3" / MARKER).read_text())["files"]
+    assert "rng_state_1.pth" in listed
