@@ -35,11 +35,9 @@ from common import DATA_DIR, RESULTS, WIKI, bench_tokenizer, machine, table
 
 def run_command(command: str, config: dict):
     """Run an `nlp-ssl` command on a config mapping, through the CLI's command table (no recipe import)."""
-    from nlp_ssl.cli import load_command
-    from nlp_ssl.config import from_dict
+    from nlp_ssl.cli import run
 
-    config_cls, run = load_command(command)
-    return run(from_dict(config_cls, config, source=f"bench_objectives {command}"), str(DATA_DIR))
+    return run(command, config, str(DATA_DIR))
 
 
 VARIANTS = ("mlm", "clm", "electra", "mlm_sop", "simcse")
