@@ -182,12 +182,14 @@ def written_by(directory: str | Path) -> str | None:
 
 
 def check_output_target(path: str | Path, command: str, overwrite: bool = False, key: str = "output_dir",
-                        accept: Iterable[str] = ()) -> None:
+                        accept: Iterable[str] = (), files_ok: bool = False) -> None:
     """Refuse, before any work, an output directory that cannot or must not be written.
 
     Refused: a path that is a file; a parent that cannot be created or written; a disk with less than
     MIN_FREE_BYTES free; a non-empty folder that is not a previous output of `command` (its run_info.json
     names another command or none), unless `overwrite`. `accept`: other commands whose outputs may be replaced.
+    `files_ok`: a folder of files that no nlp-ssl command wrote is accepted (the command adds its own files to
+    it), while another command's output is still refused.
     """
     path = Path(path)
     fix = f"choose another {key}"
@@ -204,7 +206,7 @@ def check_output_target(path: str | Path, command: str, overwrite: bool = False,
                           f"or {fix}")
     if path.is_dir() and any(os.scandir(path)) and not overwrite:
         owner = written_by(path)
-        if owner not in (command, *accept):
+        if owner not in (command, *accept) and not (files_ok and owner is None):
             what = f"the output of `nlp-ssl {owner}`" if owner else "files that nlp-ssl did not write"
             raise OutputError(f"{key}: {path} already holds {what}; `nlp-ssl {command}` replaces only its own "
                               f"outputs. Set overwrite=true to replace it, or {fix}")

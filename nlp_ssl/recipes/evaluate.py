@@ -77,7 +77,9 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
         from nlp_ssl.atomic import check_output_target, refuse_input_overlap
 
         refuse_input_overlap(cfg.output_dir, {"model": cfg.model})
-        check_output_target(cfg.output_dir, "evaluate", overwrite=True)
+        # a folder of the user's is fine (metrics.json and predictions are added); another run's is not: its
+        # metrics.json would be replaced (and a finished pretraining run's marker broken)
+        check_output_target(cfg.output_dir, "evaluate", files_ok=True)
     arch = (AutoConfig.from_pretrained(cfg.model).architectures or [""])[0]
     task_dict = model_task(cfg.model, cfg.task)
     if task_dict.get("type") == "sts_zero_shot":  # sentence embeddings of an encoder, no fine-tuned head

@@ -128,3 +128,23 @@ def test_train_tokenizer_pointed_at_a_file_leaves_it_in_place(tmp_path, wiki_sli
         main(from_dict(TrainTokenizerConfig, {"output_dir": str(f), "data": {"path": str(wiki_slice)}}))
     assert f.read_text() == "my vocabulary" and sorted(p.name for p in tmp_path.iterdir()) == ["vocab.txt"]
     assert Path(f).is_file()
+
+
+def test_evaluate_refuses_an_output_dir_holding_another_commands_run(tmp_path):
+    """evaluate writes metrics.json: into a pretraining or fine-tuning run's folder it would replace that run's
+    metrics.json (and unfinish a pretraining run: its marker lists the file's size). Refused before any work."""
+    from nlp_ssl.config import from_dict
+    from nlp_ssl.recipes.evaluate import EvaluateConfig, main
+
+    model = tmp_path / "clf"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "tokenizer.json").write_text("{}")
+    for command in ("pretrain", "finetune"):
+        run = tmp_path / command
+        run.mkdir()
+        (run / "run_info.json").write_text(f'{{"command": "{command}"}}')
+        (run / "metrics.json").write_text('{"eval_loss": 1.0}')
+        with pytest.raises(OutputError, match=f"output of `nlp-ssl {command}`"):
+            main(from_dict(EvaluateConfig, {"model": str(model), "output_dir": str(run)}))
+        assert (run / "metrics.json").read_text() == '{"eval_loss": 1.0}'
