@@ -165,7 +165,7 @@ def test_prepare_survives_kills(tmp_path, tiny_tokenizer_dir, wiki_slice):
     def cfg(name):
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump({"output_dir": str(tmp_path / name), "tokenizer": str(tiny_tokenizer_dir),
-                                        "data": {"path": str(wiki_slice)}, "block_size": 32, "num_proc": 2,
+                                        "data": {"path": str(wiki_slice)}, "block_size": 32, "num_proc": 1,
                                         "progress": False}))
         return path
 
