@@ -370,6 +370,9 @@ def cases() -> list[Case]:
     add("eval-output-is-model", "evaluate", "output_dir pointed at the model being scored (would replace its metrics.json)",
         lambda w: ["evaluate", w.p("clf"), f"output_dir={w.p('clf')}"], "OutputError", r"holds this run's input \(model",
         check=lambda w: _assert_file(w.root / "clf" / "metrics.json"))
+    add("eval-output-other-run", "evaluate", "output_dir pointed at another command's run (would replace its metrics.json)",
+        lambda w: ["evaluate", w.p("clf"), f"output_dir={w.p('enc')}"], "OutputError",
+        r"already holds the output of `nlp-ssl pretrain`", check=lambda w: _assert_file(w.root / "enc" / "metrics.json"))
     add("eval-output-is-file", "evaluate", "output_dir is an existing file",
         lambda w: ["evaluate", w.p("clf"), f"output_dir={_file(w, 'evalfile')}"], "OutputError", r"is a file, not a folder")
 
