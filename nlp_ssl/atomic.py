@@ -213,7 +213,8 @@ def check_output_target(path: str | Path, command: str, overwrite: bool = False,
 
 
 def refuse_input_overlap(output: str | Path, inputs: dict[str, str | list | None], data_dir: str | None = None) -> None:
-    """Refuse an output folder that is, or contains, one of the run's inputs (replacing it would destroy them)."""
+    """Refuse an output folder that is, contains or lies inside one of the run's input folders (replacing it would
+    destroy them; writing into them would change them)."""
     out = Path(output).resolve()
     for key, value in inputs.items():
         for item in value if isinstance(value, (list, tuple)) else [value]:
@@ -223,7 +224,7 @@ def refuse_input_overlap(output: str | Path, inputs: dict[str, str | list | None
             if not p.is_absolute() and data_dir and not p.exists():
                 p = Path(data_dir) / p
             p = p.resolve()
-            if p == out or out in p.parents:
+            if p == out or out in p.parents or p in out.parents:
                 raise OutputError(f"output_dir: {output} holds this run's input ({key}: {item}); writing there would "
                                   "destroy it. Choose another output_dir (nothing was changed)")
 

@@ -192,14 +192,19 @@ def test_two_process_run_with_one_rank_killed_stops_and_resumes(tmp_path, blocks
 
     run = tmp_path / "ddp"
     config = tmp_path / "ddp.yaml"
-    config.write_text(yaml.safe_dump(pretrain_dict(run, blocks, max_steps=30, save_steps=2, per_device_batch_size=4)))
+    config.write_text(yaml.safe_dump(pretrain_dict(run, blocks, max_steps=200, save_steps=2, per_device_batch_size=4)))
     accelerate = Path(sys.executable).parent / "accelerate"
     argv = [str(accelerate), "launch", "--config_file", str(REPO / "configs/accelerate/cpu-2proc.yaml"),
             "--main_process_port", "29561", str(REPO / "scripts/pretrain.py"), str(config)]
     log = open(tmp_path / "log.txt", "w")
     p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
     deadline = time.time() + 300
-    while not (run / "checkpoints" / "checkpoint-2").exists() and time.time() < deadline and p.poll() is None:
+    from nlp_ssl.checkpoints import last_complete_checkpoint
+
+    def checkpointed() -> bool:
+        return last_complete_checkpoint(run / "checkpoints", remove_incomplete=False, log=lambda _: None) is not None
+
+    while not checkpointed() and time.time() < deadline and p.poll() is None:
         time.sleep(0.5)
     assert p.poll() is None, (tmp_path / "log.txt").read_text()[-3000:]  # still running, a checkpoint written
 
@@ -220,5 +225,5 @@ def test_two_process_run_with_one_rank_killed_stops_and_resumes(tmp_path, blocks
     r = subprocess.run(argv + ["train.resume=true"], capture_output=True, text=True, env=_env(), cwd=REPO, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "resuming from" in r.stdout + r.stderr
-    assert is_complete(run) and json.loads((run / "metrics.json").read_text())["steps"] == 30
+    assert is_complete(run) and json.loads((run / "metrics.json").read_text())["steps"] == 200
     _figures("two-process", killed_rank_exit=rc, resumed=True)
