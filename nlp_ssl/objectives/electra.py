@@ -37,6 +37,7 @@ from nlp_ssl.objectives.registry import (
 )
 
 GENERATOR_DIR = "generator"
+EVAL_SAMPLING_SEED = 0  # seed of the replacements sampled in evaluation (training: the global RNG)
 
 
 def generator_dims(hidden: int, heads: int, intermediate: int, width: float) -> tuple[int, int, int]:
@@ -89,6 +90,9 @@ class ElectraPretrainer(nn.Module):
         discriminator: an `ElectraForPreTraining`; its embedding module becomes the generator's too.
         loss_weight: lambda of the discriminator loss.
         temperature: sampling temperature of the generator's distribution.
+
+    In training the replacements come from the global RNG (seeded, saved in checkpoints); in evaluation
+    (`.eval()`) from a generator seeded with `EVAL_SAMPLING_SEED` at each batch.
     """
 
     def __init__(self, generator: ElectraForMaskedLM, discriminator: ElectraForPreTraining, loss_weight: float = 50.0,
@@ -115,6 +119,10 @@ class ElectraPretrainer(nn.Module):
         if probs.shape[0] == 0:
             return torch.zeros(0, dtype=torch.long, device=logits.device)
         gen = self.sampling_generator if self.sampling_generator is not None and probs.device.type == "cpu" else None
+        if gen is None and not self.training:
+            # Evaluation: a fixed stream, so the same weights score the same replacements on the fixed validation
+            # set (masked once for that reason), and evaluating draws nothing from training's global RNG.
+            gen = torch.Generator(device=probs.device).manual_seed(EVAL_SAMPLING_SEED)
         return torch.multinomial(probs, 1, generator=gen).squeeze(1)
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None,

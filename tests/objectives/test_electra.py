@@ -118,3 +118,43 @@ def test_save_and_resume_round_trip(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert fresh.generator.electra.embeddings is fresh.discriminator.electra.embeddings
     assert fresh.generator.generator_lm_head.weight is fresh.discriminator.electra.embeddings.word_embeddings.weight
+
+
+def test_evaluation_samples_the_same_replacements_for_the_same_weights_and_leaves_the_global_rng_alone():
+    """The validation set is masked once so that every evaluation scores the same thing; the replacements the
+    generator samples must then not depend on the global RNG (which training also draws from)."""
+    m = tiny().eval()
+    ids = torch.randint(5, 50, (4, 12))
+    labels = torch.full_like(ids, -100)
+    labels[:, 2:8] = ids[:, 2:8]
+    inputs = ids.clone()
+    inputs[:, 2:8] = 4
+    torch.manual_seed(1)
+    first = m(inputs, labels)
+    state = torch.get_rng_state()
+    torch.manual_seed(2)
+    second = m(inputs, labels)
+    assert torch.equal(first.discriminator_labels, second.discriminator_labels)
+    assert first.discriminator_loss.item() == second.discriminator_loss.item()
+    torch.set_rng_state(state)
+    m(inputs, labels)
+    assert torch.equal(torch.get_rng_state(), state)  # evaluation draws nothing from the training stream
+    # training still samples from the global stream: two draws differ
+    m.train()
+    a, b = m(inputs, labels).discriminator_labels, m(inputs, labels).discriminator_labels
+    assert not torch.equal(a, b)
+
+
+def test_discriminator_loss_sends_no_gradient_into_the_generator_through_the_sampling():
+    m = tiny()
+    ids = torch.randint(5, 50, (2, 10))
+    labels = torch.full_like(ids, -100)
+    labels[:, 2:6] = ids[:, 2:6]
+    inputs = ids.clone()
+    inputs[:, 2:6] = 4
+    out = m(inputs, labels)
+    own = [p for n, p in m.generator.named_parameters() if not n.startswith("electra.embeddings.")]
+    grads = torch.autograd.grad(out.discriminator_loss, own, allow_unused=True)
+    assert all(g is None or not g.abs().sum() for g in grads)
+    grads = torch.autograd.grad(out.generator_loss, own, allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
