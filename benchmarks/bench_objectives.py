@@ -5,6 +5,9 @@ Variants (`--variants`, comma-separated):
     mlm        masked LM (15%, 80/10/10), sparse head                      -- the baseline
     clm        next-token LM (causal attention)
     electra    replaced-token detection: generator 1/4 wide, lambda 50    (encoder = discriminator)
+    mlm_docs   masked LM on the document-layout blocks mlm_sop trains on (its control: those blocks hold one
+               document each, padded, so they carry fewer real tokens than stream blocks; compare mlm_sop with
+               mlm_docs for the effect of the order loss, and mlm_docs with mlm for the effect of the layout)
     mlm_sop    masked LM + sentence-order prediction, on document-layout blocks of the same text
     simcse     unsupervised SimCSE for the same budget, starting from the mlm encoder (a second stage: its total
                compute is twice the others'; compare it with mlm, which it starts from)
@@ -18,8 +21,8 @@ every encoder gets alike: STS-B dev zero-shot Spearman (cosine of [CLS] and of m
 0.8, batch 32, max length 64).
 
 Usage:
-    python benchmarks/bench_objectives.py --minutes 0.2 --docs 300 --eval-blocks 100 --sst2-steps 5   # smoke, ~9 min
-    python benchmarks/bench_objectives.py --minutes 20 --sst2-steps 600        # the comparison, ~2 h on 2 CPUs
+    python benchmarks/bench_objectives.py --minutes 0.2 --docs 300 --eval-blocks 100 --sst2-steps 5   # smoke, ~11 min
+    python benchmarks/bench_objectives.py --minutes 20 --sst2-steps 600        # the comparison, ~2.5 h on 2 CPUs
     python benchmarks/bench_objectives.py --minutes 20 --preset mini --bf16             # on a GPU machine
 Results: benchmarks/results/objectives-<preset>-<minutes>min.json and a printed table.
 """
@@ -40,14 +43,16 @@ def run_command(command: str, config: dict):
     return run(command, config, str(DATA_DIR))
 
 
-VARIANTS = ("mlm", "clm", "electra", "mlm_sop", "simcse")
+VARIANTS = ("mlm", "clm", "electra", "mlm_docs", "mlm_sop", "simcse")
 OBJECTIVES = {
     "mlm": {"task": "mlm"},
     "clm": {"task": "clm"},
     "electra": {"task": "electra", "electra": {"generator_width": 0.25, "loss_weight": 50.0}},
+    "mlm_docs": {"task": "mlm"},
     "mlm_sop": {"task": "mlm", "sentence_order": True},
     "simcse": {"task": "simcse", "simcse": {"max_length": 64, "pooling": "cls_mlp", "temperature": 0.05}},
 }
+DOCUMENT_VARIANTS = {"mlm_docs", "mlm_sop"}  # trained on `layout: documents` blocks
 FINETUNE = {"learning_rates": [1e-3], "per_device_batch_size": 32, "layer_lr_decay": 0.8, "warmup_ratio": 0.1,
             "logging_steps": 1000}
 
@@ -109,14 +114,14 @@ def main() -> None:
 
     tok = bench_tokenizer(args.vocab)
     blocks = {"stream": prepare(tok, "stream", args.block_size, args.docs)}
-    if "mlm_sop" in variants:
+    if DOCUMENT_VARIANTS & set(variants):
         blocks["documents"] = prepare(tok, "documents", args.block_size, args.docs)
     work = RESULTS / f"objectives-{args.preset}-{args.minutes:g}min"
     results: dict[str, dict] = {}
     for name in variants:  # mlm before simcse (VARIANTS order when given in that order)
         out = work / name
         init = str(work / "mlm") if name == "simcse" else None
-        m = pretrain(name, blocks["documents" if name == "mlm_sop" else "stream"], out, args, init)
+        m = pretrain(name, blocks["documents" if name in DOCUMENT_VARIANTS else "stream"], out, args, init)
         row = {"steps": m["steps"], "tokens_per_second": m.get("tokens_per_second_mean"), "wall_seconds": m["wall_seconds"],
                "eval": {k: v for k, v in m.items() if k.startswith("eval_") and isinstance(v, (int, float))}}
         row["sts_zero_shot"] = sts(out)
