@@ -3,7 +3,9 @@ text for the same budget, through `nlp-ssl pretrain`, and the resulting encoders
 
 Variants (`--variants`, comma-separated):
     mlm        masked LM (15%, 80/10/10), sparse head                      -- the baseline
-    clm        next-token LM (causal attention)
+    clm        next-token LM (causal attention; its encoder keeps is_decoder, so its [CLS] state attends to [CLS]
+               alone: no SST-2 fine-tune and no [CLS] STS figure for it, which would score a constant
+               vector at chance rather than the encoder; its STS figure is the mean-pooled one)
     electra    replaced-token detection: generator 1/4 wide, lambda 50    (encoder = discriminator)
     mlm_docs   masked LM on the document-layout blocks mlm_sop trains on (its control: those blocks hold one
                document each, padded, so they carry fewer real tokens than stream blocks; compare mlm_sop with
@@ -52,6 +54,7 @@ OBJECTIVES = {
     "mlm_sop": {"task": "mlm", "sentence_order": True},
     "simcse": {"task": "simcse", "simcse": {"max_length": 64, "pooling": "cls_mlp", "temperature": 0.05}},
 }
+CAUSAL_VARIANTS = {"clm"}  # encoders whose [CLS] attends to nothing else: no [CLS] probes
 DOCUMENT_VARIANTS = {"mlm_docs", "mlm_sop"}  # trained on `layout: documents` blocks
 FINETUNE = {"learning_rates": [1e-3], "per_device_batch_size": 32, "layer_lr_decay": 0.8, "warmup_ratio": 0.1,
             "logging_steps": 1000}
@@ -125,8 +128,11 @@ def main() -> None:
         row = {"steps": m["steps"], "tokens_per_second": m.get("tokens_per_second_mean"), "wall_seconds": m["wall_seconds"],
                "eval": {k: v for k, v in m.items() if k.startswith("eval_") and isinstance(v, (int, float))}}
         row["sts_zero_shot"] = sts(out)
+        if name in CAUSAL_VARIANTS:
+            row["sts_zero_shot"]["cls"] = None  # [CLS] sees only itself under causal attention
         if args.sst2_steps:
-            row["sst2_dev_accuracy"] = sst2(out, work / f"{name}-sst2", args.sst2_steps)
+            row["sst2_dev_accuracy"] = (None if name in CAUSAL_VARIANTS  # the classifier reads that [CLS]
+                                        else sst2(out, work / f"{name}-sst2", args.sst2_steps))
         results[name] = row
         print(f"{name}: {json.dumps(row)}", flush=True)
 
@@ -147,7 +153,7 @@ def main() -> None:
     for name, r in results.items():
         row = [name, r["steps"], round(r["tokens_per_second"] or 0.0, 1), fig(r, "eval_loss"), fig(r, "eval_mlm_accuracy"),
                fig(r, "eval_rtd_accuracy"), fig(r, "eval_sentence_order_accuracy"),
-               f4(r["sts_zero_shot"]["cls"]), f4(r["sts_zero_shot"]["mean"])]  # clm: [CLS] sees only itself -> nan
+               f4(r["sts_zero_shot"]["cls"]), f4(r["sts_zero_shot"]["mean"])]  # clm: None -> "-"
         if args.sst2_steps:
             row.append(f4(r["sst2_dev_accuracy"]))
         rows.append(row)

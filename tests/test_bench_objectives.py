@@ -9,7 +9,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_bench(monkeypatch, tmp_path, argv):
+def run_bench(monkeypatch, tmp_path, argv, **patches):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     sys.modules.pop("bench_objectives", None)
     import bench_objectives as b
@@ -26,6 +26,8 @@ def run_bench(monkeypatch, tmp_path, argv):
 
     monkeypatch.setattr(b, "pretrain", pretrain)
     monkeypatch.setattr(b, "sts", lambda out: {"cls": 0.0, "mean": 0.0})
+    for name, value in patches.items():
+        monkeypatch.setattr(b, name, value)
     monkeypatch.setattr(sys, "argv", ["bench_objectives.py", *argv])
     b.main()
     return runs
@@ -39,3 +41,18 @@ def test_sentence_order_has_a_plain_mlm_control_on_the_same_blocks(monkeypatch, 
     assert controls, "mlm_sop's effect is confounded with the document layout: no plain MLM on the same blocks"
     assert {r["minutes"] for r in runs} == {0.1} and {r["preset"] for r in runs} == {"tiny"}
     assert [r["init_from"] for r in runs if r["name"] == "simcse"] == [str(tmp_path / "objectives-tiny-0.1min" / "mlm")]
+
+
+def test_no_cls_probe_figures_for_the_causal_lm(monkeypatch, tmp_path):
+    """A causal encoder's [CLS] attends to itself alone (the saved config keeps is_decoder), so its SST-2
+    classifier and its [CLS] STS vector see no text: such figures would rank clm at chance, not measure it."""
+    import json
+
+    tuned = []
+    runs = run_bench(monkeypatch, tmp_path, ["--minutes", "0.1", "--variants", "mlm,clm", "--sst2-steps", "3"],
+                     sst2=lambda out, work, steps: tuned.append(out) or 0.9)
+    assert [r["name"] for r in runs] == ["mlm", "clm"]
+    assert [p.name for p in tuned] == ["mlm"]
+    results = json.loads((tmp_path / "objectives-tiny-0.1min.json").read_text())["results"]
+    assert results["clm"]["sst2_dev_accuracy"] is None and results["clm"]["sts_zero_shot"]["cls"] is None
+    assert results["clm"]["sts_zero_shot"]["mean"] == 0.0 and results["mlm"]["sst2_dev_accuracy"] == 0.9
