@@ -65,6 +65,8 @@ class CompleteCheckpoints:
     run's loss sum carried across resumes (`train_loss_mean()`)."""
 
     loss_sum_before = 0.0  # the losses of the steps before the resumed checkpoint
+    seconds_before = 0.0  # the training seconds of the sessions before the resumed checkpoint
+    _fit_started = None  # perf_counter() when this session's training started
     time_budget = None
 
     def _save_checkpoint(self, model, trial):
@@ -84,7 +86,8 @@ class CompleteCheckpoints:
             return
         run_dir = self._get_output_dir(trial=trial)
         ckpt = Path(run_dir) / f"checkpoint-{self.state.global_step}"
-        progress = {"global_step": self.state.global_step, "train_loss_sum": self.run_loss_sum()}
+        progress = {"global_step": self.state.global_step, "train_loss_sum": self.run_loss_sum(),
+                    "train_seconds": self.run_seconds()}
         if self.time_budget is not None:
             progress["elapsed_seconds"] = self.time_budget.elapsed()
         atomic_write_text(ckpt / PROGRESS_FILE, json.dumps(progress) + "\n")
@@ -107,12 +110,19 @@ class CompleteCheckpoints:
         pending = getattr(self, "_tr_loss", None)
         return self.loss_sum_before + session + (float(pending.item()) if pending is not None else 0.0)
 
+    def run_seconds(self) -> float:
+        """Training seconds since step 0: this session's so far plus those of the sessions before a resume."""
+        import time
+
+        return self.seconds_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
+
     def train_loss_mean(self) -> float:
         """Mean training loss over every step of the run, after `train()` (which drains the pending loss)."""
         return (self.loss_sum_before + getattr(self, "_total_loss_scalar", 0.0)) / max(self.state.global_step, 1)
 
     def fit(self, checkpoint: str | None = None) -> float:
-        """Train from scratch or resume from `checkpoint`; returns this session's training seconds.
+        """Train from scratch or resume from `checkpoint`; returns the run's training seconds (the sessions before
+        the checkpoint, as recorded in it, plus this one's), so a resumed run reports its whole training time.
 
         A checkpoint that already ends the run (its step reached max_steps, or the time budget is spent: a kill
         struck after the last save) is loaded rather than trained on, so the run reports the same steps and
@@ -125,16 +135,17 @@ class CompleteCheckpoints:
         if checkpoint:
             progress = read_progress(checkpoint)
             self.loss_sum_before = float(progress.get("train_loss_sum", 0.0))
+            self.seconds_before = float(progress.get("train_seconds", progress.get("elapsed_seconds", 0.0)))
             state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
             budget_spent = self.time_budget is not None and progress.get("elapsed_seconds", 0.0) >= self.time_budget.seconds
             if state.global_step >= state.max_steps or budget_spent:
                 self._load_from_checkpoint(checkpoint)
                 self.state = state
                 self._total_loss_scalar = 0.0
-                return 0.0
-        t0 = time.perf_counter()
+                return self.seconds_before
+        self._fit_started = time.perf_counter()
         self.train(resume_from_checkpoint=checkpoint)
-        return time.perf_counter() - t0
+        return self.run_seconds()
 
 
 def save_final(trainer, tokenizer, out: str | Path, metrics: dict, metrics_file: str = "metrics.json") -> None:

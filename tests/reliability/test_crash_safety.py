@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+from nlp_ssl.checkpoints import read_progress
 from nlp_ssl.atomic import MARKER, atomic_dir, clean_stale, is_complete, write_marker
 from nlp_ssl.config import from_dict
 from nlp_ssl.recipes.pretrain import PretrainConfig, main
@@ -111,6 +112,8 @@ def test_kill_during_checkpoint_save_is_skipped_and_resume_matches_uninterrupted
     # figures cover the whole run, not only the resumed steps
     assert metrics["train_loss_mean"] == pytest.approx(straight_metrics["train_loss_mean"], rel=1e-6)
     assert metrics["eval_loss"] == straight_metrics["eval_loss"]
+    before = read_progress(ckpts / "checkpoint-3")["train_seconds"]  # the killed session's, up to checkpoint-3
+    assert 0 < before < metrics["train_runtime_s"]
     assert is_complete(run) and sorted(p.name for p in tmp_path.iterdir()) == ["pretrain.yaml", "run"]
 
 
@@ -134,12 +137,14 @@ def test_kill_while_final_model_is_saved_resumes_without_training_again(tmp_path
     monkeypatch.undo()
     with pytest.raises(Exception, match="already holds a run; set train.resume=true"):
         main(from_dict(PretrainConfig, pretrain_dict(run, blocks)))
+    recorded = read_progress(run / "checkpoints" / "checkpoint-6")["train_seconds"]
     history_before = json.loads((run / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())["log_history"]
     metrics = main(from_dict(PretrainConfig, pretrain_dict(run, blocks, resume=True)))
     straight_dir, straight_metrics = straight
     assert_bit_equal(weights(run), weights(straight_dir))
     # resuming from the last checkpoint trains no extra step and adds only the final evaluation
     assert metrics["steps"] == 6 and metrics["tokens_seen"] == straight_metrics["tokens_seen"]
+    assert metrics["train_runtime_s"] == pytest.approx(recorded) and recorded > 0  # the whole run's, not 0 s
     assert metrics["train_loss_mean"] == pytest.approx(straight_metrics["train_loss_mean"], rel=1e-6)
     assert {k: v for k, v in metrics.items() if k.startswith("eval_") and "runtime" not in k and "per_second" not in k} \
         == {k: v for k, v in straight_metrics.items() if k.startswith("eval_") and "runtime" not in k
