@@ -88,6 +88,15 @@ def write_marker(directory: str | Path, files: Iterable[str] | None = None, **in
     atomic_write_text(directory / MARKER, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
+def refresh_marker(directory: str | Path) -> None:
+    """After rewriting one of a complete directory's own files on purpose (a model card), record the files its
+    marker lists with their new sizes. Call it only when `is_complete` held before the rewrite."""
+    directory = Path(directory)
+    data = json.loads((directory / MARKER).read_text(encoding="utf-8"))
+    files = data.pop("files")
+    write_marker(directory, files=[n for n in files if (directory / n).is_file()], **data)
+
+
 def remove_marker(directory: str | Path) -> None:
     (Path(directory) / MARKER).unlink(missing_ok=True)
 

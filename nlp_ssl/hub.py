@@ -767,7 +767,12 @@ def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision
 
 def share(model_dir: str | Path, cfg: HubConfig) -> dict[str, Any] | None:
     """End of a run (main process): write the model card, and push when `hub.push` is set."""
+    from nlp_ssl.atomic import is_complete, refresh_marker
+
+    complete = is_complete(model_dir)
     write_model_card(model_dir, repo_id=cfg.repo_id)
+    if complete:  # the card changed size: a finished run stays finished
+        refresh_marker(model_dir)
     return push_if_asked(model_dir, cfg)
 
 

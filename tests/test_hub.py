@@ -161,3 +161,18 @@ def test_card_names_the_hub_dataset_only_when_the_local_files_are_a_copy_of_it(t
     # GLUE files under glue/sst2/ are that data set's copy: the Hub id stays
     ft = finetuned_dir(tmp_path, "ft", 1e-3, 1, 0.9, "google/electra-small-discriminator")
     assert ModelCard.load(write_model_card(ft)).data.datasets == ["nyu-mll/glue"]
+
+
+def test_share_keeps_a_complete_run_complete(tmp_path):
+    """share() rewrites the card (now naming the repository) after the run's completeness marker was written:
+    the marker must record the new card, or a finished fine-tuning run reads as incomplete."""
+    from nlp_ssl.atomic import is_complete, write_marker
+    from nlp_ssl.hub import HubConfig, share
+
+    d = encoder_dir(tmp_path)
+    write_model_card(d, hardware="CPU")
+    write_marker(d)
+    assert is_complete(d)
+    share(d, HubConfig(push=False, repo_id="someone/tiny-encoder"))
+    assert "someone/tiny-encoder" in (d / "README.md").read_text()
+    assert is_complete(d)

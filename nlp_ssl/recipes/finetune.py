@@ -21,6 +21,7 @@ __all__ = ["FinetuneConfig", "main"]
 
 def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Fine-tune and return the metrics (also written to output_dir/metrics.json)."""
+    from nlp_ssl.atomic import write_marker
     from nlp_ssl.finetuning import is_main_process
     from nlp_ssl.hub import share, write_model_card
     from nlp_ssl.plots import plot_run
@@ -67,7 +68,9 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
         write_json_atomic(out / METRICS_FILE, summary)
         plot_run(out)
         for r in result.runs:  # their cards now carry the mean and std over seeds
-            write_model_card(out / f"lr{r['learning_rate']:g}-seed{r['seed']}")
+            run_dir = out / f"lr{r['learning_rate']:g}-seed{r['seed']}"
+            write_model_card(run_dir)
+            write_marker(run_dir)  # the card changed size: the run's completeness marker must list the new one
         if cfg.hub.push:
             share(out / f"lr{result.best_learning_rate:g}-seed{seeds[0]}", cfg.hub)
     return summary

@@ -106,6 +106,10 @@ def test_seeds_grid_summary_and_resume(tmp_path, tiny_encoder_dir, data_dir, mon
     best = summary["selection"]["best_learning_rate"]
     assert {p.name for p in out.glob("lr*")} == {"lr0.0001-seed1", "lr0.003-seed1", f"lr{best:g}-seed2"}
     assert (out / "plots" / "grid.png").is_file()
+    from nlp_ssl.atomic import is_complete
+
+    # each run's completeness marker still holds after its card was rewritten with the mean over seeds
+    assert [d.name for d in out.glob("lr*") if not is_complete(d)] == []
     # the chosen rate's runs carry the mean and std over seeds in their model cards' model-index
     from huggingface_hub import ModelCard
 
