@@ -10,7 +10,7 @@ Two memory figures: peak RSS (`ru_maxrss`), which also counts pages of memory-ma
 with the corpus by design of memory mapping), and peak anonymous memory (`RssAnon`, sampled every 20 ms),
 which is what the process itself holds (heap, buffers) and is the figure that must stay flat.
 
-Usage: python benchmarks/bench_prepare_scaling.py [--shards 1,3,10]
+Usage: python benchmarks/bench_prepare_scaling.py [--shards 1,3,10]   (--quick: an end-to-end check on 2,000 articles)
 """
 
 from __future__ import annotations
@@ -59,14 +59,18 @@ def run_child(cfg: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shards", default="1,3,10")
+    ap.add_argument("--quick", action="store_true", help="end-to-end check: the first 2,000 articles of shard 00")
     args = ap.parse_args()
-    tok = bench_tokenizer()
+    max_examples = None
+    if args.quick:
+        args.shards, max_examples = "1", 2000
+    tok = bench_tokenizer(8192, max_examples)
     rows = []
     for n in [int(x) for x in args.shards.split(",")]:
         for streaming in (False, True):
             with tempfile.TemporaryDirectory() as tmp:
                 cfg = {"output_dir": f"{tmp}/out", "tokenizer": str(tok), "block_size": 128, "progress": False,
-                       "data": {"path": WIKI[:n], "streaming": streaming}}
+                       "data": {"path": WIKI[:n], "streaming": streaming, "max_examples": max_examples}}
                 if not streaming:  # warm datasets' Arrow cache of the raw shards
                     run_child({**cfg, "output_dir": f"{tmp}/warm", "data": {**cfg["data"], "max_examples": 1},
                                "validation_fraction": 0.0, "block_size": 2})

@@ -3,7 +3,9 @@
 Runs `nlp-ssl train-tokenizer` (`nlp_ssl.cli.run`) (streaming the text in batches, as the CLI does) in a fresh
 process per model, so peak RSS is the training's own; MB counts the UTF-8 bytes of the text read.
 
-Usage: python benchmarks/bench_tokenizer.py [--shards 10] [--unigram-shards 1]
+Usage:
+    python benchmarks/bench_tokenizer.py --quick              # end-to-end check: the first 2,000 articles, vocab 8,000
+    python benchmarks/bench_tokenizer.py [--shards 10] [--unigram-shards 1]
 """
 
 from __future__ import annotations
@@ -36,12 +38,16 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=10)
     ap.add_argument("--unigram-shards", type=int, default=1, help="Unigram (EM) training is far slower per MB")
     ap.add_argument("--vocab-size", type=int, default=30000)
+    ap.add_argument("--quick", action="store_true", help="end-to-end check: the first 2,000 articles of shard 00")
     args = ap.parse_args()
+    max_examples = None
+    if args.quick:
+        args.shards, args.unigram_shards, args.vocab_size, max_examples = 1, 1, 8000, 2000
     rows = []
     for model in ("wordpiece", "bpe", "byte_bpe", "unigram"):
         n = args.unigram_shards if model == "unigram" else args.shards
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = {"output_dir": f"{tmp}/tok", "data": {"streaming": True, "path": WIKI[:n]},
+            cfg = {"output_dir": f"{tmp}/tok", "data": {"streaming": True, "path": WIKI[:n], "max_examples": max_examples},
                    "tokenizer": {"model": model, "vocab_size": args.vocab_size}}
             r = subprocess.run([sys.executable, "-c", CHILD.format(repo=str(REPO), data=str(DATA_DIR)), json.dumps(cfg)],
                                capture_output=True, text=True)
