@@ -116,11 +116,16 @@ def _labels(metrics: dict, cfg: dict, run_metrics: dict | None = None) -> int | 
 
 
 def _single_split(metrics: dict, task: dict) -> str:
+    """The split a run reports: the one its metrics.json names (a preset fills it in, so the config may say null),
+    never the selection split when there is another."""
     evals = list(metrics.get("eval") or {})
-    want = task.get("report_split")
-    if want in evals:
-        return want
-    return "test" if "test" in evals else evals[0]
+    for want in (metrics.get("report_split"), task.get("report_split")):
+        if want in evals:
+            return want
+    if "test" in evals:
+        return "test"
+    others = [s for s in evals if s != (metrics.get("selection_split") or task.get("selection_split"))]
+    return (others or evals)[0]
 
 
 def read_result(run: Path) -> Result | dict | None:
@@ -148,7 +153,7 @@ def read_result(run: Path) -> Result | dict | None:
         return res
     if "eval" in metrics:
         if "train_features" in metrics or task.get("type") == "extractive_qa":
-            split = task.get("selection_split") or next(iter(metrics["eval"]))
+            split = _single_split(metrics, task)
             e = metrics["eval"][split]
             metric = "f1"
             res = Result(run.name, run, "qa", task.get("preset") or "squad", metrics.get("init", "?"),

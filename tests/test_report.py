@@ -121,3 +121,26 @@ def test_find_runs_takes_a_run_or_a_directory_of_runs(runs):
     assert find_runs([runs / "encoder"]) == [runs / "encoder"]
     assert [p.name for p in find_runs([runs])] == ["encoder", "sst2-100-pretrained", "sst2-100-scratch",
                                                    "sst2-1000-pretrained", "sst2-1000-scratch"]
+
+
+def test_single_runs_are_reported_on_the_split_the_run_reports_not_the_selection_split(tmp_path):
+    """A run that chose on a selection split (listed first in its eval) is shown on its report split (SST-2 dev),
+    as its metrics.json says; QA likewise. Showing the selection score would be the optimistic figure."""
+    cls = tmp_path / "sst2"
+    _dump(cls, "metrics.json", {"learning_rate": 1e-3, "seed": 1, "init": "pretrained", "train_examples": 100,
+                                "eval": {"selection": {"accuracy": 0.9}, "dev": {"accuracy": 0.7}},
+                                "selection_split": "selection", "report_split": "dev"})
+    _dump(cls, "run_info.json", {"command": "finetune"})
+    _dump(cls, "config.yaml", {"task": {"preset": "sst2", "type": "classification", "metrics": ["accuracy"],
+                                        "report_split": None}})
+    r = read_result(cls)
+    assert (r.split, r.seeds[0].value) == ("dev", 0.7)
+    qa = tmp_path / "squad"
+    _dump(qa, "metrics.json", {"learning_rate": 1e-3, "seed": 1, "init": "pretrained", "train_questions": 10,
+                               "train_features": 12, "selection_split": "selection", "report_split": "dev",
+                               "eval": {"selection": {"exact_match": 50.0, "f1": 60.0},
+                                        "dev": {"exact_match": 20.0, "f1": 30.0}}})
+    _dump(qa, "run_info.json", {"command": "finetune"})
+    _dump(qa, "config.yaml", {"task": {"preset": "squad_v2", "type": "extractive_qa", "selection_split": "selection"}})
+    r = read_result(qa)
+    assert (r.split, r.seeds[0].value, r.extra["em"]) == ("dev", 30.0, 20.0)
