@@ -81,7 +81,7 @@ def _figures(name: str, **kw) -> None:
 def test_pretraining_survives_20_kills_and_ends_bit_equal(tmp_path, blocks, pretrain_dict):
     from nlp_ssl.recipes.pretrain import PretrainConfig, main
 
-    settings = dict(max_steps=300, save_steps=3, save_total_limit=2, eval_steps=60, logging_steps=10)
+    settings = dict(max_steps=1000, save_steps=3, save_total_limit=2, eval_steps=200, logging_steps=10)
     straight = main(from_dict(PretrainConfig, pretrain_dict(tmp_path / "straight", blocks, **settings)))
     run = tmp_path / "run"
     config = tmp_path / "pretrain.yaml"
