@@ -144,11 +144,7 @@ def atomic_dir(final: str | Path, marker: bool = True) -> Iterator[Path]:
         ...     (tmp / "vocab.txt").write_text("...")
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(final)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = _fresh_sibling(final, "tmp")
     try:
         yield tmp
         if marker:
@@ -167,15 +163,20 @@ def atomic_dir(final: str | Path, marker: bool = True) -> Iterator[Path]:
         old.unlink(missing_ok=True)
 
 
+def _fresh_sibling(path: Path, tag: str) -> Path:
+    """An empty folder `.NAME.TAG-PID` beside `path`, after removing what killed runs left there (`clean_stale`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(path)
+    sib = path.parent / f".{path.name}.{tag}-{os.getpid()}"
+    shutil.rmtree(sib, ignore_errors=True)
+    sib.mkdir()
+    return sib
+
+
 @contextlib.contextmanager
 def scratch_dir(beside: str | Path) -> Iterator[Path]:
     """A work folder `.NAME.work-PID` beside `beside`, removed at the end (and by the next run after a kill)."""
-    beside = Path(beside)
-    beside.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(beside)
-    work = beside.parent / f".{beside.name}.work-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    work = _fresh_sibling(Path(beside), "work")
     try:
         yield work
     finally:
