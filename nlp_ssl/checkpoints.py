@@ -148,8 +148,12 @@ class CompleteCheckpoints:
         return self.run_seconds()
 
 
-def save_final(trainer, tokenizer, out: str | Path, metrics: dict, metrics_file: str = "metrics.json") -> None:
+def save_final(trainer, tokenizer, out: str | Path, metrics: dict, metrics_file: str = "metrics.json") -> bool:
     """Save the final model, tokenizer, metrics and log history into `out` (which also holds checkpoints/).
+
+    Collective: every rank calls it. Under FSDP (or DeepSpeed ZeRO-3) the weights are sharded, and all ranks
+    first gather them (`distributed.gather_full_state_dict`); then only the process that saves (rank 0) writes.
+    Returns whether this process wrote.
 
     "Finished" means the completeness marker is there (`mark_finished`, called after everything else is
     written): it is removed first here, so a kill from now on leaves a run that is not finished (the next run
@@ -158,12 +162,20 @@ def save_final(trainer, tokenizer, out: str | Path, metrics: dict, metrics_file:
     import os
 
     from nlp_ssl.atomic import remove_marker
+    from nlp_ssl.distributed import gather_full_state_dict
 
+    state_dict = gather_full_state_dict(trainer)  # every rank, or the gather waits forever
+    if not trainer.is_world_process_zero():
+        return False
     out = Path(out)
     remove_marker(out)
     tmp = out / ".final-tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    trainer.save_model(str(tmp))
+    if state_dict is None:
+        trainer.save_model(str(tmp))
+    else:  # the Trainer's own save_model writes nothing under FSDP's SHARDED_STATE_DICT: save the gathered weights
+        trainer._save(str(tmp), state_dict=state_dict)
+        fault_point("save_model")
     tokenizer.save_pretrained(str(tmp))
     (tmp / "training_args.bin").unlink(missing_ok=True)
     (tmp / metrics_file).write_text(json.dumps(metrics, indent=2) + "\n")
@@ -174,6 +186,7 @@ def save_final(trainer, tokenizer, out: str | Path, metrics: dict, metrics_file:
             shutil.rmtree(out / name)                       # interrupted save: os.replace cannot overwrite it
         os.replace(tmp / name, out / name)
     tmp.rmdir()
+    return True
 
 
 def mark_finished(out: str | Path, skip: tuple[str, ...] = ("checkpoints", "tensorboard")) -> None:

@@ -354,15 +354,23 @@ def train(model, args, train_set, collator, tokenizer, layer_lr_decay: float = 1
 
 def predict(model, dataset, collator, batch_size: int, output_names: tuple[str, ...] = ("logits",)) -> tuple[dict[str, np.ndarray], float]:
     """Model outputs for every example, in dataset order; batches are formed from length-sorted examples so
-    little padding is computed. Returns ({name: array (N, ...)}, seconds)."""
+    little padding is computed. Returns ({name: array (N, ...)}, seconds).
+
+    Under several ranks (`accelerate launch`) each rank predicts its share (`distributed.shard_of`) and the rows
+    are gathered back in dataset order on every rank (`distributed.gather_rows`): the same arrays as one process,
+    in 1/world of the time. Every rank must then call it at the same point (it does: the callers are symmetric)."""
     import torch
+
+    from nlp_ssl.distributed import distributed_world, gather_rows, shard_of
 
     device = next(model.parameters()).device
     from nlp_ssl.data.sources import column
 
     lengths = np.asarray(column(dataset, "length")) if "length" in dataset.column_names else np.zeros(len(dataset))
-    order = np.argsort(-lengths, kind="stable")
-    outs: dict[str, list] = {name: [None] * len(dataset) for name in output_names}
+    rank, world = distributed_world()
+    order = shard_of(np.argsort(-lengths, kind="stable"), rank, world)
+    outs: dict[str, list] = {name: [None] * len(order) for name in output_names}
+    position = {int(j): p for p, j in enumerate(order)}  # example index -> row of this rank's share
     was_training = model.training
     model.eval()
     t0 = time.perf_counter()
@@ -378,7 +386,8 @@ def predict(model, dataset, collator, batch_size: int, output_names: tuple[str, 
             for name in output_names:
                 values = result[name].float().cpu().numpy()
                 for row, j in enumerate(idx):
-                    outs[name][j] = values[row]
+                    outs[name][position[int(j)]] = values[row]
+    outs = gather_rows(order, outs, len(dataset))  # in dataset order; with one process, only placed
     seconds = time.perf_counter() - t0
     model.train(was_training)
     return {name: _stack(v) for name, v in outs.items()}, seconds

@@ -154,6 +154,7 @@ def build_trainer(cfg: PretrainConfig, args, objective, tokenizer, train_blocks)
     """The Trainer with throughput logging, per-epoch masks, TensorBoard events in output_dir/tensorboard and
     (under max_time_minutes) the time budget whose schedule ends at the deadline (a resumed run continues from
     the time its checkpoint recorded: the trainer restores it)."""
+    from nlp_ssl.distributed import configure_sharding
     from nlp_ssl.training import PackedBlocks, make_trainer_class, set_tensorboard_dir, trainer_callbacks
 
     block_size = len(train_blocks[0]["input_ids"])
@@ -169,6 +170,7 @@ def build_trainer(cfg: PretrainConfig, args, objective, tokenizer, train_blocks)
                    processing_class=tokenizer, callbacks=callbacks, time_budget=budget,
                    warmup_ratio=cfg.train.warmup_ratio, schedule=cfg.train.lr_scheduler, **objective.metric_kwargs)
     set_tensorboard_dir(trainer, str(Path(cfg.output_dir) / "tensorboard"))
+    configure_sharding(trainer)  # FSDP: wrap the model's own block class (BertLayer, RobertaLayer, ...)
     return trainer
 
 

@@ -354,7 +354,8 @@ def make_trainer_class():
                 return super()._save(output_dir, state_dict)
             if self.args.should_save:
                 output_dir = output_dir or self.args.output_dir
-                model.save_pretrained(output_dir, tokenizer=self.processing_class)
+                # state_dict: the full weights gathered from all ranks when they are sharded (FSDP), else None
+                model.save_pretrained(output_dir, tokenizer=self.processing_class, state_dict=state_dict)
                 if self.processing_class is not None:
                     self.processing_class.save_pretrained(output_dir)
 

@@ -151,11 +151,14 @@ class ElectraPretrainer(nn.Module):
                                         discriminator_logits=disc_logits, discriminator_labels=labels_out)
 
     # --- what is saved ---------------------------------------------------------------------------------
-    def save_pretrained(self, save_directory: str, tokenizer=None, **kwargs) -> None:
-        """The discriminator as `ElectraForPreTraining` in `save_directory`, the generator in `generator/`."""
+    def save_pretrained(self, save_directory: str, tokenizer=None, state_dict=None, **kwargs) -> None:
+        """The discriminator as `ElectraForPreTraining` in `save_directory`, the generator in `generator/`.
+        `state_dict`: this wrapper's full weights when they were gathered from sharded ranks (else the modules')."""
+        from nlp_ssl.distributed import substate
+
         out = Path(save_directory)
-        self.discriminator.save_pretrained(str(out))
-        self.generator.save_pretrained(str(out / GENERATOR_DIR))
+        self.discriminator.save_pretrained(str(out), state_dict=substate(state_dict, "discriminator."))
+        self.generator.save_pretrained(str(out / GENERATOR_DIR), state_dict=substate(state_dict, "generator."))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(out / GENERATOR_DIR))
 

@@ -162,12 +162,15 @@ class MLMWithSentenceOrder(nn.Module):
         return SentenceOrderOutput(loss=mlm.loss + self.weight * order_loss, logits=mlm.logits, order_logits=order_logits,
                                    order_labels=sentence_order_label, mlm_loss=mlm.loss, order_loss=order_loss)
 
-    def save_pretrained(self, save_directory: str, tokenizer=None, **kwargs) -> None:
+    def save_pretrained(self, save_directory: str, tokenizer=None, state_dict=None, **kwargs) -> None:
+        """`state_dict`: the full weights gathered from sharded ranks (FSDP), else None (the modules' own)."""
         from safetensors.torch import save_file
 
-        self.mlm.save_pretrained(save_directory)
-        save_file({k: v.contiguous() for k, v in self.order_head.state_dict().items()},
-                  str(Path(save_directory) / HEAD_FILE))
+        from nlp_ssl.distributed import substate
+
+        self.mlm.save_pretrained(save_directory, state_dict=substate(state_dict, "mlm."))
+        head = substate(state_dict, "order_head.") or self.order_head.state_dict()
+        save_file({k: v.contiguous() for k, v in head.items()}, str(Path(save_directory) / HEAD_FILE))
 
     def load_checkpoint(self, directory: str) -> None:
         from safetensors.torch import load_file

@@ -93,12 +93,16 @@ class SimCSEModel(nn.Module):
         loss, sim = info_nce(z[:B], z[B:], self.temperature)
         return SimCSEOutput(loss=loss, similarities=sim)
 
-    def save_pretrained(self, save_directory: str, tokenizer=None, **kwargs) -> None:
+    def save_pretrained(self, save_directory: str, tokenizer=None, state_dict=None, **kwargs) -> None:
+        """`state_dict`: the full weights gathered from sharded ranks (FSDP), else None (the modules' own)."""
         from safetensors.torch import save_file
 
-        self.encoder.save_pretrained(save_directory)
+        from nlp_ssl.distributed import substate
+
+        self.encoder.save_pretrained(save_directory, state_dict=substate(state_dict, "encoder."))
         if self.mlp is not None:
-            save_file({k: v.contiguous() for k, v in self.mlp.state_dict().items()}, str(Path(save_directory) / MLP_FILE))
+            mlp = substate(state_dict, "mlp.") or self.mlp.state_dict()
+            save_file({k: v.contiguous() for k, v in mlp.items()}, str(Path(save_directory) / MLP_FILE))
 
     def load_checkpoint(self, directory: str) -> None:
         from safetensors.torch import load_file

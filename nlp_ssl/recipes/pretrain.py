@@ -67,8 +67,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
 
     # --- validate and save ---------------------------------------------------------------------------
     metrics = final_metrics(cfg, trainer, train_seconds, global_batch * block_size, objective.eval_set is not None)
-    if trainer.is_world_process_zero():
-        save_final(trainer, tokenizer, out, metrics, METRICS_FILE)
+    if save_final(trainer, tokenizer, out, metrics, METRICS_FILE):  # every rank enters (FSDP gathers the weights)
         plot_run(out)
         write_model_card(out, repo_id=cfg.hub.repo_id)
         mark_finished(out)  # last: the run counts as finished only now

@@ -280,6 +280,46 @@ def test_two_cpu_ranks_reproduce_one_process_loss_curve(tmp_path, blocks):
     assert ddp["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-4)
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow  # two `accelerate launch` processes (two simulated machines): about a minute on 2 cores
+def test_two_simulated_machines_reproduce_one_process_loss_curve(tmp_path, blocks):
+    """The shipped two-machine config, launched twice on this machine (machine_rank 0 and 1, rendezvous on
+    127.0.0.1, one process each, gloo): one process group of world size 2, the one-process loss curve at the same
+    global batch, and only rank 0 writes the run directory."""
+    import os
+
+    import yaml
+
+    single = main(cfg(tmp_path, blocks, name="single", max_steps=5, per_device_batch_size=8))
+    path = tmp_path / "nodes.yaml"
+    path.write_text(yaml.safe_dump(to_dict(cfg(tmp_path, blocks, name="nodes", max_steps=5, per_device_batch_size=4))))
+    accelerate = Path(sys.executable).parent / "accelerate"
+    port = str(free_port())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([str(accelerate), "launch", "--config_file", str(REPO / "configs/accelerate/cpu-2node.yaml"),
+                               "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1", "--main_process_port", port,
+                               str(REPO / "scripts/pretrain.py"), str(path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
+             for rank in (0, 1)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
+    assert "2 process(es)" in outs[0] and "saved to" in outs[0] and "saved to" not in outs[1]
+    nodes = json.loads((tmp_path / "nodes" / "metrics.json").read_text())
+    assert nodes["world_size"] == 2
+    losses = [[h["loss"] for h in json.loads((tmp_path / d / "log_history.json").read_text()) if "loss" in h]
+              for d in ("single", "nodes")]
+    assert len(losses[0]) == len(losses[1]) == 5
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+    assert nodes["eval_loss"] == pytest.approx(single["eval_loss"], rel=1e-4)
+
+
 @pytest.mark.slow  # real wall-clock time (see test_training.py for the exact fake-clock version)
 def test_resumed_time_budget_counts_the_time_already_trained(tmp_path, blocks):
     import shutil
