@@ -200,7 +200,7 @@ from datasets import Dataset
 from nlp_ssl.finetuning import PadCollator, predict
 from nlp_ssl.tokenization import load_tokenizer
 
-state = PartialState()  # the process group accelerate launch set up (gloo)
+state = PartialState(cpu=True)  # joins the process group accelerate launch set up (gloo; cpu=False would not)
 tok = load_tokenizer(sys.argv[1])
 torch.manual_seed(0)
 model = tf.BertForSequenceClassification(tf.BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1,
@@ -262,7 +262,7 @@ from nlp_ssl.checkpoints import save_final
 from nlp_ssl.distributed import fsdp_layer_classes
 from nlp_ssl.tokenization import load_tokenizer
 
-state = PartialState()
+state = PartialState(cpu=True)  # the gloo process group of the two launched ranks
 torch.set_num_threads(1)
 tok = load_tokenizer(sys.argv[1])
 out = Path(sys.argv[2])
