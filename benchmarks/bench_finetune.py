@@ -83,7 +83,7 @@ def run(encoder: str, steps: int, batch: int, eval_batch: int, repeats: int, dev
             torch.manual_seed(0)
             model = build_task_model(AutoModelForSequenceClassification, encoder, "pretrained", 1, 0.1, num_labels=2)
             with tempfile.TemporaryDirectory() as tmp:
-                cfg = FinetuneTrainConfig(learning_rates=[1e-3], per_device_batch_size=batch, eval_batch_size=eval_batch,
+                cfg = FinetuneTrainConfig(learning_rate=[1e-3], per_device_train_batch_size=batch, per_device_eval_batch_size=eval_batch,
                                           max_steps=steps, logging_steps=10**6,
                                           group_by_length=ours and "false" not in name)
                 args = training_arguments(tmp, cfg, 1e-3, 1, disable_tqdm=True)

@@ -56,7 +56,7 @@ OBJECTIVES = {
 }
 CAUSAL_VARIANTS = {"clm"}  # encoders whose [CLS] attends to nothing else: no [CLS] probes
 DOCUMENT_VARIANTS = {"mlm_docs", "mlm_sop"}  # trained on `layout: documents` blocks
-FINETUNE = {"learning_rates": [1e-3], "per_device_batch_size": 32, "layer_lr_decay": 0.8, "warmup_ratio": 0.1,
+FINETUNE = {"learning_rate": [1e-3], "per_device_train_batch_size": 32, "layer_lr_decay": 0.8, "warmup_ratio": 0.1,
             "logging_steps": 1000}
 
 
@@ -72,9 +72,10 @@ def pretrain(name: str, blocks: Path, out: Path, args, init_from: str | None = N
     model = {"arch": "bert", "preset": args.preset, "sparse_prediction": name != "clm", "init_from": init_from}
     config = {
         "output_dir": str(out), "data": str(blocks), "model": model, "objective": OBJECTIVES[name],
-        "train": {"per_device_batch_size": args.batch, "learning_rate": args.lr, "warmup_ratio": 0.06,
+        "train": {"per_device_train_batch_size": args.batch, "learning_rate": args.lr, "warmup_ratio": 0.06,
                   "max_time_minutes": args.minutes, "eval_steps": 0, "save_steps": 0, "eval_blocks": args.eval_blocks,
-                  "logging_steps": 10, "report_to": ["none"], "seed": 0, "overwrite": True, "bf16": args.bf16}}
+                  "logging_steps": 10, "report_to": ["none"], "seed": 0, "bf16": args.bf16},
+        "overwrite": True}
     t0 = time.perf_counter()
     metrics = run_command("pretrain", config)
     metrics["wall_seconds"] = time.perf_counter() - t0

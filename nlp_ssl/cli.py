@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from typing import Any, Callable
@@ -43,17 +44,21 @@ def _parser() -> argparse.ArgumentParser:
                "e.g.  nlp-ssl prepare configs/quickstart/prepare.yaml block_size=256",
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
+    parser.add_argument("--version", action="version", version=f"nlp-ssl {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, _, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--debug", action="store_true", help="show the traceback of every error")
-        p.add_argument("config", help="YAML config file")
+        p.add_argument("config", nargs="?", help="YAML config file (optional with --print-config: the defaults)")
+        p.add_argument("--print-config", action="store_true",
+                       help="print the complete resolved config (CONFIG and overrides applied; without CONFIG the "
+                            "defaults): every key with its value, default and a one-line description; run nothing")
         p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys (dotted for nested)")
         p.add_argument("--data-dir", default=None,
                        help="directory that relative data paths resolve against (default: $NLP_SSL_DATA_DIR)")
         if name == "finetune":
             p.add_argument("--seeds", default=None, metavar="1,2,3",
-                           help="run once per seed and report mean and standard deviation (same as seeds=[1,2,3])")
+                           help="run once per seed and report mean and standard deviation (same as seed=[1,2,3])")
     sub.add_parser("push", add_help=False, help="upload a model directory (model, tokenizer, card) to the Hugging Face "
                    "Hub (nlp-ssl push DIR --repo-id USER/NAME [--dry-run]); see nlp-ssl push --help")
     sub.add_parser("report", add_help=False, help="write a markdown report with plots comparing runs "
@@ -87,13 +92,49 @@ def resolve_config(command: str, path: str, overrides: list[str]):
     -> (config, main)."""
     import os
 
-    from nlp_ssl.config import apply_overrides, read_yaml
+    from nlp_ssl.config import apply_overrides, read_config
 
     if command == "evaluate" and os.path.isdir(path):
         data, source = {"model": path}, path
     else:
-        data, source = read_yaml(path), path
+        data, source = read_config(path), path
     return build_config(command, apply_overrides(data, overrides), str(source))
+
+
+def version() -> str:
+    """The installed version of nlp-ssl (the package's own when it runs from a source tree)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    from nlp_ssl import __version__
+
+    try:
+        found = installed("nlp-ssl")
+    except PackageNotFoundError:
+        return __version__
+    return found if found == __version__ else __version__  # a source tree (PYTHONPATH) ahead of the install
+
+
+def print_config(command: str, path: str | None, overrides: list[str]) -> str:
+    """The text of `nlp-ssl COMMAND --print-config [CONFIG] [key=value ...]`: every key of the command's config,
+    with its resolved value (bases, CONFIG and overrides applied and checked; without CONFIG the defaults and the
+    overrides, required keys shown as null), its default and a one-line description. Saved to a file (and the
+    required keys filled in), it is a complete config."""
+    from nlp_ssl.config import apply_overrides, partial_config, print_config_text
+
+    if path is not None:
+        cfg, _ = resolve_config(command, path, overrides)
+        cls = type(cfg)
+    else:
+        data = apply_overrides({}, overrides)
+        module_name, class_name = recipe_for(command, data)
+        cls = getattr(importlib.import_module(module_name), class_name)
+        cfg = partial_config(cls, data, source="overrides")
+    header = (f"nlp-ssl {command} --print-config {path or ''}".rstrip() + "".join(f" {o}" for o in overrides)
+              + f"\nevery key of `nlp-ssl {command}`: `key: value  # (default) description`; "
+              + ("bases, overrides and checks applied" if path else "the defaults (and overrides); required keys are "
+                 "null here: give them in a config file"))
+    return print_config_text(cls, cfg, header)
 
 
 def run(command: str, data: dict, data_dir: str | None = None) -> dict[str, Any]:
@@ -208,10 +249,20 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = list(args.overrides) + extra
     if getattr(args, "seeds", None):
-        overrides.append(f"seeds=[{args.seeds}]")
+        overrides.append(f"seed=[{args.seeds}]")
+
+    config = args.config
+    if config is not None and "=" in config and not os.path.exists(config):  # `--print-config key=value`: no file
+        overrides, config = [config] + overrides, None
+    if args.print_config:
+        return run_guarded(args.command, lambda: print(print_config(args.command, config, overrides), end=""),
+                           debug or args.debug)
+    if config is None:
+        parser.error(f"{args.command}: a YAML config file is required (see configs/; "
+                     f"`nlp-ssl {args.command} --print-config` prints every key with its default)")
 
     def run_command():
-        cfg, run = resolve_config(args.command, args.config, overrides)
+        cfg, run = resolve_config(args.command, config, overrides)
         run(cfg, data_dir_from_env(args.data_dir))
 
     return run_guarded(args.command, run_command, debug or args.debug)

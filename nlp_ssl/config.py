@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import types
 import typing
 from pathlib import Path
@@ -142,7 +143,12 @@ def _build(cls: type[T], data: dict, prefix: str, problems: list[str], failed: s
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
+    renamed = getattr(cls, "RENAMED", {})
     for key, value in data.items():
+        if key not in fields and key in renamed:
+            problems.append(f"{prefix}{key}: renamed; write '{renamed_path(prefix, renamed[key])}' instead "
+                            "(one vocabulary across commands, Hugging Face TrainingArguments names where they exist)")
+            continue
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(fields)}"
@@ -166,6 +172,62 @@ def _build(cls: type[T], data: dict, prefix: str, problems: list[str], failed: s
         problems.append(f"{prefix.rstrip('.') or cls.__name__}: {e}")
         failed.add(prefix.rstrip("."))
         return None
+
+
+def renamed_path(prefix: str, new: str) -> str:
+    """The full key a renamed key became: `new` is relative to the same section, or absolute when it starts
+    with `/` (a key that moved to another section, e.g. `train.overwrite` -> `/overwrite`)."""
+    return new[1:] if new.startswith("/") else prefix + new
+
+
+def _dataclass_of(tp: Any) -> Any:
+    """The dataclass inside an annotation (`X`, `X | None`), or None."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if get_origin(tp) in (Union, types.UnionType):
+        found = [a for a in get_args(tp) if dataclasses.is_dataclass(a)]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+def migrate(cls: type, data: dict) -> dict:
+    """A copy of `data` with every old key spelling (the `RENAMED` table of each config class) moved to its new
+    name, for reading configs that earlier versions wrote next to their runs (config.yaml). A config a user
+    gives is never migrated: its old keys are refused with the new name (see `_build`).
+
+    Example:
+        >>> from nlp_ssl.pretraining import PretrainConfig
+        >>> migrate(PretrainConfig, {"train": {"per_device_batch_size": 8, "overwrite": True}})
+        {'train': {'per_device_train_batch_size': 8}, 'overwrite': True}
+    """
+    import copy
+
+    out = copy.deepcopy(data)
+    moves: list[tuple[str, Any]] = []  # (absolute key, value)
+
+    def walk(klass: type, node: dict, prefix: str) -> None:
+        for old, new in getattr(klass, "RENAMED", {}).items():
+            if old in node:
+                value = node.pop(old)
+                if new.startswith("/"):
+                    moves.append((new[1:], value))
+                else:
+                    node.setdefault(new, value)
+        hints = typing.get_type_hints(klass)
+        for f in dataclasses.fields(klass):
+            sub = _dataclass_of(hints.get(f.name))
+            if sub is not None and isinstance(node.get(f.name), dict):
+                walk(sub, node[f.name], f"{prefix}{f.name}.")
+
+    if isinstance(out, dict):
+        walk(cls, out, "")
+        for path, value in moves:
+            node = out
+            *parents, last = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node.setdefault(last, value)
+    return out
 
 
 def _check(obj: Any, prefix: str, problems: list[str], failed: set[str], lenient: bool) -> None:
@@ -311,3 +373,184 @@ def to_dict(obj: Any) -> Any:
 
 def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(to_dict(obj), sort_keys=False, allow_unicode=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Config bases: `base: ../other.yaml`
+
+
+BASE_KEY = "base"
+
+
+def read_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """Read a YAML config, starting from its `base:` (a path relative to the file, or a list of them, merged in
+    order) when it names one: the file's own keys are merged over its base's key by key (`deep_merge`: nested
+    mappings merge, lists and other values replace). Bases may have bases; a cycle is an error naming the files.
+
+    Example:
+        >>> # configs/finetune/rte-bert-tiny-cpu.yaml:  base: base/glue-bert-tiny-cpu.yaml, then its task
+        >>> data = read_config("configs/finetune/rte-bert-tiny-cpu.yaml")  # doctest: +SKIP
+    """
+    path = Path(path)
+    here = path.resolve()
+    data = read_yaml(path)
+    if not isinstance(data, dict) or BASE_KEY not in data:
+        return data
+    data = dict(data)
+    bases = data.pop(BASE_KEY)
+    bases = bases if isinstance(bases, list) else [bases]
+    merged: dict = {}
+    for base in bases:
+        if not isinstance(base, str) or not base.strip():
+            raise ConfigError([f"{BASE_KEY}: a path to a YAML file, relative to this one (e.g. ../base.yaml), got "
+                               f"{base!r}"], str(path))
+        base_path = path.parent / base
+        if base_path.resolve() in (*_chain, here):
+            cycle = [str(p) for p in (*_chain, here)] + [str(base_path.resolve())]
+            raise ConfigError([f"{BASE_KEY}: the bases form a cycle: {' -> '.join(cycle)}; remove one of these "
+                               "`base:` keys"], str(path))
+        if not base_path.is_file():
+            raise ConfigError([f"{BASE_KEY}: {base} not found (looked for {base_path}; a base path is relative to "
+                               "the file that names it)"], str(path))
+        merged = deep_merge(merged, read_config(base_path, (*_chain, here)))
+    return deep_merge(merged, data)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Describing a config: every key with its value, default and a one-line description (`--print-config`)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The description of each field of `cls`, from the `Attributes:` section of its docstring (Google style;
+    `a, b: text` describes both), continuation lines joined. The docstring is the one source of truth.
+
+    Example:
+        >>> from nlp_ssl.training import ImplConfig
+        >>> field_docs(ImplConfig)["num_threads"]
+        "CPU threads torch uses (null: torch's default, all cores)."
+    """
+    import inspect
+    import re
+
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    lines = doc.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Attributes:")
+    except StopIteration:
+        return {}
+    out: dict[str, str] = {}
+    current: list[str] = []
+    for line in lines[start + 1:]:
+        if line.strip() and not line.startswith(" "):
+            break  # the next section
+        m = re.match(r"^ {4}([A-Za-z_][\w]*(?:, *[A-Za-z_][\w]*)*): (.*)$", line)
+        if m:
+            current = [n.strip() for n in m.group(1).split(",")]
+            for name in current:
+                out[name] = m.group(2).strip()
+        elif line.strip() and current:
+            for name in current:
+                out[name] += " " + line.strip()
+    return out
+
+
+def one_line(text: str, width: int = 110) -> str:
+    """The first sentence of `text` (abbreviations such as `e.g.` do not end one), cut at `width` characters."""
+    import re
+
+    text = " ".join(text.split())
+    m = re.search(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)\.(\s|$)", text)
+    first = text[: m.start() + 1] if m else text
+    return first if len(first) <= width else first[: width - 3].rstrip() + "..."
+
+
+def _flow(value: Any) -> str:
+    """A value as one line of YAML (flow style)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**9, allow_unicode=True).strip()
+    return text[:-4].strip() if text.endswith("\n...") else text
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return _MISSING
+
+
+def describe(cls: type, obj: Any = None, indent: int = 0, comment_at: int = 44) -> list[str]:
+    """YAML lines of every key of `cls`: the value in `obj` (None: the defaults; required keys without one are
+    shown as null), and a comment with the key's default and its one-line description (`field_docs`).
+
+    The text is a complete config: saved to a file it loads back to the same config."""
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    pad = " " * indent
+    lines: list[str] = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        default = _default_of(f)
+        value = getattr(obj, f.name) if obj is not None else (None if default is _MISSING else default)
+        desc = one_line(docs.get(f.name, ""))
+        sub = _dataclass_of(hints[f.name])
+        if sub is not None and value is not None:
+            if not desc or desc.startswith("see "):  # `model, train: see their classes`: the class says what it is
+                desc = one_line(inspect.cleandoc(sub.__doc__ or "").split("\n\n")[0])
+            lines.append(_with_comment(f"{pad}{f.name}:", desc, comment_at))
+            lines += describe(sub, value, indent + 2, comment_at)
+            continue
+        if isinstance(value, dict) and value and all(dataclasses.is_dataclass(v) for v in value.values()):
+            lines.append(_with_comment(f"{pad}{f.name}:", f"(default {_flow(to_dict(default))}) {desc}", comment_at))
+            for key, item in value.items():
+                lines.append(f"{pad}  {_flow(key)}:")
+                lines += describe(type(item), item, indent + 4, comment_at)
+            continue
+        shown = "required" if default is _MISSING else f"default {_flow(to_dict(default))}"
+        lines.append(_with_comment(f"{pad}{f.name}: {_flow(to_dict(value))}", f"({shown}) {desc}", comment_at))
+        if sub is not None:  # an optional section left null: its keys, for reference
+            lines += [f"{pad}#  {line.lstrip()}" if not line.lstrip().startswith("#") else f"{pad}#  {line.lstrip()[1:].lstrip()}"
+                      for line in describe(sub, None, 0, comment_at - indent - 3)]
+    return lines
+
+
+def _with_comment(text: str, comment: str, at: int) -> str:
+    comment = comment.strip()
+    if not comment:
+        return text
+    return f"{text.ljust(at - 1)} # {comment}" if len(text) < at - 1 else f"{text}  # {comment}"
+
+
+def print_config_text(cls: type, obj: Any = None, header: str = "") -> str:
+    """`describe` as one text, headed by `header` comment lines."""
+    head = [f"# {line}" if line else "#" for line in header.splitlines()]
+    return "\n".join(head + describe(cls, obj)) + "\n"
+
+
+def partial_config(cls: type[T], data: dict, source: str = "<config>") -> Any:
+    """`cls` from `data` where required keys may be missing (they read as None): every given value is checked as
+    `from_dict` does, and any problem other than a missing required key is raised. For showing the defaults of
+    a command before a config names what is required (`--print-config` without CONFIG)."""
+    problems: list[str] = []
+    _build(cls, data, "", problems, set())
+    problems = [p for p in problems if not p.endswith(": required key is missing")]
+    if problems:
+        raise ConfigError(problems, source)
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        sub = _dataclass_of(hints[f.name])
+        given = data.get(f.name, _MISSING)
+        if sub is not None and isinstance(given, dict):
+            values[f.name] = partial_config(sub, given, source)
+        elif given is not _MISSING:
+            values[f.name] = _convert(given, hints[f.name], f.name, [], set())
+        else:
+            default = _default_of(f)
+            values[f.name] = None if default is _MISSING else default
+    try:
+        return cls(**values)
+    except (TypeError, ValueError):  # a constructor that checks its values: a plain record of them instead
+        return types.SimpleNamespace(**values)

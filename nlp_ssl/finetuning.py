@@ -13,7 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, ClassVar, Iterator, Literal
 
 import numpy as np
 
@@ -27,14 +27,14 @@ class FinetuneTrainConfig:
     """Optimisation of a fine-tuning run.
 
     Attributes:
-        learning_rates: one rate, or a grid: each rate is trained with the first seed and scored on the task's
-            selection split; the best one then runs with every seed.
-        per_device_batch_size: training examples (QA: windows) per device per step.
-        eval_batch_size: examples per prediction batch (independent of training).
-        num_epochs: passes over the training set when max_steps is -1.
-        max_steps: optimizer steps (-1: use num_epochs).
+        learning_rate: peak learning rate; or a list of rates, a grid: each rate is trained with the first seed
+            and scored on the task's selection split; the best one then runs with every seed.
+        per_device_train_batch_size: training examples (QA: windows) per device per step.
+        per_device_eval_batch_size: examples per prediction batch (independent of training).
+        num_train_epochs: passes over the training set when max_steps is -1.
+        max_steps: optimizer steps (-1: use num_train_epochs).
         warmup_ratio: share of the steps spent warming up; then linear (or cosine) decay to zero.
-        lr_scheduler: `linear`, `cosine` or `constant` after warm-up.
+        lr_scheduler_type: `linear`, `cosine` or `constant` after warm-up.
         weight_decay: AdamW decoupled weight decay (not on norms and biases).
         max_grad_norm: gradient clipping (0: none).
         dropout: hidden, attention and classifier dropout of the task model (the encoder may have been
@@ -55,13 +55,13 @@ class FinetuneTrainConfig:
             (0: train to the end of the schedule; the best weights are kept either way).
     """
 
-    learning_rates: list[float] = field(default_factory=lambda: [1e-4])
-    per_device_batch_size: int = 32
-    eval_batch_size: int = 256
-    num_epochs: float = 3.0
+    learning_rate: float | list[float] = 1e-4
+    per_device_train_batch_size: int = 32
+    per_device_eval_batch_size: int = 256
+    num_train_epochs: float = 3.0
     max_steps: int = -1
     warmup_ratio: float = 0.1
-    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    lr_scheduler_type: Literal["linear", "cosine", "constant"] = "linear"
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     dropout: float = 0.1
@@ -74,6 +74,18 @@ class FinetuneTrainConfig:
     eval_steps: int = 0
     early_stopping_patience: int = 0
 
+    # old spellings, refused with the new name (and migrated when an older run's config.yaml is read)
+    RENAMED: ClassVar[dict[str, str]] = {"learning_rates": "learning_rate",
+                                         "per_device_batch_size": "per_device_train_batch_size",
+                                         "eval_batch_size": "per_device_eval_batch_size",
+                                         "num_epochs": "num_train_epochs", "lr_scheduler": "lr_scheduler_type"}
+
+    @property
+    def learning_rate_grid(self) -> list[float]:
+        """`learning_rate` as a list (one rate, or the grid)."""
+        lr = self.learning_rate
+        return [float(r) for r in lr] if isinstance(lr, (list, tuple)) else [float(lr)]
+
     def validate(self) -> list[str]:
         problems = []
         if not 0 < self.layer_lr_decay <= 1:
@@ -82,9 +94,10 @@ class FinetuneTrainConfig:
             problems.append("eval_steps, early_stopping_patience: must be 0 or more")
         if self.early_stopping_patience and not self.eval_steps:
             problems.append("early_stopping_patience: needs eval_steps > 0 (how often to score the selection split)")
-        if not self.learning_rates or any(lr <= 0 for lr in self.learning_rates):
-            problems.append(f"learning_rates: one or more positive rates, got {self.learning_rates}")
-        for name in ("per_device_batch_size", "eval_batch_size", "logging_steps"):
+        grid = self.learning_rate_grid
+        if not grid or any(lr <= 0 for lr in grid) or len(set(grid)) != len(grid):
+            problems.append(f"learning_rate: a positive rate, or a list of distinct positive rates, got {self.learning_rate}")
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "logging_steps"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}: must be at least 1")
         if not 0 <= self.warmup_ratio < 1:
@@ -92,9 +105,9 @@ class FinetuneTrainConfig:
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout: must be in [0, 1), got {self.dropout}")
         if self.max_steps == 0 or self.max_steps < -1:
-            problems.append("max_steps: must be positive, or -1 to train for num_epochs")
-        if self.max_steps == -1 and self.num_epochs <= 0:
-            problems.append("num_epochs: must be positive")
+            problems.append("max_steps: must be positive, or -1 to train for num_train_epochs")
+        if self.max_steps == -1 and self.num_train_epochs <= 0:
+            problems.append("num_train_epochs: must be positive")
         from nlp_ssl.training import optimizer_range_problems
 
         return problems + optimizer_range_problems(self)
@@ -179,11 +192,11 @@ def training_arguments(out_dir: str, cfg: FinetuneTrainConfig, lr: float, seed: 
     from transformers import TrainingArguments
 
     return TrainingArguments(
-        output_dir=out_dir, per_device_train_batch_size=cfg.per_device_batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size, learning_rate=lr, weight_decay=cfg.weight_decay,
+        output_dir=out_dir, per_device_train_batch_size=cfg.per_device_train_batch_size,
+        per_device_eval_batch_size=cfg.per_device_eval_batch_size, learning_rate=lr, weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm, warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio
-        lr_scheduler_type={"constant": "constant_with_warmup"}.get(cfg.lr_scheduler, cfg.lr_scheduler),
-        num_train_epochs=cfg.num_epochs, max_steps=cfg.max_steps, save_strategy="no", eval_strategy="no",
+        lr_scheduler_type={"constant": "constant_with_warmup"}.get(cfg.lr_scheduler_type, cfg.lr_scheduler_type),
+        num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps, save_strategy="no", eval_strategy="no",
         logging_steps=cfg.logging_steps, report_to=list(cfg.report_to), seed=seed, data_seed=seed, bf16=cfg.bf16,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random", length_column_name="length",
         remove_unused_columns=False, label_names=extra.pop("label_names", ["labels"]),

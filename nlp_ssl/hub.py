@@ -391,7 +391,8 @@ def _tokenizer_card(model_dir: Path, cfg: dict, info: dict) -> _Card:
 
 
 def _batch_text(train: dict, info: dict, metrics: dict) -> str:
-    per, world = train.get("per_device_batch_size"), info.get("world_size", 1)
+    per = train.get("per_device_train_batch_size", train.get("per_device_batch_size"))  # the name before 0.2
+    world = info.get("world_size", 1)
     accum = train.get("gradient_accumulation_steps") or 1
     if not isinstance(per, int):
         return "unknown"
@@ -505,7 +506,7 @@ def _finetuned_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: d
             ("training data", _source_text(task.get("train"))),
             ("training examples", _fmt(n_train) + (" (a class-stratified sample)" if cfg.get("max_train_samples") and ttype != "extractive_qa" else "")),
             ("learning rate", _fmt(metrics.get("learning_rate"))), ("seed", _fmt(metrics.get("seed"))),
-            ("optimizer steps", _fmt(metrics.get("steps"))), ("epochs / max steps", f"{train.get('num_epochs')} / {train.get('max_steps')}"),
+            ("optimizer steps", _fmt(metrics.get("steps"))), ("epochs / max steps", f"{train.get('num_train_epochs', train.get('num_epochs'))} / {train.get('max_steps')}"),
             ("hardware", hardware), ("wall-clock (training)", _minutes(metrics.get("train_seconds")))]
     ev_rows = []
     for split, ms in evals.items():

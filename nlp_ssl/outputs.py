@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from nlp_ssl.config import from_dict, read_yaml, to_dict
+from nlp_ssl.config import from_dict, migrate, read_yaml, to_dict
 from nlp_ssl.errors import OutputError
 
 METRICS_FILE = "metrics.json"
@@ -40,7 +40,18 @@ def _same_config(saved: Path, cfg: Any) -> bool:
     that were added with defaults since the run was written compare equal."""
     if not saved.exists():
         return False
-    return comparable_config(to_dict(from_dict(type(cfg), read_yaml(saved), str(saved)))) == comparable_config(to_dict(cfg))
+    return _saved_config(saved, cfg) == comparable_config(to_dict(cfg))
+
+
+def _saved_config(saved: Path, cfg: Any) -> dict | None:
+    """The comparable form of a run's config.yaml read through `cfg`'s class: keys renamed since it was written
+    are migrated (`config.migrate`), keys added since take their defaults; None when it no longer loads."""
+    from nlp_ssl.errors import ConfigError
+
+    try:
+        return comparable_config(to_dict(from_dict(type(cfg), migrate(type(cfg), read_yaml(saved)), str(saved))))
+    except ConfigError:
+        return None
 
 
 def check_output_dir(cfg: Any, command: str = "finetune") -> str:
@@ -67,7 +78,7 @@ def check_output_dir(cfg: Any, command: str = "finetune") -> str:
 def check_resumable_output_dir(cfg: Any, command: str = "pretrain") -> tuple[str, str | None]:
     """Pretraining's policy: ("start", None), ("resume", last complete checkpoint) or ("done", None).
 
-    `cfg` has `output_dir`, `data`, `tokenizer`, `model.init_from`, `train.resume` and `train.overwrite`;
+    `cfg` has `output_dir`, `data`, `tokenizer`, `model.init_from`, `train.resume` and `overwrite`;
     checkpoints live in `output_dir/checkpoints`.
     A finished run (its completeness marker, `atomic.is_complete`) of the same config is "done"; a directory
     holding another run is refused unless the config asks to resume it (same config) or to overwrite it.
@@ -78,25 +89,25 @@ def check_resumable_output_dir(cfg: Any, command: str = "pretrain") -> tuple[str
     out = Path(cfg.output_dir)
     refuse_input_overlap(out, {"data": cfg.data, "tokenizer": cfg.tokenizer,
                                "model.init_from": getattr(cfg.model, "init_from", None)})
-    check_output_target(out, command, cfg.train.overwrite)
+    check_output_target(out, command, cfg.overwrite)
     if not out.exists() or not any(out.iterdir()):
         if cfg.train.resume:
             raise OutputError(f"train.resume: {out} holds no run to resume; set train.resume=false to start one")
         return "start", None
-    if cfg.train.overwrite:
+    if cfg.overwrite:
         return "start", None
     saved = out / CONFIG_FILE
-    same = saved.exists() and comparable_config(read_yaml(saved)) == comparable_config(to_dict(cfg))
+    same = saved.exists() and _saved_config(saved, cfg) == comparable_config(to_dict(cfg))
     if same and is_complete(out):
         return "done", None
     if not cfg.train.resume:
-        raise OutputError(f"{out} already holds a run; set train.resume=true to continue it, train.overwrite=true "
+        raise OutputError(f"{out} already holds a run; set train.resume=true to continue it, overwrite=true "
                           "to start over, or choose another output_dir")
     if not saved.exists():
         raise OutputError(f"train.resume: {out} holds files but no config.yaml of an nlp-ssl run; choose another output_dir")
     if not same:
         raise OutputError(f"train.resume: the config differs from the one {out} was trained with ({saved}); "
-                          "resume with the same config, or set train.overwrite=true to start over")
+                          "resume with the same config, or set overwrite=true to start over")
     last = last_complete_checkpoint(out / "checkpoints")
     if last is None:  # stopped before its first complete checkpoint: nothing to keep, start again
         print(f"{out} holds this run but no complete checkpoint yet; starting it from step 0")

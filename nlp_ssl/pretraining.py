@@ -32,6 +32,7 @@ class PretrainConfig:
         data: a directory written by `nlp-ssl prepare`.
         tokenizer: the tokenizer directory; null takes the one recorded by `prepare`.
         model, objective, train, impl, hub: see their classes.
+        overwrite: start over in an output_dir that holds another run (see also train.resume).
     """
 
     output_dir: str
@@ -41,10 +42,13 @@ class PretrainConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     impl: ImplConfig = field(default_factory=ImplConfig)
+    overwrite: bool = False
     hub: HubConfig = field(default_factory=HubConfig)
 
     def validate(self) -> list[str]:
         problems = []
+        if self.train.resume and self.overwrite:
+            problems.append("overwrite and train.resume: choose one")
         if self.objective.task == "clm" and self.model.arch == "modernbert":
             problems.append("objective.task: clm needs a model with a causal-LM head; use model.arch bert or roberta")
         if self.objective.task == "clm" and self.model.sparse_prediction:
@@ -115,13 +119,13 @@ def training_arguments(cfg: PretrainConfig):
     max_steps, num_epochs = t.trainer_length()  # a time budget: run until the TimeBudget callback stops it
     return TrainingArguments(
         output_dir=str(Path(cfg.output_dir) / "checkpoints"),
-        per_device_train_batch_size=t.per_device_batch_size,
-        per_device_eval_batch_size=t.per_device_batch_size * 2,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size or t.per_device_train_batch_size * 2,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         learning_rate=t.learning_rate, weight_decay=t.weight_decay,
         adam_beta1=t.adam_beta1, adam_beta2=t.adam_beta2, adam_epsilon=t.adam_epsilon,
         max_grad_norm=t.max_grad_norm,
-        lr_scheduler_type={"constant": "constant_with_warmup"}.get(t.lr_scheduler, t.lr_scheduler),
+        lr_scheduler_type={"constant": "constant_with_warmup"}.get(t.lr_scheduler_type, t.lr_scheduler_type),
         warmup_steps=t.warmup_ratio,  # a float below 1 is a ratio of the run in transformers 5
         max_steps=max_steps, num_train_epochs=num_epochs,
         eval_strategy="steps" if t.eval_steps else "no", eval_steps=t.eval_steps or None,
@@ -142,11 +146,11 @@ def training_arguments(cfg: PretrainConfig):
 def global_batch_size(cfg: PretrainConfig, args, train_blocks) -> int:
     """Blocks per optimizer step over all devices; the training blocks must fill at least one."""
     world = args.world_size
-    batch = cfg.train.per_device_batch_size * world * cfg.train.gradient_accumulation_steps
+    batch = cfg.train.per_device_train_batch_size * world * cfg.train.gradient_accumulation_steps
     if len(train_blocks) < batch:
         raise DataError(f"{cfg.data}: {len(train_blocks)} training blocks are fewer than one global batch "
-                        f"({cfg.train.per_device_batch_size} x {world} devices x {cfg.train.gradient_accumulation_steps} "
-                        "accumulation); use more text or a smaller train.per_device_batch_size")
+                        f"({cfg.train.per_device_train_batch_size} x {world} devices x {cfg.train.gradient_accumulation_steps} "
+                        "accumulation); use more text or a smaller train.per_device_train_batch_size")
     return batch
 
 
@@ -168,7 +172,7 @@ def build_trainer(cfg: PretrainConfig, args, objective, tokenizer, train_blocks)
     trainer = Trainer(model=objective.model, args=args, data_collator=objective.collator,
                    train_dataset=PackedBlocks(train_blocks, objective.columns), eval_dataset=objective.eval_set,
                    processing_class=tokenizer, callbacks=callbacks, time_budget=budget,
-                   warmup_ratio=cfg.train.warmup_ratio, schedule=cfg.train.lr_scheduler, **objective.metric_kwargs)
+                   warmup_ratio=cfg.train.warmup_ratio, schedule=cfg.train.lr_scheduler_type, **objective.metric_kwargs)
     set_tensorboard_dir(trainer, str(Path(cfg.output_dir) / "tensorboard"))
     configure_sharding(trainer)  # FSDP: wrap the model's own block class (BertLayer, RobertaLayer, ...)
     return trainer

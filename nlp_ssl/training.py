@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -25,22 +25,24 @@ class TrainConfig:
     """Optimisation and run control (what changes results).
 
     Attributes:
-        per_device_batch_size: blocks per device per step; the global batch is this x devices x accumulation.
+        per_device_train_batch_size: blocks per device per step; the global batch is this x devices x
+            accumulation.
+        per_device_eval_batch_size: blocks per device per evaluation batch (null: twice the training batch).
         gradient_accumulation_steps: micro-batches per optimizer step.
         learning_rate: peak learning rate.
         weight_decay: AdamW decoupled weight decay (not applied to norms and biases).
         adam_beta1, adam_beta2, adam_epsilon: AdamW settings.
         max_grad_norm: gradient clipping (0: none).
         warmup_ratio: share of the run (steps, or time under max_time_minutes) spent warming up.
-        lr_scheduler: decay after warm-up: `linear` or `cosine` to zero, or `constant`.
-        max_time_minutes, max_steps, num_epochs: how long the run is, in one unit; set at most one of them
-            (setting two is a config error that names both):
-            - max_time_minutes: a wall-clock budget. The schedule is a function of elapsed training time (the
-              rate of each step is computed from the time at its start, on the slowest rank), training stops at
-              the deadline and the schedule reaches its end exactly then; the data is repeated as often as the
-              time allows. A resumed run continues from the time its checkpoint recorded.
-            - max_steps: optimizer steps (-1: not set); the schedule runs over these steps.
-            - num_epochs: passes over the training blocks (null: not set); with none of the three set, one pass.
+        lr_scheduler_type: decay after warm-up: `linear` or `cosine` to zero, or `constant`.
+        max_time_minutes: a wall-clock budget (null: not set). How long a run is is given in one unit: set at
+            most one of max_time_minutes, max_steps and num_train_epochs (setting two is a config error that
+            names both). Under a budget the schedule is a function of elapsed training time (the rate of each
+            step is computed from the time at its start, on the slowest rank), training stops at the deadline
+            and the schedule reaches its end exactly then; the data is repeated as often as the time allows. A
+            resumed run continues from the time its checkpoint recorded.
+        max_steps: optimizer steps (-1: not set); the schedule runs over these steps.
+        num_train_epochs: passes over the training blocks (null: not set); with none of the three set, one pass.
         eval_steps: evaluate every N steps (0: only at the end).
         eval_blocks: validation blocks used for evaluation (masked once, the same every time).
         save_steps: checkpoint every N steps (0: only the final model).
@@ -48,12 +50,12 @@ class TrainConfig:
         logging_steps: log every N steps.
         seed: seed of initialisation, data order and masks.
         resume: continue from the last checkpoint in output_dir.
-        overwrite: start over in an output_dir that holds another run.
         report_to: logging integrations (`tensorboard`, or `none`).
         bf16: bfloat16 autocast (GPU; on this project's CPUs it is far slower than fp32).
     """
 
-    per_device_batch_size: int = 64
+    per_device_train_batch_size: int = 64
+    per_device_eval_batch_size: int | None = None
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-3
     weight_decay: float = 0.01
@@ -62,9 +64,9 @@ class TrainConfig:
     adam_epsilon: float = 1e-6
     max_grad_norm: float = 1.0
     warmup_ratio: float = 0.06
-    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    lr_scheduler_type: Literal["linear", "cosine", "constant"] = "linear"
     max_steps: int = -1
-    num_epochs: float | None = None
+    num_train_epochs: float | None = None
     max_time_minutes: float | None = None
     eval_steps: int = 500
     eval_blocks: int = 1000
@@ -73,15 +75,21 @@ class TrainConfig:
     logging_steps: int = 50
     seed: int = 0
     resume: bool = False
-    overwrite: bool = False
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
     bf16: bool = False
 
+    # old spellings, refused with the new name (and migrated when an older run's config.yaml is read)
+    RENAMED: ClassVar[dict[str, str]] = {"per_device_batch_size": "per_device_train_batch_size",
+                                         "num_epochs": "num_train_epochs", "lr_scheduler": "lr_scheduler_type",
+                                         "overwrite": "/overwrite"}
+
     def validate(self) -> list[str]:
         problems = []
-        for name in ("per_device_batch_size", "gradient_accumulation_steps", "logging_steps", "eval_blocks"):
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps", "eval_blocks"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}: must be at least 1")
+        if self.per_device_eval_batch_size is not None and self.per_device_eval_batch_size < 1:
+            problems.append("per_device_eval_batch_size: must be at least 1, or null (twice the training batch)")
         if not 0 <= self.warmup_ratio < 1:
             problems.append(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
         if self.learning_rate <= 0:
@@ -90,19 +98,17 @@ class TrainConfig:
             problems.append("max_time_minutes: must be positive")
         if self.max_steps == 0 or self.max_steps < -1:
             problems.append("max_steps: must be positive, or -1 (not set)")
-        if self.num_epochs is not None and self.num_epochs <= 0:
-            problems.append("num_epochs: must be positive, or null (not set)")
+        if self.num_train_epochs is not None and self.num_train_epochs <= 0:
+            problems.append("num_train_epochs: must be positive, or null (not set)")
         unit = {"max_time_minutes": self.max_time_minutes is not None, "max_steps": self.max_steps != -1,
-                "num_epochs": self.num_epochs is not None}
+                "num_train_epochs": self.num_train_epochs is not None}
         chosen = [k for k, v in unit.items() if v]
         if len(chosen) > 1:
             unset = {"max_time_minutes": "max_time_minutes: null", "max_steps": "max_steps: -1",
-                     "num_epochs": "num_epochs: null"}
+                     "num_train_epochs": "num_train_epochs: null"}
             problems.append(f"{' and '.join(chosen)}: set together, but a run's length is given in one unit "
                             f"(time, steps or passes); keep one and set the other(s) to not set ("
                             + ", ".join(unset[k] for k in chosen[1:]) + f" to keep {chosen[0]})")
-        if self.resume and self.overwrite:
-            problems.append("resume and overwrite: choose one")
         problems += optimizer_range_problems(self)
         for name, what in (("save_steps", "only the final model"), ("eval_steps", "only at the end")):
             if getattr(self, name) < 0:
@@ -117,7 +123,7 @@ class TrainConfig:
             return 10**9, 1.0  # never reached: the TimeBudget callback stops training
         if self.max_steps != -1:
             return self.max_steps, 1.0
-        return -1, self.num_epochs if self.num_epochs is not None else 1.0
+        return -1, self.num_train_epochs if self.num_train_epochs is not None else 1.0
 
 
 def optimizer_range_problems(cfg) -> list[str]:
@@ -140,7 +146,13 @@ def optimizer_range_problems(cfg) -> list[str]:
 
 @dataclass
 class ImplConfig:
-    """Settings that change speed only, never results (cramming's `impl` section)."""
+    """Settings that change speed only, never results (cramming's `impl` section).
+
+    Attributes:
+        torch_compile: compile the model with `torch.compile` (first steps slower; later ones faster on GPU).
+        dataloader_num_workers: worker processes that load batches (0: in the training process).
+        num_threads: CPU threads torch uses (null: torch's default, all cores).
+    """
 
     torch_compile: bool = False
     dataloader_num_workers: int = 0

@@ -54,3 +54,88 @@ def test_no_recipe_or_benchmark_imports_a_recipe():
     files = list((REPO / "nlp_ssl").rglob("*.py")) + list((REPO / "benchmarks").rglob("*.py"))
     offenders = [str(f.relative_to(REPO)) for f in files if pattern.search(f.read_text())]
     assert offenders == []
+
+
+def test_version():
+    from nlp_ssl import __version__
+
+    r = subprocess.run([sys.executable, "-m", "nlp_ssl", "--version"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == f"nlp-ssl {__version__}", r.stdout + r.stderr
+
+
+def test_print_config_shows_every_key_its_value_default_and_description_and_runs_nothing(capsys):
+    """`--print-config CONFIG key=value` prints the resolved config (bases and overrides applied) as YAML that loads
+    back to the same config; each key carries `(default X) description` from the dataclass docstrings. It
+    imports no heavy library (nothing runs)."""
+    code = (
+        "import sys\n"
+        "from nlp_ssl.cli import main\n"
+        "rc = main(['finetune', '--print-config', 'configs/finetune/rte-bert-tiny-cpu.yaml', 'train.max_steps=7'])\n"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'tokenizers') if m in sys.modules]\n"
+        "print('RC', rc, 'HEAVY', heavy)\n"
+    )
+    r = _run(code)
+    assert "RC 0 HEAVY []" in r.stdout, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "# nlp-ssl finetune --print-config configs/finetune/rte-bert-tiny-cpu.yaml train.max_steps=7"
+    assert "base" not in [line.split(":")[0] for line in lines]  # resolved: the base is merged in
+    step = next(line for line in lines if line.strip().startswith("max_steps:"))
+    assert step.startswith("  max_steps: 7 ") and "# (default -1) optimizer steps (-1: use num_train_epochs)." in step
+    lr = next(line for line in lines if line.strip().startswith("learning_rate:"))
+    assert "(default 0.0001) peak learning rate; or a list of rates, a grid" in lr
+    assert next(line for line in lines if line.startswith("output_dir:")).split("#")[1].strip().startswith("(required)")
+
+    import yaml
+
+    from nlp_ssl.cli import resolve_config
+    from nlp_ssl.config import dump_yaml
+
+    cfg, _ = resolve_config("finetune", "configs/finetune/rte-bert-tiny-cpu.yaml", ["train.max_steps=7"])
+    assert yaml.safe_load(r.stdout[r.stdout.index("output_dir:"):r.stdout.index("RC 0")]) == yaml.safe_load(dump_yaml(cfg))
+
+
+def test_print_config_without_a_config_shows_the_defaults(capsys):
+    from nlp_ssl.cli import main
+
+    assert main(["pretrain", "--print-config", "train.max_time_minutes=25"]) == 0
+    out = capsys.readouterr().out
+    assert "output_dir: null" in out and "(required)" in out  # required keys are null: no config named them
+    assert [line for line in out.splitlines() if line.startswith("  max_time_minutes: 25")]
+    assert [line for line in out.splitlines() if line.startswith("  per_device_train_batch_size: 64 ")]
+    assert main(["finetune", "--print-config", "task.type=extractive_qa"]) == 0  # the QA keys
+    assert "doc_stride" in capsys.readouterr().out
+    assert main(["pretrain", "--print-config", "train.max_step=5"]) == 3  # overrides are checked as always
+    assert "train.max_step: unknown key; did you mean 'train.max_steps'?" in capsys.readouterr().err
+
+
+def test_every_config_key_has_a_description():
+    """--print-config reads each key's description from its class docstring (`Attributes:`): none may be missing."""
+    import dataclasses
+    import importlib
+    import typing
+
+    from nlp_ssl.cli import COMMANDS
+    from nlp_ssl.config import _dataclass_of, field_docs
+
+    seen, missing = set(), []
+
+    def walk(cls):
+        if cls in seen:
+            return
+        seen.add(cls)
+        docs = field_docs(cls)
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.init and not docs.get(f.name):
+                missing.append(f"{cls.__name__}.{f.name}")
+            tp = hints[f.name]
+            for t in [tp, *typing.get_args(tp), *[a for arg in typing.get_args(tp) for a in typing.get_args(arg)]]:
+                sub = _dataclass_of(t)
+                if sub is not None:
+                    walk(sub)
+
+    roots = [getattr(importlib.import_module(m), c) for m, c, _ in COMMANDS.values()]
+    roots.append(importlib.import_module("nlp_ssl.recipes.finetune_qa").QAFinetuneConfig)
+    for cls in roots:
+        walk(cls)
+    assert len(seen) >= 10 and missing == []

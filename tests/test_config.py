@@ -7,7 +7,7 @@ from typing import Literal
 import pytest
 
 from nlp_ssl.cli import COMMANDS, SCRIPTS, resolve_config
-from nlp_ssl.config import apply_overrides, dump_yaml, from_dict, read_yaml
+from nlp_ssl.config import apply_overrides, dump_yaml, from_dict, read_config, read_yaml
 from nlp_ssl.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,7 +120,11 @@ def test_yaml_syntax_error_names_line(tmp_path):
 
 
 def _shipped_configs():
-    return sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name != "accelerate")
+    return sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name not in ("accelerate", "base"))
+
+
+def _base_files():
+    return sorted((REPO / "configs").rglob("base/*.yaml"))
 
 
 def _command_of(path: Path) -> str:
@@ -135,26 +139,105 @@ def _command_of(path: Path) -> str:
     return SCRIPTS[Path(script).stem]
 
 
+def _keys(d, prefix=""):
+    out = set()
+    for k, v in d.items():
+        out.add(prefix + k)
+        if isinstance(v, dict):
+            out |= _keys(v, prefix + k + ".")
+    return out
+
+
 @pytest.mark.parametrize("path", _shipped_configs(), ids=lambda p: str(p.relative_to(REPO / "configs")))
 def test_every_shipped_config_is_complete_and_valid(path):
-    """Each config's first line is the command that runs it; it loads strictly and sets every key."""
+    """Each config's first line is the command that runs it; it loads strictly; with its bases it sets every key
+    (a config on a base writes only what differs, the base the rest); and `--print-config` shows every key with
+    the resolved value: its text loads back to the same config."""
+    import yaml
+
+    from nlp_ssl.cli import print_config
+
     command = _command_of(path)
     assert command in COMMANDS, f"{path}: first line names unknown command {command!r}"
     cfg, _ = resolve_config(command, str(path), [])
+    resolved = _keys(yaml.safe_load(dump_yaml(cfg)))
+    written = _keys(read_config(path))
+    assert resolved <= written, f"{path} (with its bases) leaves keys at their defaults: {sorted(resolved - written)}"
+    printed = yaml.safe_load(print_config(command, str(path), []))
+    assert printed == yaml.safe_load(dump_yaml(cfg))  # every key, with its resolved value
+    assert from_dict(type(cfg), printed) == cfg
 
-    def keys(d, prefix=""):
-        out = set()
-        for k, v in d.items():
-            out.add(prefix + k)
-            if isinstance(v, dict):
-                out |= keys(v, prefix + k + ".")
-        return out
 
-    import yaml
+@pytest.mark.parametrize("path", _base_files(), ids=lambda p: str(p.relative_to(REPO / "configs")))
+def test_every_shipped_base_is_used_and_says_what_it_is(path):
+    assert path.read_text().startswith("# Base of "), f"{path}: first line must say what the base is for"
+    users = [p for p in _shipped_configs() if (read_yaml(p).get("base") and
+                                                (p.parent / read_yaml(p)["base"]).resolve() == path.resolve())]
+    assert users, f"{path} is the base of no shipped config"
 
-    resolved = keys(yaml.safe_load(dump_yaml(cfg)))
-    written = keys(read_yaml(path))
-    assert resolved <= written, f"{path} leaves keys at their defaults: {sorted(resolved - written)}"
+
+def test_shipped_configs_use_bases():
+    """The GLUE/IMDB fine-tuning family states only what differs from its base (one chain goes two deep)."""
+    on_base = [p.name for p in _shipped_configs() if "base" in read_yaml(p)]
+    assert {"sst2-bert-tiny-cpu.yaml", "rte-bert-tiny-cpu.yaml", "imdb-bert-tiny-cpu.yaml",
+            "sst2-1000-labels-bert-tiny-cpu.yaml"} <= set(on_base)
+    few = REPO / "configs/finetune/sst2-1000-labels-bert-tiny-cpu.yaml"
+    assert len(few.read_text().splitlines()) < 20 and read_yaml(few)["base"] == "sst2-bert-tiny-cpu.yaml"
+
+
+# --- bases: `base: ../other.yaml` -----------------------------------------------------------------------
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_base_is_relative_to_the_file_and_merges_key_by_key(tmp_path):
+    _write(tmp_path / "common" / "root.yaml", "name: root\nlr: 0.1\ninner: {size: 2, kind: a}\npaths: [x, y]\n")
+    _write(tmp_path / "common" / "mid.yaml", "base: root.yaml\ninner: {size: 3}\n")
+    leaf = _write(tmp_path / "runs" / "leaf.yaml", "base: ../common/mid.yaml\nname: leaf\npaths: [z]\n")
+    data = read_config(leaf)
+    assert data == {"name": "leaf", "lr": 0.1, "inner": {"size": 3, "kind": "a"}, "paths": ["z"]}  # lists replace
+    assert from_dict(Outer, data) == Outer(name="leaf", lr=0.1, paths=["z"], inner=Inner(size=3, kind="a"))
+
+
+def test_several_bases_merge_in_order(tmp_path):
+    _write(tmp_path / "a.yaml", "lr: 0.1\nflag: true\n")
+    _write(tmp_path / "b.yaml", "lr: 0.2\n")
+    leaf = _write(tmp_path / "c.yaml", "base: [a.yaml, b.yaml]\nname: c\n")
+    assert read_config(leaf) == {"lr": 0.2, "flag": True, "name": "c"}
+
+
+def test_a_cycle_of_bases_is_an_error_naming_the_files(tmp_path):
+    a = _write(tmp_path / "a.yaml", "base: b.yaml\nname: a\n")
+    b = _write(tmp_path / "b.yaml", "base: a.yaml\n")
+    with pytest.raises(ConfigError) as e:
+        read_config(a)
+    assert f"base: the bases form a cycle: {a.resolve()} -> {b.resolve()} -> {a.resolve()}" in str(e.value)
+    selfish = _write(tmp_path / "self.yaml", "base: self.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        read_config(selfish)
+
+
+def test_a_missing_or_malformed_base_names_the_file(tmp_path):
+    leaf = _write(tmp_path / "leaf.yaml", "base: nope.yaml\nname: x\n")
+    with pytest.raises(ConfigError, match=r"base: nope.yaml not found \(looked for .*nope.yaml"):
+        read_config(leaf)
+    bad = _write(tmp_path / "bad.yaml", "base: 3\n")
+    with pytest.raises(ConfigError, match="base: a path to a YAML file"):
+        read_config(bad)
+
+
+def test_cli_reads_bases_and_overrides_apply_last(tmp_path):
+    from nlp_ssl.config import to_dict
+
+    base = _write(tmp_path / "base.yaml", "output_dir: out\nmodel: enc\ntrain: {learning_rate: 0.001, max_steps: 5}\n")
+    leaf = _write(tmp_path / "leaf.yaml", f"base: {base.name}\ntrain: {{max_steps: 7}}\n")
+    cfg, _ = resolve_config("finetune", str(leaf), ["train.learning_rate=3e-4"])
+    d = to_dict(cfg)
+    assert (d["output_dir"], d["model"], d["train"]["max_steps"], d["train"]["learning_rate"]) == ("out", "enc", 7, 3e-4)
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs" / "accelerate").glob("*.yaml")), ids=lambda p: p.name)
@@ -164,3 +247,85 @@ def test_accelerate_configs_load_with_accelerate(path):
     assert path.read_text().startswith("# accelerate launch --config_file configs/accelerate/" + path.name)
     c = ClusterConfig.from_yaml_file(str(path))
     assert c.num_processes >= 1 and c.distributed_type is not None
+
+
+# --- one vocabulary across commands: old spellings are refused with the new name --------------------------
+
+OLD_KEYS = [  # (command, raw config, the old key as written, the key to write instead)
+    ("pretrain", {"output_dir": "o", "data": "d", "train": {"per_device_batch_size": 8}},
+     "train.per_device_batch_size", "train.per_device_train_batch_size"),
+    ("pretrain", {"output_dir": "o", "data": "d", "train": {"num_epochs": 2}}, "train.num_epochs", "train.num_train_epochs"),
+    ("pretrain", {"output_dir": "o", "data": "d", "train": {"lr_scheduler": "cosine"}},
+     "train.lr_scheduler", "train.lr_scheduler_type"),
+    ("pretrain", {"output_dir": "o", "data": "d", "train": {"overwrite": True}}, "train.overwrite", "overwrite"),
+    ("finetune", {"output_dir": "o", "model": "m", "train": {"learning_rates": [1e-4, 3e-4]}},
+     "train.learning_rates", "train.learning_rate"),
+    ("finetune", {"output_dir": "o", "model": "m", "train": {"per_device_batch_size": 8}},
+     "train.per_device_batch_size", "train.per_device_train_batch_size"),
+    ("finetune", {"output_dir": "o", "model": "m", "train": {"eval_batch_size": 64}},
+     "train.eval_batch_size", "train.per_device_eval_batch_size"),
+    ("finetune", {"output_dir": "o", "model": "m", "seeds": [1, 2]}, "seeds", "seed"),
+    ("finetune", {"output_dir": "o", "model": "m", "task": {"type": "extractive_qa"}, "train": {"num_epochs": 1}},
+     "train.num_epochs", "train.num_train_epochs"),
+    ("evaluate", {"model": "m", "batch_size": 64}, "batch_size", "per_device_eval_batch_size"),
+]
+
+
+@pytest.mark.parametrize("command, data, old, new", OLD_KEYS, ids=[f"{c}:{o}" for c, _, o, _ in OLD_KEYS])
+def test_old_key_spellings_are_refused_naming_the_new_key(command, data, old, new):
+    from nlp_ssl.cli import build_config
+
+    with pytest.raises(ConfigError) as e:
+        build_config(command, data)
+    assert e.value.problems == [f"{old}: renamed; write '{new}' instead (one vocabulary across commands, Hugging "
+                                "Face TrainingArguments names where they exist)"]
+
+
+def test_the_same_names_in_every_command():
+    """Pretraining and fine-tuning share the names of what they share (the Hugging Face TrainingArguments ones)."""
+    import dataclasses
+
+    from nlp_ssl.finetuning import FinetuneTrainConfig
+    from nlp_ssl.pretraining import PretrainConfig
+    from nlp_ssl.recipes.evaluate import EvaluateConfig
+    from nlp_ssl.tasks.classification_finetune import FinetuneConfig
+    from nlp_ssl.tasks.qa_finetune import QAFinetuneConfig
+    from nlp_ssl.training import TrainConfig
+
+    names = lambda cls: {f.name for f in dataclasses.fields(cls)}  # noqa: E731
+    shared = {"per_device_train_batch_size", "per_device_eval_batch_size", "learning_rate", "num_train_epochs",
+              "max_steps", "lr_scheduler_type", "warmup_ratio", "weight_decay", "max_grad_norm", "logging_steps",
+              "report_to", "bf16", "eval_steps"}
+    assert shared <= names(TrainConfig) and shared <= names(FinetuneTrainConfig)
+    assert "per_device_eval_batch_size" in names(EvaluateConfig)
+    for cls in (PretrainConfig, FinetuneConfig, QAFinetuneConfig):
+        assert "overwrite" in names(cls) and "output_dir" in names(cls)
+    assert "seed" in names(FinetuneConfig) and "seed" in names(QAFinetuneConfig)
+
+
+def test_a_rate_or_a_grid_and_a_seed_or_several():
+    from nlp_ssl.tasks.classification_finetune import FinetuneConfig
+
+    one = from_dict(FinetuneConfig, {"output_dir": "o", "model": "m", "train": {"learning_rate": 3e-4}, "seed": 2})
+    assert (one.train.learning_rate_grid, one.seeds) == ([3e-4], [2])
+    grid = from_dict(FinetuneConfig, {"output_dir": "o", "model": "m", "train": {"learning_rate": [1e-4, 1e-3]},
+                                      "seed": [1, 2, 3]})
+    assert (grid.train.learning_rate_grid, grid.seeds) == ([1e-4, 1e-3], [1, 2, 3])
+    with pytest.raises(ConfigError, match=r"seed: one seed, or a list of distinct seeds, got \[1, 1\]"):
+        from_dict(FinetuneConfig, {"output_dir": "o", "model": "m", "seed": [1, 1]})
+
+
+def test_migrate_reads_a_config_written_before_the_renames():
+    """A run's config.yaml written with the old names still compares equal to the same config today."""
+    from nlp_ssl.config import migrate, to_dict
+    from nlp_ssl.pretraining import PretrainConfig
+
+    old = {"output_dir": "o", "data": "d", "train": {"per_device_batch_size": 8, "num_epochs": 2.0,
+                                                     "lr_scheduler": "cosine", "overwrite": True}}
+    new = from_dict(PretrainConfig, migrate(PretrainConfig, old))
+    assert (new.train.per_device_train_batch_size, new.train.num_train_epochs, new.train.lr_scheduler_type,
+            new.overwrite) == (8, 2.0, "cosine", True)
+    assert old["train"]["overwrite"] is True  # the input is not changed
+    assert to_dict(new) == to_dict(from_dict(PretrainConfig, {
+        "output_dir": "o", "data": "d", "overwrite": True,
+        "train": {"per_device_train_batch_size": 8, "num_train_epochs": 2.0, "lr_scheduler_type": "cosine"}}))

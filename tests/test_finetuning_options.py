@@ -115,7 +115,7 @@ def test_extend_lr_grid_in_finetune(tmp_path, tiny_encoder_dir, data_dir):
             "eval": {"dev": {"path": "glue/sst2/dev.tsv", "max_examples": 50}}}
     cfg = from_dict(FinetuneConfig, {"output_dir": str(tmp_path / "run"), "model": str(tiny_encoder_dir), "task": task,
                                      "max_train_samples": 32, "train": {
-                                         "learning_rates": [1e-4, 1e-3], "max_steps": 2, "per_device_batch_size": 16,
+                                         "learning_rate": [1e-4, 1e-3], "max_steps": 2, "per_device_train_batch_size": 16,
                                          "logging_steps": 1000, "extend_lr_grid": True, "layer_lr_decay": 0.8}})
     summary = main(cfg, data_dir)
     grid = {float(k): v for k, v in summary["selection"]["grid"].items()}
@@ -137,7 +137,7 @@ def test_qa_trains_until_the_selection_metric_stops_rising(tmp_path, tiny_encode
            "task": {"type": "extractive_qa", "preset": "squad", "max_length": 96, "doc_stride": 32, "max_query_length": 24,
                     "train": {"path": "qa/squadshifts/new_wiki_v1.0.json", "max_examples": 100},
                     "eval": {"dev": {"path": str(small)}}},
-           "train": {"learning_rates": [1e-3], "max_steps": 6, "per_device_batch_size": 16, "logging_steps": 1000,
+           "train": {"learning_rate": [1e-3], "max_steps": 6, "per_device_train_batch_size": 16, "logging_steps": 1000,
                      "eval_steps": 2}}
     cfg, finetune = build_config("finetune", raw)  # extractive QA: the QA recipe
     metrics = finetune(cfg, data_dir)
@@ -175,8 +175,8 @@ def test_mean_pooling_is_recorded_where_the_saved_head_applies_it(tmp_path, tiny
 
     def cfg(model, name):
         return from_dict(FinetuneConfig, {"output_dir": str(tmp_path / name), "model": str(model), "task": task,
-                                          "pooling": "mean", "train": {"learning_rates": [1e-3], "max_steps": 1,
-                                                                       "per_device_batch_size": 16, "logging_steps": 100}})
+                                          "pooling": "mean", "train": {"learning_rate": [1e-3], "max_steps": 1,
+                                                                       "per_device_train_batch_size": 16, "logging_steps": 100}})
 
     main(cfg(enc_dir, "mean"), data_dir)
     saved = json.loads((tmp_path / "mean" / "config.json").read_text())

@@ -22,7 +22,7 @@ def _write(d: Path, **files) -> Path:
 
 ENCODER_CFG = {"output_dir": "runs/enc", "data": "runs/data", "model": {"arch": "bert", "init_from": None},
                "objective": {"task": "mlm", "masking": {"strategy": "token", "mask_rate": 0.15}},
-               "train": {"per_device_batch_size": 64, "gradient_accumulation_steps": 1, "learning_rate": 1e-3,
+               "train": {"per_device_train_batch_size": 64, "gradient_accumulation_steps": 1, "learning_rate": 1e-3,
                          "max_time_minutes": 25}}
 SST2_TASK = {"type": "classification", "preset": "sst2", "metrics": ["accuracy"],
              "train": {"path": "glue/sst2/train.tsv", "hub_name": "nyu-mll/glue", "hub_config": "sst2", "split": "train"},
@@ -59,7 +59,7 @@ def test_encoder_card_round_trips_and_states_its_budget(tmp_path):
 def finetuned_dir(root: Path, name: str, lr: float, seed: int, acc: float, model: str) -> Path:
     return _write(root / name, config__json={"model_type": "bert", "id2label": {"0": "negative", "1": "positive"}},
                   config__yaml={"output_dir": str(root / name), "model": model, "init": "pretrained", "task": SST2_TASK,
-                                "max_train_samples": 100, "seeds": [seed], "train": {"num_epochs": 30, "max_steps": -1}},
+                                "max_train_samples": 100, "seeds": [seed], "train": {"num_train_epochs": 30, "max_steps": -1}},
                   run_info__json={"command": "finetune", "labels": ["negative", "positive"]},
                   metrics__json={"learning_rate": lr, "seed": seed, "init": "pretrained", "train_examples": 100,
                                  "steps": 190, "train_seconds": 12.0, "eval": {"dev": {"accuracy": acc}}})

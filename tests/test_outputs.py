@@ -69,7 +69,7 @@ def test_check_resumable_output_dir(tmp_path):
     (out / "checkpoints" / "checkpoint-9").mkdir()  # incomplete (no marker): skipped
     assert check_resumable_output_dir(_Cfg(str(out), train=_Train(resume=True))) == (
         "resume", str(out / "checkpoints" / "checkpoint-7"))
-    assert check_resumable_output_dir(_Cfg(str(out), size=3, train=_Train(overwrite=True))) == ("start", None)
+    assert check_resumable_output_dir(_Cfg(str(out), size=3, overwrite=True)) == ("start", None)
     (out / "metrics.json").write_text("{}")
     write_marker(out, files=["metrics.json"])  # finished
     assert check_resumable_output_dir(_Cfg(str(out))) == ("done", None)

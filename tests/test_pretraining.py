@@ -29,7 +29,7 @@ def blocks(tiny_tokenizer_dir):
 
 
 def cfg(tmp_path, objective=None, model=None, **train) -> PretrainConfig:
-    t = {"per_device_batch_size": 4, "max_steps": 3, "eval_steps": 0, "save_steps": 0, "report_to": ["none"],
+    t = {"per_device_train_batch_size": 4, "max_steps": 3, "eval_steps": 0, "save_steps": 0, "report_to": ["none"],
          "eval_blocks": 6, **train}
     return from_dict(PretrainConfig, {"output_dir": str(tmp_path / "run"), "data": "blocks", "model": {**TINY, **(model or {})},
                                       "objective": objective or {}, "train": t})
@@ -68,7 +68,7 @@ def test_setup_objective_checks_the_blocks(tmp_path, blocks):
 
 def test_trainer_is_configured_through_its_constructor(tmp_path, blocks):
     dd, tok = blocks
-    c = cfg(tmp_path, max_time_minutes=0.5, warmup_ratio=0.2, lr_scheduler="cosine", max_steps=-1)
+    c = cfg(tmp_path, max_time_minutes=0.5, warmup_ratio=0.2, lr_scheduler_type="cosine", max_steps=-1)
     args = training_arguments(c)
     assert args.max_steps == 10**9 and args.output_dir == str(tmp_path / "run" / "checkpoints")  # the budget stops it
     assert training_arguments(cfg(tmp_path)).max_steps == 3
@@ -79,5 +79,5 @@ def test_trainer_is_configured_through_its_constructor(tmp_path, blocks):
     assert plain.time_budget is None and plain.schedule == "linear"  # settings live on the instance, not the class
     assert trainer.time_budget is not None
     with pytest.raises(DataError, match="fewer than one global batch"):
-        build_trainer(cfg(tmp_path, per_device_batch_size=64), training_arguments(cfg(tmp_path, per_device_batch_size=64)),
+        build_trainer(cfg(tmp_path, per_device_train_batch_size=64), training_arguments(cfg(tmp_path, per_device_train_batch_size=64)),
                       setup_objective(cfg(tmp_path), tok, dd), tok, dd["train"])

@@ -105,11 +105,11 @@ def test_run_length_is_given_in_one_unit():
     assert e.value.problems == ["max_time_minutes and max_steps: set together, but a run's length is given in one "
                                 "unit (time, steps or passes); keep one and set the other(s) to not set "
                                 "(max_steps: -1 to keep max_time_minutes)"]
-    with pytest.raises(ConfigError, match=r"max_time_minutes and num_epochs: .*\(num_epochs: null to keep max_time_minutes\)"):
-        from_dict(TrainConfig, {"max_time_minutes": 5, "num_epochs": 3})
-    with pytest.raises(ConfigError, match=r"max_steps and num_epochs: .*\(num_epochs: null to keep max_steps\)"):
-        from_dict(TrainConfig, {"max_steps": 100, "num_epochs": 3})
+    with pytest.raises(ConfigError, match=r"max_time_minutes and num_train_epochs: .*\(num_train_epochs: null to keep max_time_minutes\)"):
+        from_dict(TrainConfig, {"max_time_minutes": 5, "num_train_epochs": 3})
+    with pytest.raises(ConfigError, match=r"max_steps and num_train_epochs: .*\(num_train_epochs: null to keep max_steps\)"):
+        from_dict(TrainConfig, {"max_steps": 100, "num_train_epochs": 3})
     assert from_dict(TrainConfig, {"max_time_minutes": 5}).trainer_length() == (10**9, 1.0)
     assert from_dict(TrainConfig, {"max_steps": 100}).trainer_length() == (100, 1.0)
-    assert from_dict(TrainConfig, {"num_epochs": 3}).trainer_length() == (-1, 3.0)
+    assert from_dict(TrainConfig, {"num_train_epochs": 3}).trainer_length() == (-1, 3.0)
     assert from_dict(TrainConfig, {}).trainer_length() == (-1, 1.0)

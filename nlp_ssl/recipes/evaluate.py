@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nlp_ssl.config import deep_merge, read_yaml
 from nlp_ssl.errors import ConfigError
@@ -24,7 +24,7 @@ class EvaluateConfig:
             tokenizer); with `task.type=sts_zero_shot`, any encoder (see `nlp_ssl.tasks.sts`).
         task: the task to score on; null: the model's own (MODEL_DIR/config.yaml). Keys given here override it.
         splits: which evaluation splits (null: all of the task's).
-        batch_size: examples per prediction batch.
+        per_device_eval_batch_size: examples per prediction batch.
         output_dir: where to write metrics.json and predictions-<split>.jsonl (null: print only).
         max_eval_samples: score only the first N examples (QA: questions) of each split; null: as the model's
             own run did (the `max_eval_samples` of MODEL_DIR/config.yaml, so its score is reproduced; all when it
@@ -34,14 +34,20 @@ class EvaluateConfig:
     model: str
     task: dict[str, Any] | None = None
     splits: list[str] | None = None
-    batch_size: int = 256
+    per_device_eval_batch_size: int = 256
     output_dir: str | None = None
     max_eval_samples: int | None = None
 
+    # old spellings, refused with the new name
+    RENAMED: ClassVar[dict[str, str]] = {"batch_size": "per_device_eval_batch_size"}
+
     def validate(self) -> list[str]:
+        problems = []
+        if self.per_device_eval_batch_size < 1:
+            problems.append("per_device_eval_batch_size: must be at least 1")
         if self.max_eval_samples is not None and (self.max_eval_samples == 0 or self.max_eval_samples < -1):
-            return [f"max_eval_samples: a positive number, -1 (all) or null (as the run did), got {self.max_eval_samples}"]
-        return []
+            problems.append(f"max_eval_samples: a positive number, -1 (all) or null (as the run did), got {self.max_eval_samples}")
+        return problems
 
 
 def eval_limit(cfg: EvaluateConfig) -> int | None:
@@ -86,7 +92,7 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
         from nlp_ssl.outputs import write_json_atomic
         from nlp_ssl.tasks.sts import evaluate_sts_zero_shot
 
-        results = evaluate_sts_zero_shot(cfg.model, task_dict, data_dir, cfg.splits, cfg.batch_size)
+        results = evaluate_sts_zero_shot(cfg.model, task_dict, data_dir, cfg.splits, cfg.per_device_eval_batch_size)
         if cfg.output_dir:
             Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
             write_json_atomic(Path(cfg.output_dir) / "metrics.json", results)
@@ -95,4 +101,4 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
         from nlp_ssl.tasks.qa_finetune import evaluate_qa_model as evaluate
     else:
         from nlp_ssl.tasks.classification_finetune import evaluate_classifier as evaluate
-    return evaluate(cfg.model, task_dict, cfg.splits, cfg.batch_size, cfg.output_dir, data_dir, eval_limit(cfg))
+    return evaluate(cfg.model, task_dict, cfg.splits, cfg.per_device_eval_batch_size, cfg.output_dir, data_dir, eval_limit(cfg))

@@ -35,7 +35,7 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
         print(f"{out} already holds this run, finished (same config); nothing to do")
         return read_metrics(out)
     job = ClassificationJob(cfg, data_dir)
-    task, lrs, seeds = job.task, cfg.train.learning_rates, cfg.seeds
+    task, lrs, seeds = job.task, cfg.train.learning_rate_grid, cfg.seeds
     print(job.describe())
     clear_for_start(out, cfg.overwrite)
 

@@ -41,7 +41,7 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
         # --- train -----------------------------------------------------------------------------------
         trainer, stats, curve = train_qa(cfg, task, data, tokenizer, work)
         # --- validate --------------------------------------------------------------------------------
-        scored, threshold = score_splits(trainer.model, tokenizer, task, data.evals, cfg.train.eval_batch_size)
+        scored, threshold = score_splits(trainer.model, tokenizer, task, data.evals, cfg.train.per_device_eval_batch_size)
         metrics = run_metrics(cfg, task, data, stats, scored, curve)
         # --- save ------------------------------------------------------------------------------------
         save_qa_run(tmp, work, cfg, task, trainer, tokenizer, metrics, scored, threshold, curve)

@@ -51,7 +51,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
         print(f"{out} already holds this run, finished (same config); nothing to do")
         return read_metrics(out)
     state = PartialState()
-    clear_for_start(out, cfg.train.overwrite)  # every rank has checked the directory before rank 0 changes it
+    clear_for_start(out, cfg.overwrite)  # every rank has checked the directory before rank 0 changes it
     params = count_parameters(objective.model)
     if state.is_main_process:
         write_run_info(out, cfg, "pretrain", {"world_size": args.world_size, "parameters": params})

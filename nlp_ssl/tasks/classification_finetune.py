@@ -13,7 +13,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -43,7 +43,8 @@ class FinetuneConfig:
         init: `pretrained` (the encoder's weights) or `scratch` (the same architecture, randomly initialised).
         task: see TaskConfig.
         max_train_samples: train on a seeded, class-stratified sample of this many examples (null: all).
-        seeds: one run per seed (sample, head initialisation, data order); summary = mean and std over them.
+        seed: the seed of the sample, head initialisation and data order; or a list of seeds: one run per
+            seed, summary = mean and std over them (`--seeds 1,2,3` on the command line).
         train: see FinetuneTrainConfig.
         self_training: see SelfTrainingConfig.
         save_predictions: write predictions-<split>.jsonl (one row per example) into each run.
@@ -59,7 +60,7 @@ class FinetuneConfig:
     init: Init = "pretrained"
     task: TaskConfig = field(default_factory=TaskConfig)
     max_train_samples: int | None = None
-    seeds: list[int] = field(default_factory=lambda: [1])
+    seed: int | list[int] = 1
     train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
     self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
     save_predictions: bool = True
@@ -67,10 +68,18 @@ class FinetuneConfig:
     pooling: Literal["cls", "mean"] = "cls"
     hub: HubConfig = field(default_factory=HubConfig)
 
+    # old spellings, refused with the new name (and migrated when an older run's config.yaml is read)
+    RENAMED: ClassVar[dict[str, str]] = {"seeds": "seed"}
+
+    @property
+    def seeds(self) -> list[int]:
+        """`seed` as a list (one seed, or several)."""
+        return list(self.seed) if isinstance(self.seed, (list, tuple)) else [self.seed]
+
     def validate(self) -> list[str]:
         problems = []
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            problems.append(f"seeds: one or more distinct seeds, got {self.seeds}")
+            problems.append(f"seed: one seed, or a list of distinct seeds, got {self.seed}")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             problems.append("max_train_samples: must be positive (or null for all)")
         if self.self_training.rounds and self.task.type == "regression":
@@ -80,13 +89,13 @@ class FinetuneConfig:
 
 def run_key(cfg: FinetuneConfig, lr: float, seed: int) -> str:
     """What identifies a run's result: the config (without where it is written) plus its rate and seed."""
-    return content_key({"config": comparable_config(to_dict(replace(cfg, seeds=[]))), "lr": lr, "seed": seed})
+    return content_key({"config": comparable_config(to_dict(replace(cfg, seed=[]))), "lr": lr, "seed": seed})
 
 
 def is_oracle(cfg: FinetuneConfig, task: TaskConfig) -> bool:
     """Whether something (the learning rate from a grid, the best weights of a curve) is chosen on the very split
     that is reported: its figures are then optimistic and are labelled `oracle`."""
-    chooses = len(cfg.train.learning_rates) > 1 or bool(cfg.train.eval_steps)
+    chooses = len(cfg.train.learning_rate_grid) > 1 or bool(cfg.train.eval_steps)
     return chooses and task.selection_split == task.report_split
 
 
@@ -179,7 +188,7 @@ class ClassificationJob:
         from nlp_ssl.tasks.classification import score_predictions
 
         ds = self.encoded[split]
-        out, seconds = predict(model, ds, PadCollator(self.tokenizer), self.cfg.train.eval_batch_size)
+        out, seconds = predict(model, ds, PadCollator(self.tokenizer), self.cfg.train.per_device_eval_batch_size)
         metrics, rows = score_predictions(out["logits"], np.asarray(column(ds, "labels")), self.task, self.labels,
                                           np.asarray(column(ds, "idx")))
         return metrics, rows, seconds
@@ -211,7 +220,7 @@ class ClassificationJob:
             rounds = [{"round": 0, "train_examples": len(labelled), "eval": evals}]
             for r in range(1, cfg.self_training.rounds + 1):
                 pseudo, info = pseudo_label(model, self.pool, self.tokenizer, cfg.self_training, self.labels,
-                                            cfg.train.eval_batch_size, r)
+                                            cfg.train.per_device_eval_batch_size, r)
                 train_r = concatenate_datasets([labelled, pseudo.cast(labelled.features)]) if len(pseudo) else labelled
                 model, stats = self.fit(train_r, lr, seed, work)
                 evals, rows, speed = self.evaluate_all(model)
@@ -224,8 +233,10 @@ class ClassificationJob:
                        "oracle": is_oracle(cfg, task), "run_key": run_key(cfg, lr, seed)}
             if cfg.self_training.rounds:
                 metrics["self_training"] = rounds
-            run_cfg = replace(cfg, output_dir=str(run_dir), seeds=[seed],
-                              train=replace(cfg.train, learning_rates=[lr]))
+            # this run's rate and seed, written as the config gave them (a value, or a list of one)
+            as_given = lambda given, v: [v] if isinstance(given, list) else v  # noqa: E731
+            run_cfg = replace(cfg, output_dir=str(run_dir), seed=as_given(cfg.seed, seed),
+                              train=replace(cfg.train, learning_rate=as_given(cfg.train.learning_rate, lr)))
             write_run_info(tmp, run_cfg, "finetune", {"labels": self.labels})
             save_model_dir(tmp, model, self.tokenizer, metrics)
             keep_training_logs(work, tmp, self.log_history)

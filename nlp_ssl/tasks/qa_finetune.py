@@ -39,7 +39,7 @@ class QAFinetuneConfig:
         max_train_samples: train on a seeded random sample of this many questions (null: all).
         max_eval_samples: score only the first N questions of each evaluation split (quick runs; null: all).
         seed: seed of the sample, the head initialisation and the data order.
-        train: see FinetuneTrainConfig (per_device_batch_size counts windows).
+        train: see FinetuneTrainConfig (per_device_train_batch_size counts windows).
         save_predictions: write predictions.json (official format: id -> answer) and, for v2, na_scores.json
             (null score - best span score per id) for the reported split; predictions-<split>.json (and
             na_scores-<split>.json) for the others.
@@ -62,8 +62,8 @@ class QAFinetuneConfig:
 
     def validate(self) -> list[str]:
         problems = []
-        if len(self.train.learning_rates) != 1:
-            problems.append("train.learning_rates: extractive QA runs one learning rate; give a list of one")
+        if len(self.train.learning_rate_grid) != 1:
+            problems.append("train.learning_rate: extractive QA runs one learning rate; give one rate, not a grid")
         for name in ("max_train_samples", "max_eval_samples"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 problems.append(f"{name}: must be positive (or null for all)")
@@ -167,14 +167,14 @@ def train_qa(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, tokenizer,
 
     from nlp_ssl.finetuning import PadCollator, build_task_model, selection_early_stopping, train, training_arguments
 
-    lr = cfg.train.learning_rates[0]
+    lr = cfg.train.learning_rate_grid[0]
     model = build_task_model(AutoModelForQuestionAnswering, cfg.model, cfg.init, cfg.seed, cfg.train.dropout)
     args = training_arguments(work, cfg.train, lr, cfg.seed, label_names=list(LABELS))
     curve = None
     if cfg.train.eval_steps:  # learning curve on the selection split, best weights kept, optional early stop
         selection = data.evals[task.selection_split]
         curve = selection_early_stopping(
-            lambda m: score_split(m, tokenizer, task, selection, cfg.train.eval_batch_size, task.null_threshold)[0],
+            lambda m: score_split(m, tokenizer, task, selection, cfg.train.per_device_eval_batch_size, task.null_threshold)[0],
             "f1", cfg.train.eval_steps, cfg.train.early_stopping_patience)
     trainer, stats = train(model, args, data.train_set, PadCollator(tokenizer, keep=(*INPUTS, *LABELS)), tokenizer,
                            cfg.train.layer_lr_decay, (curve,) if curve else ())
@@ -249,7 +249,7 @@ def run_metrics(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, stats: 
                 curve: dict | None = None) -> dict[str, Any]:
     from nlp_ssl.tasks.qa import report_split
 
-    metrics = {"learning_rate": cfg.train.learning_rates[0], "seed": cfg.seed, "init": cfg.init,
+    metrics = {"learning_rate": cfg.train.learning_rate_grid[0], "seed": cfg.seed, "init": cfg.init,
                "train_questions": len(data.train_rows), "train_features": len(data.train_set),
                "train_features_per_second": stats.pop("train_examples_per_second"), **stats,
                "train_data": asdict(data.train_report), "selection_split": task.selection_split,

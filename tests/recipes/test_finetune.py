@@ -22,7 +22,7 @@ SST2_SLICE = {"preset": "sst2", "max_length": 64,
 
 
 def cfg(tmp_path, encoder, name="run", task=None, train=None, **top) -> FinetuneConfig:
-    t = {"learning_rates": [1e-3], "num_epochs": 1, "per_device_batch_size": 16, "logging_steps": 1000, **(train or {})}
+    t = {"learning_rate": [1e-3], "num_train_epochs": 1, "per_device_train_batch_size": 16, "logging_steps": 1000, **(train or {})}
     return from_dict(FinetuneConfig, {"output_dir": str(tmp_path / name), "model": str(encoder),
                                       "task": task or SST2_SLICE, "train": t, **top})
 
@@ -61,7 +61,7 @@ def test_single_run_saves_a_model_that_loads_without_nlp_ssl(tmp_path, tiny_enco
     # the same config again: nothing to do; another config in the same directory: refused
     assert main(cfg(tmp_path, tiny_encoder_dir, train=curve), data_dir) == json.loads((out / "metrics.json").read_text())
     with pytest.raises(NlpSslError, match="already holds another run; set overwrite=true"):
-        main(cfg(tmp_path, tiny_encoder_dir, train={**curve, "num_epochs": 2}), data_dir)
+        main(cfg(tmp_path, tiny_encoder_dir, train={**curve, "num_train_epochs": 2}), data_dir)
 
     # `nlp-ssl evaluate MODEL_DIR` reads the task from the model and reproduces the scores
     ev = evaluate(from_dict(EvaluateConfig, {"model": str(out), "output_dir": str(tmp_path / "ev")}), data_dir)
@@ -99,8 +99,8 @@ def test_dynamic_padding_pads_to_the_batch_longest(tiny_tokenizer_dir):
 
 
 def test_seeds_grid_summary_and_resume(tmp_path, tiny_encoder_dir, data_dir, monkeypatch):
-    config = cfg(tmp_path, tiny_encoder_dir, train={"learning_rates": [1e-4, 3e-3], "num_epochs": 2},
-                 seeds=[1, 2], max_train_samples=40)
+    config = cfg(tmp_path, tiny_encoder_dir, train={"learning_rate": [1e-4, 3e-3], "num_train_epochs": 2},
+                 seed=[1, 2], max_train_samples=40)
     summary = main(config, data_dir)
     out = tmp_path / "run"
     best = summary["selection"]["best_learning_rate"]
@@ -147,7 +147,7 @@ def test_self_training_adds_balanced_pseudo_labels(tmp_path, tiny_encoder_dir, d
     st = {"rounds": 2, "threshold": 0.5, "max_per_class": 30,
           "unlabeled": {"path": "glue/sst2/test.tsv", "text_column": "sentence", "max_examples": 300}}
     metrics = main(cfg(tmp_path, tiny_encoder_dir, max_train_samples=50, self_training=st,
-                       train={"learning_rates": [3e-3], "num_epochs": 3}), data_dir)
+                       train={"learning_rate": [3e-3], "num_train_epochs": 3}), data_dir)
     rounds = metrics["self_training"]
     assert [r["round"] for r in rounds] == [0, 1, 2] and rounds[0]["train_examples"] == 50
     for r in rounds[1:]:
@@ -181,7 +181,7 @@ def test_cli_seeds_flag(tmp_path, tiny_encoder_dir, data_dir):
     path = tmp_path / "ft.yaml"
     path.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "run"), "model": str(tiny_encoder_dir),
                                     "task": SST2_SLICE, "max_train_samples": 20,
-                                    "train": {"num_epochs": 1, "logging_steps": 1000}}))
+                                    "train": {"num_train_epochs": 1, "logging_steps": 1000}}))
     assert cli(["finetune", str(path), "--seeds", "3,4", "--data-dir", data_dir]) == 0
     summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["seeds"] == [3, 4] and summary["summary"]["dev"]["accuracy"]["n"] == 2
@@ -204,7 +204,7 @@ def test_sentence_pair_task_on_a_roberta_encoder_with_one_token_type(tmp_path, t
     tok.save_pretrained(str(encoder))
     rte = {"preset": "rte", "max_length": 64, "train": {"path": "glue/rte/train.tsv", "max_examples": 64},
            "eval": {"dev": {"path": "glue/rte/dev.tsv", "max_examples": 32}}}
-    metrics = main(cfg(tmp_path, encoder, task=rte, train={"max_steps": 2, "num_epochs": 1}), data_dir)
+    metrics = main(cfg(tmp_path, encoder, task=rte, train={"max_steps": 2, "num_train_epochs": 1}), data_dir)
     assert metrics["steps"] == 2 and 0 <= metrics["eval"]["dev"]["accuracy"] <= 1
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["type_vocab_size"] == 2

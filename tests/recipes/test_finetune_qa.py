@@ -29,7 +29,7 @@ def qa_config(tmp_path, encoder, eval_path, name="qa", **task):
             "task": {"type": "extractive_qa", "preset": "squad", "max_length": 96, "doc_stride": 32,
                      "max_query_length": 24, "train": {"path": "qa/squadshifts/new_wiki_v1.0.json", "max_examples": 300},
                      "eval": {"dev": {"path": str(eval_path)}}, **task},
-            "train": {"learning_rates": [1e-3], "max_steps": 8, "per_device_batch_size": 16, "logging_steps": 1000}}
+            "train": {"learning_rate": [1e-3], "max_steps": 8, "per_device_train_batch_size": 16, "logging_steps": 1000}}
     return from_dict(QAFinetuneConfig, data)
 
 

@@ -31,11 +31,11 @@ def blocks(tmp_path_factory, tiny_tokenizer_dir, wiki_slice):
     return out
 
 
-def cfg(tmp_path, blocks, name="run", model=None, **train):
-    t = {"per_device_batch_size": 8, "learning_rate": 3e-3, "max_steps": 6, "eval_steps": 0, "save_steps": 0,
+def cfg(tmp_path, blocks, name="run", model=None, overwrite=False, **train):
+    t = {"per_device_train_batch_size": 8, "learning_rate": 3e-3, "max_steps": 6, "eval_steps": 0, "save_steps": 0,
          "logging_steps": 1, "eval_blocks": 32, "report_to": ["none"], "warmup_ratio": 0.0, **train}
     return from_dict(PretrainConfig, {"output_dir": str(tmp_path / name), "data": str(blocks),
-                                      "model": {**TINY, **(model or {})}, "train": t})
+                                      "model": {**TINY, **(model or {})}, "train": t, "overwrite": overwrite})
 
 
 def test_trains_every_parameter_and_saves_a_standard_artifact(tmp_path, blocks, tiny_tokenizer_dir):
@@ -134,7 +134,7 @@ def test_whole_word_and_span_masking_and_causal_objective(tmp_path, blocks, monk
         seen.clear()
         c = cfg(tmp_path, blocks, name=name, max_steps=2)
         data = {"output_dir": c.output_dir, "data": c.data, "model": {**TINY, **extra.get("model", {})},
-                "objective": extra["objective"], "train": {"per_device_batch_size": 8, "max_steps": 2, "eval_steps": 0,
+                "objective": extra["objective"], "train": {"per_device_train_batch_size": 8, "max_steps": 2, "eval_steps": 0,
                                                            "save_steps": 0, "report_to": ["none"], "eval_blocks": 16}}
         metrics = main(from_dict(PretrainConfig, data))
         assert metrics["steps"] == 2
@@ -209,7 +209,7 @@ def test_output_dir_holding_another_run_is_refused(tmp_path, blocks):
     stamp = (tmp_path / "run" / "model.safetensors").stat().st_mtime_ns
     assert main(cfg(tmp_path, blocks, max_steps=1)) == first  # the same finished run: nothing to redo
     assert (tmp_path / "run" / "model.safetensors").stat().st_mtime_ns == stamp
-    with pytest.raises(NlpSslError, match="already holds a run; set train.resume=true .* train.overwrite=true"):
+    with pytest.raises(NlpSslError, match="already holds a run; set train.resume=true .* overwrite=true"):
         main(cfg(tmp_path, blocks, max_steps=2))
     with pytest.raises(NlpSslError, match="config differs"):
         main(cfg(tmp_path, blocks, max_steps=2, resume=True))
@@ -222,7 +222,7 @@ def test_bad_inputs(tmp_path, blocks, tiny_tokenizer_dir):
     with pytest.raises(ConfigError, match="exceed the model's 16 positions"):
         main(cfg(tmp_path, blocks, model={"max_position_embeddings": 16}))
     with pytest.raises(DataError, match="fewer than one global batch"):
-        main(cfg(tmp_path, blocks, per_device_batch_size=100000))
+        main(cfg(tmp_path, blocks, per_device_train_batch_size=100000))
     with pytest.raises(DataError, match="no prepared corpus"):
         main(cfg(tmp_path, tmp_path / "nothing"))
     # a corpus whose ids exceed the model's vocabulary (prepared with another tokenizer)
@@ -262,8 +262,8 @@ def test_two_cpu_ranks_reproduce_one_process_loss_curve(tmp_path, blocks):
 
     from nlp_ssl.config import to_dict
 
-    single = main(cfg(tmp_path, blocks, name="single", max_steps=5, per_device_batch_size=8))
-    two = to_dict(cfg(tmp_path, blocks, name="ddp", max_steps=5, per_device_batch_size=4))
+    single = main(cfg(tmp_path, blocks, name="single", max_steps=5, per_device_train_batch_size=8))
+    two = to_dict(cfg(tmp_path, blocks, name="ddp", max_steps=5, per_device_train_batch_size=4))
     path = tmp_path / "ddp.yaml"
     path.write_text(yaml.safe_dump(two))
     accelerate = Path(sys.executable).parent / "accelerate"

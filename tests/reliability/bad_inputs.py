@@ -114,20 +114,20 @@ class Workspace:
         pre = {"output_dir": self.p("enc"), "data": self.p("blocks"),
                "model": {"arch": "bert", "preset": "tiny", "num_layers": 1, "hidden_size": 32, "num_heads": 2,
                          "intermediate_size": 64, "max_position_embeddings": 128},
-               "train": {"per_device_batch_size": 8, "max_steps": 2, "eval_steps": 0, "save_steps": 0,
+               "train": {"per_device_train_batch_size": 8, "max_steps": 2, "eval_steps": 0, "save_steps": 0,
                          "logging_steps": 1, "eval_blocks": 8, "report_to": ["none"]}}
         self.write_yaml("pre.yaml", pre)
         src = {"path": str(self.data / "cls.csv")}
         ft = {"output_dir": self.p("clf"), "model": self.p("enc"),
               "task": {"train": src, "eval": {"dev": src}, "text_columns": ["text"], "label_column": "label",
                        "metrics": ["accuracy"], "max_length": 32},
-              "train": {"learning_rates": [1e-3], "per_device_batch_size": 16, "max_steps": 2, "logging_steps": 1}}
+              "train": {"learning_rate": [1e-3], "per_device_train_batch_size": 16, "max_steps": 2, "logging_steps": 1}}
         self.write_yaml("ft.yaml", ft)
         qsrc = {"path": str(self.data / "squad.json")}
         qa = {"output_dir": self.p("qa"), "model": self.p("enc"),
               "task": {"type": "extractive_qa", "version": "v1", "train": qsrc, "eval": {"dev": qsrc},
                        "max_length": 64, "doc_stride": 16, "max_query_length": 16},
-              "train": {"learning_rates": [1e-3], "per_device_batch_size": 8, "max_steps": 2, "logging_steps": 1}}
+              "train": {"learning_rate": [1e-3], "per_device_train_batch_size": 8, "max_steps": 2, "logging_steps": 1}}
         self.write_yaml("qa.yaml", qa)
         for cmd, cfg in (("train-tokenizer", "tok.yaml"), ("train-tokenizer", "tok2.yaml"), ("prepare", "prep.yaml"),
                          ("pretrain", "pre.yaml"), ("finetune", "ft.yaml"), ("finetune", "qa.yaml")):
@@ -288,9 +288,13 @@ def cases() -> list[Case]:
     add("pre-weight-decay", "pretrain", "train.weight_decay=-0.1", pre("train.weight_decay=-0.1"), "ConfigError", r"weight_decay: must be 0 or more")
     add("pre-save-steps", "pretrain", "train.save_steps=-5", pre("train.save_steps=-5"), "ConfigError", r"save_steps: must be 0 \(only the final model\) or positive")
     add("pre-eval-steps", "pretrain", "train.eval_steps=-1", pre("train.eval_steps=-1"), "ConfigError", r"eval_steps: must be 0")
-    add("pre-batch-zero", "pretrain", "train.per_device_batch_size=0", pre("train.per_device_batch_size=0"), "ConfigError", r"per_device_batch_size: must be at least 1")
-    add("pre-resume-and-overwrite", "pretrain", "train.resume and train.overwrite both true",
-        pre("train.resume=true", "train.overwrite=true"), "ConfigError", r"resume and overwrite: choose one")
+    add("pre-batch-zero", "pretrain", "train.per_device_train_batch_size=0", pre("train.per_device_train_batch_size=0"), "ConfigError", r"per_device_train_batch_size: must be at least 1")
+    add("pre-resume-and-overwrite", "pretrain", "train.resume and overwrite both true",
+        pre("train.resume=true", "overwrite=true"), "ConfigError", r"overwrite and train.resume: choose one")
+    add("pre-old-key-name", "pretrain", "train.per_device_batch_size=8 (the name before one vocabulary)",
+        pre("train.per_device_batch_size=8"), "ConfigError", r"train.per_device_batch_size: renamed; write 'train.per_device_train_batch_size'")
+    add("pre-moved-key", "pretrain", "train.overwrite=true (moved to the top level)", pre("train.overwrite=true"),
+        "ConfigError", r"train.overwrite: renamed; write 'overwrite'")
     add("pre-data-not-prepared", "pretrain", "data: a folder that `prepare` did not write", pre(f"data=/nonexistent/blocks"),
         "DataError", r"holds no prepared corpus")
     add("pre-tokenizer-mismatch", "pretrain", "tokenizer: another tokenizer than the corpus was prepared with (larger vocabulary)",
@@ -305,8 +309,8 @@ def cases() -> list[Case]:
         pre("data=TINYBLOCKS", "train.eval_steps=5"), "DataError", r"has no validation blocks",
         setup=lambda w: run(["prepare", str(w.cfg / "prep.yaml"), f"output_dir={w.p('tinyblocks')}",
                              "data.max_examples=3", "validation_fraction=0.01"]))
-    add("pre-output-is-data", "pretrain", "output_dir pointed at its own prepared corpus, with train.overwrite=true",
-        lambda w: ["pretrain", str(w.cfg / "pre.yaml"), f"output_dir={w.p('blocks')}", "train.overwrite=true"],
+    add("pre-output-is-data", "pretrain", "output_dir pointed at its own prepared corpus, with overwrite=true",
+        lambda w: ["pretrain", str(w.cfg / "pre.yaml"), f"output_dir={w.p('blocks')}", "overwrite=true"],
         "OutputError", r"holds this run's input \(data", check=lambda w: _assert_file(w.root / "blocks" / "dataset_dict.json"))
     add("pre-resume-nothing", "pretrain", "train.resume=true on an empty output_dir", pre("train.resume=true"),
         "OutputError", r"holds no run to resume")
@@ -338,7 +342,9 @@ def cases() -> list[Case]:
     add("ft-output-is-model", "finetune", "output_dir pointed at the encoder it fine-tunes, with overwrite=true",
         lambda w: ["finetune", str(w.cfg / "ft.yaml"), f"output_dir={w.p('enc')}", "overwrite=true"], "OutputError",
         r"holds this run's input \(model", check=lambda w: _assert_file(w.root / "enc" / "model.safetensors"))
-    add("ft-seeds-duplicate", "finetune", "--seeds 1,1", lambda w: ft()(w) + ["--seeds", "1,1"], "ConfigError", r"seeds: one or more distinct seeds")
+    add("ft-seeds-duplicate", "finetune", "--seeds 1,1", lambda w: ft()(w) + ["--seeds", "1,1"], "ConfigError", r"seed: one seed, or a list of distinct seeds")
+    add("ft-old-learning-rates", "finetune", "train.learning_rates=[1e-3] (the name before one vocabulary)",
+        ft("train.learning_rates=[1e-3]"), "ConfigError", r"train.learning_rates: renamed; write 'train.learning_rate'")
     add("ft-max-train-samples", "finetune", "max_train_samples=0", ft("max_train_samples=0"), "ConfigError", r"max_train_samples: must be positive")
 
     # --- finetune (extractive QA) ---

@@ -134,7 +134,7 @@ def _finetune_cfg(tmp_path: Path, encoder: Path, out: Path) -> Path:
     cfg = {"output_dir": str(out), "model": str(encoder),
            "task": {"train": src, "eval": {"dev": src}, "text_columns": ["text"], "label_column": "label",
                     "metrics": ["accuracy"], "max_length": 32},
-           "train": {"learning_rates": [1e-3], "per_device_batch_size": 8, "max_steps": 30, "logging_steps": 5}}
+           "train": {"learning_rate": [1e-3], "per_device_train_batch_size": 8, "max_steps": 30, "logging_steps": 5}}
     path = tmp_path / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -192,7 +192,7 @@ def test_two_process_run_with_one_rank_killed_stops_and_resumes(tmp_path, blocks
 
     run = tmp_path / "ddp"
     config = tmp_path / "ddp.yaml"
-    config.write_text(yaml.safe_dump(pretrain_dict(run, blocks, max_steps=200, save_steps=2, per_device_batch_size=4)))
+    config.write_text(yaml.safe_dump(pretrain_dict(run, blocks, max_steps=200, save_steps=2, per_device_train_batch_size=4)))
     accelerate = Path(sys.executable).parent / "accelerate"
     argv = [str(accelerate), "launch", "--config_file", str(REPO / "configs/accelerate/cpu-2proc.yaml"),
             "--main_process_port", "29561", str(REPO / "scripts/pretrain.py"), str(config)]

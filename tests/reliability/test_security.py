@@ -71,12 +71,12 @@ def test_strict_yaml_loader_is_a_safe_loader(tmp_path):
 
 def test_command_line_secrets_are_redacted():
     argv = ["nlp-ssl", "finetune", "c.yaml", "hub.token=abc123", "--hf-token", "s3cret", "password=pw",
-            "api_key=k", "HF_TOKEN=hf_" + "x" * 30, "model=hf_" + "a" * 34, "train.learning_rates=[1e-4]",
+            "api_key=k", "HF_TOKEN=hf_" + "x" * 30, "model=hf_" + "a" * 34, "train.learning_rate=[1e-4]",
             "--data-dir", "/data", "max_tokens=5"]
     out = redact_argv(argv)
     assert out == ["nlp-ssl", "finetune", "c.yaml", f"hub.token={REDACTED}", "--hf-token", REDACTED,
                    f"password={REDACTED}", f"api_key={REDACTED}", f"HF_TOKEN={REDACTED}", f"model={REDACTED}",
-                   "train.learning_rates=[1e-4]", "--data-dir", "/data", f"max_tokens={REDACTED}"]
+                   "train.learning_rate=[1e-4]", "--data-dir", "/data", f"max_tokens={REDACTED}"]
 
 
 def test_planted_hf_token_appears_in_no_output_file(tmp_path, monkeypatch, capsys, tiny_tokenizer_dir, wiki_slice):
@@ -103,7 +103,7 @@ def test_planted_hf_token_appears_in_no_output_file(tmp_path, monkeypatch, capsy
         "output_dir": str(enc), "data": str(blocks),
         "model": {"arch": "bert", "preset": "tiny", "num_layers": 1, "hidden_size": 32, "num_heads": 2,
                   "intermediate_size": 64},
-        "train": {"per_device_batch_size": 8, "max_steps": 2, "eval_steps": 1, "save_steps": 1, "logging_steps": 1,
+        "train": {"per_device_train_batch_size": 8, "max_steps": 2, "eval_steps": 1, "save_steps": 1, "logging_steps": 1,
                   "eval_blocks": 8, "report_to": ["tensorboard"]}}))
     data = tmp_path / "cls.csv"
     data.write_text("text,label\n" + "".join(f"{'good' if i % 2 else 'bad'} film {i},{'pos' if i % 2 else 'neg'}\n"
@@ -113,7 +113,7 @@ def test_planted_hf_token_appears_in_no_output_file(tmp_path, monkeypatch, capsy
         "output_dir": str(tmp_path / "clf"), "model": str(enc),
         "task": {"train": src, "eval": {"dev": src}, "text_columns": ["text"], "label_column": "label",
                  "metrics": ["accuracy"], "max_length": 16},
-        "train": {"learning_rates": [1e-3], "per_device_batch_size": 8, "max_steps": 2, "logging_steps": 1,
+        "train": {"learning_rate": [1e-3], "per_device_train_batch_size": 8, "max_steps": 2, "logging_steps": 1,
                   "report_to": ["tensorboard"]}}))
     write_run_info(tmp_path / "info", {"a": 1}, "test")
 

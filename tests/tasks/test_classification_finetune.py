@@ -22,7 +22,7 @@ def test_run_key_ignores_where_the_run_is_written_but_not_what_it_trains():
 
 
 def test_oracle_only_when_something_is_chosen_on_the_reported_split():
-    grid = {"train": {"learning_rates": [1e-4, 3e-4]}}
+    grid = {"train": {"learning_rate": [1e-4, 3e-4]}}
     preset = cfg(**grid)
     assert not is_oracle(preset, resolve_task(preset.task))  # chosen on `selection`, dev reported
     same = cfg(task={"preset": "sst2", "held_out": {"other": 0.1}}, **grid)  # selection = report = dev
@@ -39,13 +39,13 @@ def test_grid_summary_reports_the_report_split_and_labels_oracle_figures(capsys)
 
     runs = [run(0.8, 0.6, 1, 3e-4), run(0.7, 0.7, 2, 3e-4)]
     result = GridResult(3e-4, {1e-4: 0.5, 3e-4: 0.8}, {}, runs)
-    c = cfg(seeds=[1, 2], train={"learning_rates": [1e-4, 3e-4]})
+    c = cfg(seed=[1, 2], train={"learning_rate": [1e-4, 3e-4]})
     summary = grid_summary(c, resolve_task(c.task), result)
     assert summary["report_split"] == "dev" and summary["selection"]["split"] == "selection"
     assert summary["selection"]["oracle"] is False
     assert summary["summary"]["dev"]["accuracy"]["mean"] == pytest.approx(0.65)
     assert "dev: accuracy 0.6500" in capsys.readouterr().out
-    same = cfg(seeds=[1, 2], train={"learning_rates": [1e-4, 3e-4]},
+    same = cfg(seed=[1, 2], train={"learning_rate": [1e-4, 3e-4]},
                task={"preset": "sst2", "held_out": {"other": 0.1}})
     runs = [{**r, "eval": {"dev": r["eval"]["dev"]}} for r in runs]
     oracle = grid_summary(same, resolve_task(same.task), GridResult(3e-4, {1e-4: 0.5, 3e-4: 0.6}, {}, runs))
