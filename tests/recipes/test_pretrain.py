@@ -297,9 +297,9 @@ def test_two_simulated_machines_reproduce_one_process_loss_curve(tmp_path, block
 
     import yaml
 
-    single = main(cfg(tmp_path, blocks, name="single", max_steps=5, per_device_batch_size=8))
+    single = main(cfg(tmp_path, blocks, name="single", max_steps=5, per_device_train_batch_size=8))
     path = tmp_path / "nodes.yaml"
-    path.write_text(yaml.safe_dump(to_dict(cfg(tmp_path, blocks, name="nodes", max_steps=5, per_device_batch_size=4))))
+    path.write_text(yaml.safe_dump(to_dict(cfg(tmp_path, blocks, name="nodes", max_steps=5, per_device_train_batch_size=4))))
     accelerate = Path(sys.executable).parent / "accelerate"
     port = str(free_port())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
