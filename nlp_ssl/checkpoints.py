@@ -95,6 +95,9 @@ class CompleteCheckpoints:
             from nlp_ssl.training import TIME_BUDGET_FILE
 
             atomic_write_text(ckpt / TIME_BUDGET_FILE, json.dumps({"elapsed_seconds": progress["elapsed_seconds"]}))
+        for cb in self.callback_handler.callbacks:  # callbacks with state of their own (fine-tuning's selection)
+            if hasattr(cb, "save_to_checkpoint"):
+                cb.save_to_checkpoint(ckpt)
         fault_point("checkpoint_before_marker")
         write_marker(ckpt)
         rotate_checkpoints(output_dir=run_dir, save_total_limit=limit,

@@ -31,6 +31,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "fine-tune an encoder (pretrained or from scratch) for classification, regression or extractive QA"),
     "evaluate": ("nlp_ssl.recipes.evaluate", "EvaluateConfig",
                  "score a fine-tuned model on its task's evaluation splits (CONFIG may be the model directory)"),
+    "predict": ("nlp_ssl.recipes.predict", "PredictConfig",
+                "write a GLUE-style submission file for an unlabelled file (CONFIG may be the model directory: "
+                "nlp-ssl predict MODEL input.path=FILE output=FILE.tsv)"),
 }
 # accelerate launch scripts/<name>.py CONFIG runs this command
 SCRIPTS = {"pretrain": "pretrain", "finetune_classification": "finetune", "finetune_qa": "finetune"}
@@ -88,13 +91,13 @@ def build_config(command: str, data: dict, source: str = "<config>") -> tuple[An
 
 
 def resolve_config(command: str, path: str, overrides: list[str]):
-    """Read CONFIG (a YAML file; for `evaluate` also a model directory), apply overrides, build the config class
+    """Read CONFIG (a YAML file; for `evaluate` and `predict` also a model directory), apply overrides, build the config class
     -> (config, main)."""
     import os
 
     from nlp_ssl.config import apply_overrides, read_config
 
-    if command == "evaluate" and os.path.isdir(path):
+    if command in ("evaluate", "predict") and os.path.isdir(path):
         data, source = {"model": path}, path
     else:
         data, source = read_config(path), path

@@ -53,6 +53,29 @@ class FinetuneTrainConfig:
             regression and extractive QA; 0: score once at the end).
         early_stopping_patience: with eval_steps, stop after this many evaluations without a new best
             (0: train to the end of the schedule; the best weights are kept either way).
+        metric_for_best_model: with eval_steps, the selection metric that picks the best weights (null: the
+            task's first metric; QA: f1). Classification and regression also offer `loss` (the selection split's
+            cross-entropy / mean squared error).
+        greater_is_better: whether a higher metric_for_best_model is better (null: false for names ending in
+            `loss`, true otherwise, as in the Hugging Face Trainer).
+        load_best_model_at_end: with eval_steps, end with the best weights (false: the last ones; the curve is
+            recorded either way).
+        gradient_accumulation_steps: micro-batches per optimizer step (the effective batch is
+            per_device_train_batch_size x devices x this).
+        fp16: float16 autocast with loss scaling (a CUDA GPU only: refused on CPU, where the Trainer's fp16 is
+            slow and unsupported by many kernels; use bf16 there).
+        gradient_checkpointing: recompute activations in the backward pass (less memory, ~30% slower).
+        torch_compile: compile the model with `torch.compile` (speed only; the first steps are slow).
+        dataloader_num_workers: worker processes loading batches (0: in the training process).
+        optim: the Trainer's optimizer name (`adamw_torch`, `adamw_torch_fused`, `adafactor`, `sgd`, ...).
+        save_steps: write a mid-run checkpoint every N optimizer steps into output_dir/checkpoints (0: none), each
+            marked complete only once all of its files are written (see `nlp_ssl.checkpoints`).
+        save_total_limit: mid-run checkpoints kept (the newest).
+        resume: continue an interrupted run from its latest complete checkpoint (same config; a grid resumes
+            the interrupted cell, finished cells are reused either way). False with checkpoints present: refused.
+        training_args: other `transformers.TrainingArguments` fields passed through as given (e.g.
+            `{label_smoothing_factor: 0.1, adam_beta2: 0.98}`); an unknown field, or one nlp-ssl sets from its own
+            key, is a config error naming the fix.
     """
 
     learning_rate: float | list[float] = 1e-4
@@ -73,6 +96,25 @@ class FinetuneTrainConfig:
     extend_lr_grid: bool = False
     eval_steps: int = 0
     early_stopping_patience: int = 0
+    metric_for_best_model: str | None = None
+    greater_is_better: bool | None = None
+    load_best_model_at_end: bool = True
+    gradient_accumulation_steps: int = 1
+    fp16: bool = False
+    gradient_checkpointing: bool = False
+    torch_compile: bool = False
+    dataloader_num_workers: int = 0
+    optim: str = "adamw_torch"
+    save_steps: int = 0
+    save_total_limit: int = 2
+    resume: bool = False
+    training_args: dict[str, Any] = field(default_factory=dict)
+
+    def best_is_greater(self) -> bool:
+        """Whether a higher metric_for_best_model is better (the Trainer's rule: not for `*loss`)."""
+        if self.greater_is_better is not None:
+            return self.greater_is_better
+        return not (self.metric_for_best_model or "").endswith("loss")
 
     # old spellings, refused with the new name (and migrated when an older run's config.yaml is read)
     RENAMED: ClassVar[dict[str, str]] = {"learning_rates": "learning_rate",
@@ -88,6 +130,18 @@ class FinetuneTrainConfig:
 
     def validate(self) -> list[str]:
         problems = []
+        if self.fp16 and self.bf16:
+            problems.append("fp16 and bf16: choose one (bf16 on CPUs and recent GPUs, fp16 on older GPUs)")
+        for name in ("gradient_accumulation_steps", "save_total_limit"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}: must be at least 1, got {getattr(self, name)}")
+        for name in ("dataloader_num_workers", "save_steps"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name}: must be 0 or more, got {getattr(self, name)}")
+        if not self.eval_steps:
+            set_ = [k for k in ("metric_for_best_model", "greater_is_better") if getattr(self, k) is not None]
+            if set_:
+                problems.append(f"{', '.join(set_)}: pick the best weights of a learning curve; set eval_steps > 0")
         if not 0 < self.layer_lr_decay <= 1:
             problems.append(f"layer_lr_decay: a factor in (0, 1], got {self.layer_lr_decay}")
         if self.eval_steps < 0 or self.early_stopping_patience < 0:
@@ -186,21 +240,145 @@ class PadCollator:
         return self.pad([{k: v for k, v in f.items() if k in self.keep} for f in features])
 
 
-def training_arguments(out_dir: str, cfg: FinetuneTrainConfig, lr: float, seed: int, **extra: Any):
-    """TrainingArguments for a fine-tuning run (no checkpoints; evaluation is done by `predict`)."""
+# `TrainingArguments` fields that nlp-ssl sets from its own keys (or itself): refused in `train.training_args`,
+# with the key to use instead.
+PROJECT_ARGS: dict[str, str] = {
+    "output_dir": "output_dir", "overwrite_output_dir": "overwrite",
+    "per_device_train_batch_size": "train.per_device_train_batch_size",
+    "per_device_eval_batch_size": "train.per_device_eval_batch_size",
+    "learning_rate": "train.learning_rate", "weight_decay": "train.weight_decay",
+    "max_grad_norm": "train.max_grad_norm", "warmup_steps": "train.warmup_ratio", "warmup_ratio": "train.warmup_ratio",
+    "lr_scheduler_type": "train.lr_scheduler_type", "num_train_epochs": "train.num_train_epochs",
+    "max_steps": "train.max_steps",
+    "logging_steps": "train.logging_steps", "logging_strategy": "train.logging_steps", "report_to": "train.report_to",
+    "seed": "seed", "data_seed": "seed", "bf16": "train.bf16", "fp16": "train.fp16",
+    "train_sampling_strategy": "train.group_by_length", "length_column_name": "train.group_by_length",
+    "gradient_accumulation_steps": "train.gradient_accumulation_steps",
+    "gradient_checkpointing": "train.gradient_checkpointing", "activation_checkpointing": "train.gradient_checkpointing",
+    "torch_compile": "train.torch_compile",
+    "dataloader_num_workers": "train.dataloader_num_workers", "optim": "train.optim",
+    "eval_strategy": "train.eval_steps", "eval_steps": "train.eval_steps", "do_eval": "train.eval_steps",
+    "load_best_model_at_end": "train.load_best_model_at_end", "metric_for_best_model": "train.metric_for_best_model",
+    "greater_is_better": "train.greater_is_better", "save_strategy": "train.save_steps", "save_steps": "train.save_steps",
+    "save_total_limit": "train.save_total_limit", "resume_from_checkpoint": "train.resume",
+    "push_to_hub": "hub.push", "hub_model_id": "hub.repo_id", "hub_private_repo": "hub.private",
+    "hub_revision": "hub.revision", "remove_unused_columns": "(set by nlp-ssl: the collator picks the columns)",
+    "label_names": "(set by nlp-ssl from the task)", "use_cpu": "(chosen from the hardware: a CUDA GPU when present)",
+    "disable_tqdm": "(progress follows the terminal)",
+}
+
+
+def trainer_option_problems(cfg: FinetuneTrainConfig, cuda_available: bool | None = None) -> list[str]:
+    """What the Trainer would refuse (or silently do wrong) in the fine-tuning options, checked before any data
+    is loaded: `training_args` keys (unknown -> a close match; set by nlp-ssl -> its key), `optim`, fp16 without
+    a GPU, and the values TrainingArguments itself rejects.
+
+    Example:
+        >>> trainer_option_problems(FinetuneTrainConfig(training_args={"label_smothing_factor": 0.1}))
+        ["train.training_args.label_smothing_factor: not a TrainingArguments field; did you mean 'label_smoothing_factor'?"]
+    """
+    import dataclasses
+    import difflib
+
+    import torch
+    from transformers import TrainingArguments
+    from transformers.training_args import OptimizerNames
+
+    import typing
+
+    from nlp_ssl.config import _convert  # the config loader's type check, on the Trainer's own annotations
+
+    problems = []
+    fields = [f.name for f in dataclasses.fields(TrainingArguments) if f.init]
+    hints = typing.get_type_hints(TrainingArguments)
+    for key, value in cfg.training_args.items():
+        where = f"train.training_args.{key}"
+        if key in fields and key not in PROJECT_ARGS:
+            _convert(value, hints[key], where, problems)
+        elif key in PROJECT_ARGS:
+            fix = PROJECT_ARGS[key]
+            problems.append(f"{where}: set by nlp-ssl; " + (fix[1:-1] if fix.startswith("(") else f"use {fix}"))
+        elif key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+            problems.append(f"{where}: not a TrainingArguments field" +
+                            (f"; did you mean '{close[0]}'?" if close else " (see transformers.TrainingArguments)"))
+    optims = [o.value for o in OptimizerNames]
+    if cfg.optim not in optims:
+        close = difflib.get_close_matches(cfg.optim, optims, n=1)
+        problems.append(f"train.optim: unknown optimizer {cfg.optim!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                        + " (e.g. adamw_torch, adamw_torch_fused, adafactor, sgd)")
+    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    if cfg.fp16 and not cuda:
+        problems.append("train.fp16: float16 training needs a CUDA GPU and none is available; on CPU use "
+                        "train.bf16=true (or neither)")
+    if not problems:  # the values TrainingArguments itself checks (types, combinations)
+        import tempfile
+
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                training_arguments(tmp, cfg, cfg.learning_rate_grid[0], 0, cuda_available=cuda)
+        except (TypeError, ValueError) as e:
+            problems.append(f"train.training_args: the Trainer refuses these settings: {e}")
+    return problems
+
+
+def check_trainer_options(cfg: FinetuneTrainConfig) -> None:
+    """Raise every `trainer_option_problems` at once as a ConfigError."""
+    problems = trainer_option_problems(cfg)
+    if problems:
+        raise ConfigError(problems)
+
+
+def training_arguments(out_dir: str, cfg: FinetuneTrainConfig, lr: float, seed: int, checkpoints: bool = False,
+                       cuda_available: bool | None = None, **extra: Any):
+    """TrainingArguments for a fine-tuning run. Evaluation is nlp-ssl's own (`selection_early_stopping`, then
+    `predict`), so the Trainer's is off; with `checkpoints` (train.save_steps > 0) the Trainer writes
+    `out_dir/checkpoint-N` every save_steps, else nothing. `train.training_args` is passed through last."""
     import torch
     from transformers import TrainingArguments
 
+    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    save = checkpoints and cfg.save_steps > 0
     return TrainingArguments(
         output_dir=out_dir, per_device_train_batch_size=cfg.per_device_train_batch_size,
         per_device_eval_batch_size=cfg.per_device_eval_batch_size, learning_rate=lr, weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm, warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio
         lr_scheduler_type={"constant": "constant_with_warmup"}.get(cfg.lr_scheduler_type, cfg.lr_scheduler_type),
-        num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps, save_strategy="no", eval_strategy="no",
+        num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps, eval_strategy="no",
+        save_strategy="steps" if save else "no", save_steps=cfg.save_steps if save else 500,
+        save_total_limit=cfg.save_total_limit if save else None,
         logging_steps=cfg.logging_steps, report_to=list(cfg.report_to), seed=seed, data_seed=seed, bf16=cfg.bf16,
+        fp16=cfg.fp16, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        # transformers 5 renamed gradient_checkpointing (the name users know, kept as the key) to this
+        activation_checkpointing=cfg.gradient_checkpointing, torch_compile=cfg.torch_compile,
+        dataloader_num_workers=cfg.dataloader_num_workers, optim=cfg.optim,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random", length_column_name="length",
         remove_unused_columns=False, label_names=extra.pop("label_names", ["labels"]),
-        use_cpu=not torch.cuda.is_available(), disable_tqdm=extra.pop("disable_tqdm", None), **extra)
+        use_cpu=not cuda, disable_tqdm=extra.pop("disable_tqdm", None), **extra, **cfg.training_args)
+
+
+def eval_device(cuda_available: bool | None = None):
+    """Where evaluation and prediction run: the CUDA GPU when there is one (as the Trainer trains), else the CPU."""
+    import torch
+
+    cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
+    return torch.device("cuda" if cuda else "cpu")
+
+
+def autocast_dtype(bf16: bool, fp16: bool):
+    """The autocast dtype evaluation uses: the one training used (train.bf16 / train.fp16), or None (fp32)."""
+    import torch
+
+    return torch.bfloat16 if bf16 else torch.float16 if fp16 else None
+
+
+def precision_of(model_dir: str | Path) -> tuple[bool, bool]:
+    """(bf16, fp16) that the run which wrote `model_dir` trained with (its config.yaml), else (False, False)."""
+    from nlp_ssl.config import read_yaml
+
+    saved = Path(model_dir) / "config.yaml"
+    train = (read_yaml(saved).get("train") or {}) if saved.is_file() else {}
+    return bool(train.get("bf16")), bool(train.get("fp16"))
 
 
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")
@@ -278,22 +456,36 @@ def with_layerwise_lr(trainer_class, decay: float):
     return LayerwiseLRTrainer
 
 
-def selection_early_stopping(evaluate, metric: str, every: int, patience: int = 0):
+SELECTION_STATE = "nlp_ssl_selection.json"  # the learning curve and best-so-far, in each checkpoint
+SELECTION_BEST = "nlp_ssl_selection_best.safetensors"  # the best weights so far, in each checkpoint
+
+
+def selection_early_stopping(evaluate, metric: str, every: int, patience: int = 0, greater_is_better: bool = True,
+                             load_best: bool = True):
     """A TrainerCallback that scores the model every `every` steps with `evaluate(model) -> {metric: value}`,
-    records the learning curve (`.curve`: [{step, <metrics>}]), keeps a copy of the best weights, stops after
-    `patience` evaluations without a new best (0: never), and restores the best weights when training ends."""
+    records the learning curve (`.curve`: [{step, <metrics>}]), keeps a copy of the best weights (higher is
+    better unless `greater_is_better` is false), stops after `patience` evaluations without a new best (0:
+    never), and at the end of training loads the best weights (`load_best`) - the Trainer's
+    load_best_model_at_end, metric_for_best_model and EarlyStoppingCallback, on nlp-ssl's own selection scoring.
+
+    Its state survives a resume: `save_to_checkpoint(dir)` (called by `checkpoints.CompleteCheckpoints` before a
+    checkpoint's completeness marker) writes the curve, the counters and the best weights; `restore(dir)` reads
+    them back, so a resumed run picks the same best weights and stops at the same step as an uninterrupted one."""
     from transformers import TrainerCallback
+
+    sign = 1.0 if greater_is_better else -1.0
 
     class SelectionEarlyStopping(TrainerCallback):
         def __init__(self):
             self.curve: list[dict[str, Any]] = []
-            self.best, self.best_step, self.best_state, self.since_best = -math.inf, None, None, 0
+            self.best, self.best_step, self.best_state, self.since_best = -math.inf * sign, None, None, 0
+            self.finished = False
 
         def _score(self, step: int, model, control) -> None:
             scores = evaluate(model)
             value = scores[metric]
             self.curve.append({"step": step, **{k: v for k, v in scores.items() if isinstance(v, (int, float))}})
-            if value > self.best:  # NaN never counts as a best
+            if sign * value > sign * self.best:  # NaN never counts as a best
                 self.best, self.best_step, self.since_best = value, step, 0
                 self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             else:
@@ -308,10 +500,40 @@ def selection_early_stopping(evaluate, metric: str, every: int, patience: int = 
             return control
 
         def on_train_end(self, args, state, control, model=None, **kw):
-            if not self.curve or self.curve[-1]["step"] != state.global_step:
-                self._score(state.global_step, model, control)
-            if self.best_state is not None:
+            self.finish(model, state.global_step, control)
+
+        def finish(self, model, step: int, control=None) -> None:
+            """Score the last step (unless just scored) and load the best weights; once."""
+            if self.finished:
+                return
+            self.finished = True
+            if not self.curve or self.curve[-1]["step"] != step:
+                from types import SimpleNamespace
+
+                self._score(step, model, control or SimpleNamespace(should_training_stop=False))
+            if load_best and self.best_state is not None:
                 model.load_state_dict(self.best_state)
+
+        def save_to_checkpoint(self, folder: str | Path) -> None:
+            from safetensors.torch import save_file
+
+            folder = Path(folder)
+            state = {"curve": self.curve, "best": self.best, "best_step": self.best_step, "since_best": self.since_best}
+            (folder / SELECTION_STATE).write_text(json.dumps(state) + "\n")
+            if self.best_state is not None:
+                save_file({k: v.contiguous() for k, v in self.best_state.items()}, str(folder / SELECTION_BEST))
+
+        def restore(self, folder: str | Path) -> None:
+            from safetensors.torch import load_file
+
+            folder = Path(folder)
+            if not (folder / SELECTION_STATE).is_file():
+                return
+            state = json.loads((folder / SELECTION_STATE).read_text())
+            self.curve, self.best, self.best_step = state["curve"], state["best"], state["best_step"]
+            self.since_best = state["since_best"]
+            if (folder / SELECTION_BEST).is_file():
+                self.best_state = load_file(str(folder / SELECTION_BEST))
 
     return SelectionEarlyStopping()
 
@@ -339,12 +561,14 @@ def grid_extension(scores: dict[float, float]) -> float | None:
 
 
 def train(model, args, train_set, collator, tokenizer, layer_lr_decay: float = 1.0,
-          callbacks: tuple = ()) -> tuple[Any, dict[str, float]]:
+          callbacks: tuple = (), checkpoint: str | None = None) -> tuple[Any, dict[str, float]]:
     """Train with the HF Trainer (stops with a clear error on a non-finite loss); returns (trainer, stats).
 
     With `layer_lr_decay` < 1 the optimizer uses layer-wise rates (`layerwise_param_groups`). An encoder with
     fewer token types than the tokenizer emits for sentence pairs (RoBERTa's one) gets the missing ones first
-    (`modeling.align_token_types`), so pair tasks do not index past its table."""
+    (`modeling.align_token_types`), so pair tasks do not index past its table. With `checkpoint` (a complete
+    `checkpoint-N`) training resumes from it: weights, optimizer, schedule, data position, random state, and the
+    state of callbacks that keep some (`selection_early_stopping`); the stats then cover the whole run."""
     from nlp_ssl.modeling import align_token_types
     from nlp_ssl.training import make_trainer_class
 
@@ -356,18 +580,63 @@ def train(model, args, train_set, collator, tokenizer, layer_lr_decay: float = 1
         Trainer = with_layerwise_lr(Trainer, layer_lr_decay)
     trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
                       processing_class=tokenizer, callbacks=list(callbacks))
-    t0 = time.perf_counter()
-    result = trainer.train()
-    seconds = time.perf_counter() - t0
+    if checkpoint:
+        print(f"resuming from {checkpoint}", flush=True)
+        for cb in callbacks:
+            if hasattr(cb, "restore"):
+                cb.restore(checkpoint)
+    seconds = trainer.fit(checkpoint)
+    for cb in callbacks:  # a checkpoint that already ended the run is loaded without training: finish here
+        if hasattr(cb, "finish"):
+            cb.finish(trainer.model, trainer.state.global_step)
     steps = trainer.state.global_step
     examples = steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-    return trainer, {"train_seconds": seconds, "steps": steps, "train_loss": result.training_loss,
+    return trainer, {"train_seconds": seconds, "steps": steps, "train_loss": trainer.train_loss_mean(),
                      "train_examples_per_second": examples / seconds if seconds else float("nan")}
 
 
-def predict(model, dataset, collator, batch_size: int, output_names: tuple[str, ...] = ("logits",)) -> tuple[dict[str, np.ndarray], float]:
+def refuse_unresumed(folder: str | Path, resume: bool) -> None:
+    """Before any work: refuse a run whose checkpoints folder (`output_dir/checkpoints`, or one per grid cell
+    below it) holds a complete checkpoint of an interrupted run while train.resume is false.
+
+    Raises:
+        OutputError: naming the checkpoint and the fix (resume, or overwrite to start over).
+    """
+    from nlp_ssl.atomic import is_complete
+    from nlp_ssl.checkpoints import checkpoint_step
+    from nlp_ssl.errors import OutputError
+
+    folder = Path(folder)
+    if resume or not folder.is_dir():
+        return
+    found = [p for p in (*folder.glob("checkpoint-*"), *folder.glob("*/checkpoint-*"))
+             if checkpoint_step(p) >= 0 and is_complete(p)]
+    if found:
+        raise OutputError(f"{folder} holds checkpoints of an interrupted run (e.g. {found[0]}); set "
+                          "train.resume=true to continue it, or overwrite=true to start over")
+
+
+def checkpoint_to_resume(folder: str | Path, resume: bool) -> str | None:
+    """The latest complete checkpoint in `folder` to continue from (None: start), by `train.resume`.
+
+    Raises:
+        OutputError: `folder` holds complete checkpoints of this run but resume is false.
+    """
+    from nlp_ssl.checkpoints import last_complete_checkpoint
+    from nlp_ssl.errors import OutputError
+
+    last = last_complete_checkpoint(folder)
+    if last is not None and not resume:
+        raise OutputError(f"{folder} holds checkpoints of this interrupted run (latest {Path(last).name}); set "
+                          "train.resume=true to continue it, or overwrite=true to start over")
+    return last
+
+
+def predict(model, dataset, collator, batch_size: int, output_names: tuple[str, ...] = ("logits",),
+            dtype=None) -> tuple[dict[str, np.ndarray], float]:
     """Model outputs for every example, in dataset order; batches are formed from length-sorted examples so
-    little padding is computed. Returns ({name: array (N, ...)}, seconds).
+    little padding is computed. Runs where the model is (the GPU after training on one), under autocast to
+    `dtype` (`autocast_dtype`: as training; float16 only on a GPU). Returns ({name: array (N, ...)}, seconds).
 
     Under several ranks (`accelerate launch`) each rank predicts its share (`distributed.shard_of`) and the rows
     are gathered back in dataset order on every rank (`distributed.gather_rows`): the same arrays as one process,
@@ -377,6 +646,9 @@ def predict(model, dataset, collator, batch_size: int, output_names: tuple[str, 
     from nlp_ssl.distributed import distributed_world, gather_rows, shard_of
 
     device = next(model.parameters()).device
+    if dtype == torch.float16 and device.type != "cuda":
+        dtype = None  # float16 autocast is for GPUs (fp16 training is refused on CPU)
+    autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
     from nlp_ssl.data.sources import column
 
     lengths = np.asarray(column(dataset, "length")) if "length" in dataset.column_names else np.zeros(len(dataset))
@@ -387,7 +659,7 @@ def predict(model, dataset, collator, batch_size: int, output_names: tuple[str, 
     was_training = model.training
     model.eval()
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast:
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
             rows = dataset[[int(j) for j in idx]]  # one Arrow read per batch

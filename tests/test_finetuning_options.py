@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import numpy as np
 import torch
 
 from nlp_ssl.finetuning import grid_extension, layer_depth, layerwise_param_groups, selection_early_stopping
@@ -138,7 +139,7 @@ def test_qa_trains_until_the_selection_metric_stops_rising(tmp_path, tiny_encode
                     "train": {"path": "qa/squadshifts/new_wiki_v1.0.json", "max_examples": 100},
                     "eval": {"dev": {"path": str(small)}}},
            "train": {"learning_rate": [1e-3], "max_steps": 6, "per_device_train_batch_size": 16, "logging_steps": 1000,
-                     "eval_steps": 2}}
+                     "eval_steps": 2, "save_steps": 3}}  # checkpoints carry the curve and best weights so far
     cfg, finetune = build_config("finetune", raw)  # extractive QA: the QA recipe
     metrics = finetune(cfg, data_dir)
     curve = json.loads((tmp_path / "qa" / "learning_curve.json").read_text())
@@ -147,6 +148,7 @@ def test_qa_trains_until_the_selection_metric_stops_rising(tmp_path, tiny_encode
     assert curve["best_step"] == best["step"] == metrics["best_step"]
     # the saved model is the best one: scoring it again gives the best point of the curve
     assert metrics["eval"]["dev"]["f1"] == pytest.approx(best["f1"])
+    assert not (tmp_path / "qa" / "checkpoints").exists()  # spent once the run is saved
 
 
 def test_mean_pooling_is_recorded_where_the_saved_head_applies_it(tmp_path, tiny_tokenizer_dir, tiny_encoder_dir,
@@ -184,3 +186,133 @@ def test_mean_pooling_is_recorded_where_the_saved_head_applies_it(tmp_path, tiny
     with pytest.raises(ConfigError, match="reads \\[CLS\\] only"):
         main(cfg(tiny_encoder_dir, "bert-mean"), data_dir)
     assert not (tmp_path / "bert-mean").exists()
+
+
+# ---- the Trainer's everyday options, the validated pass-through, evaluation's device and precision ----------
+
+
+def test_trainer_options_reach_the_training_arguments(tmp_path):
+    from nlp_ssl.finetuning import FinetuneTrainConfig, training_arguments
+
+    cfg = FinetuneTrainConfig(gradient_accumulation_steps=4, fp16=True, gradient_checkpointing=True,
+                              torch_compile=True, dataloader_num_workers=2, optim="adafactor", save_steps=7,
+                              save_total_limit=3, training_args={"label_smoothing_factor": 0.1, "adam_beta2": 0.98})
+    args = training_arguments(str(tmp_path), cfg, 3e-4, 5, checkpoints=True, cuda_available=True)
+    assert (args.gradient_accumulation_steps, args.fp16, args.activation_checkpointing, args.torch_compile,
+            args.dataloader_num_workers, args.optim.value) == (4, True, True, True, 2, "adafactor")
+    assert (args.save_strategy.value, args.save_steps, args.save_total_limit) == ("steps", 7, 3)
+    assert (args.label_smoothing_factor, args.adam_beta2, args.learning_rate, args.seed) == (0.1, 0.98, 3e-4, 5)
+    assert not args.use_cpu
+    plain = training_arguments(str(tmp_path), FinetuneTrainConfig(save_steps=7), 1e-3, 1, cuda_available=False)
+    assert plain.save_strategy.value == "no" and plain.use_cpu  # checkpoints only where the run keeps them
+
+
+def test_training_args_pass_through_is_validated_and_every_problem_reported_at_once():
+    from nlp_ssl.config import from_dict
+    from nlp_ssl.finetuning import FinetuneTrainConfig, trainer_option_problems
+
+    cfg = from_dict(FinetuneTrainConfig, {"optim": "adamw_torhc", "fp16": True, "training_args": {
+        "label_smothing_factor": 0.1, "learning_rate": 1e-3, "gradient_checkpointing": True, "use_cpu": True,
+        "eval_accumulation_steps": "x", "neftune_noise_alpha": 5.0}})
+    problems = trainer_option_problems(cfg, cuda_available=False)
+    assert problems == [
+        "train.training_args.label_smothing_factor: not a TrainingArguments field; did you mean 'label_smoothing_factor'?",
+        "train.training_args.learning_rate: set by nlp-ssl; use train.learning_rate",
+        "train.training_args.gradient_checkpointing: set by nlp-ssl; use train.gradient_checkpointing",
+        "train.training_args.use_cpu: set by nlp-ssl; chosen from the hardware: a CUDA GPU when present",
+        "train.training_args.eval_accumulation_steps: expected int | null, got 'x'",
+        "train.optim: unknown optimizer 'adamw_torhc'; did you mean 'adamw_torch'? (e.g. adamw_torch, "
+        "adamw_torch_fused, adafactor, sgd)",
+        "train.fp16: float16 training needs a CUDA GPU and none is available; on CPU use train.bf16=true (or neither)"]
+    # fp16 is refused on CPU only: with a GPU (mocked) the same option is fine
+    assert trainer_option_problems(FinetuneTrainConfig(fp16=True), cuda_available=True) == []
+    with pytest.raises(Exception, match="fp16 and bf16: choose one"):
+        from_dict(FinetuneTrainConfig, {"fp16": True, "bf16": True})
+    with pytest.raises(Exception, match="metric_for_best_model: pick the best weights of a learning curve; set eval_steps"):
+        from_dict(FinetuneTrainConfig, {"metric_for_best_model": "loss"})
+
+
+def test_fp16_on_cpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_encoder_dir, monkeypatch, capsys):
+    from nlp_ssl.cli import main as cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"output_dir: {tmp_path / 'out'}\nmodel: {tiny_encoder_dir}\ntask: {{preset: sst2}}\n"
+                   "train: {fp16: true, training_args: {warmup_ratio: 0.2}}\n")
+    assert cli(["finetune", str(cfg), "--data-dir", str(tmp_path / "no-data")]) == 3  # a config error, no data read
+    err = capsys.readouterr().err
+    assert "train.fp16: float16 training needs a CUDA GPU" in err
+    assert "train.training_args.warmup_ratio: set by nlp-ssl; use train.warmup_ratio" in err
+
+
+def test_loss_like_best_metric_is_minimised():
+    from nlp_ssl.finetuning import FinetuneTrainConfig
+
+    assert FinetuneTrainConfig(eval_steps=1, metric_for_best_model="loss").best_is_greater() is False
+    assert FinetuneTrainConfig(eval_steps=1, metric_for_best_model="accuracy").best_is_greater() is True
+    assert FinetuneTrainConfig(eval_steps=1, metric_for_best_model="loss", greater_is_better=True).best_is_greater()
+    model = torch.nn.Linear(2, 1)
+    losses = iter([0.9, 0.5, 0.7])
+    cb = selection_early_stopping(lambda m: {"loss": next(losses)}, "loss", every=1, greater_is_better=False)
+    control = SimpleNamespace(should_training_stop=False)
+    for step in (1, 2, 3):
+        cb.on_step_end(None, SimpleNamespace(global_step=step), control, model=model)
+    assert (cb.best_step, cb.best) == (2, 0.5)
+
+
+def test_selection_state_survives_a_checkpoint(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    scores = iter([0.3, 0.7, 0.5])
+    cb = selection_early_stopping(lambda m: {"f1": next(scores)}, "f1", every=1, patience=3)
+    control = SimpleNamespace(should_training_stop=False)
+    for step in (1, 2):
+        with torch.no_grad():
+            model.weight.add_(1.0)
+        cb.on_step_end(None, SimpleNamespace(global_step=step), control, model=model)
+    best_weight = model.weight.detach().clone()
+    cb.save_to_checkpoint(tmp_path)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    again = selection_early_stopping(lambda m: {"f1": next(scores)}, "f1", every=1, patience=3)
+    again.restore(tmp_path)
+    assert (again.curve, again.best, again.best_step, again.since_best) == (cb.curve, 0.7, 2, 0)
+    again.on_step_end(None, SimpleNamespace(global_step=3), control, model=model)
+    again.finish(model, 3)
+    assert torch.equal(model.weight, best_weight) and [p["step"] for p in again.curve] == [1, 2, 3]
+
+
+def test_evaluation_runs_on_the_gpu_when_there_is_one(monkeypatch, tmp_path):
+    from nlp_ssl.finetuning import autocast_dtype, eval_device, precision_of
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert eval_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert eval_device().type == "cpu"
+    assert (autocast_dtype(True, False), autocast_dtype(False, True), autocast_dtype(False, False)) == (
+        torch.bfloat16, torch.float16, None)
+    (tmp_path / "config.yaml").write_text("train:\n  bf16: true\n  fp16: false\n")
+    assert precision_of(tmp_path) == (True, False) and precision_of(tmp_path / "none") == (False, False)
+
+
+def test_prediction_uses_autocast_as_training_did():
+    from datasets import Dataset
+
+    from nlp_ssl.finetuning import predict
+
+    model = tiny_classifier()
+    seen = []
+    model.classifier.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    ds = Dataset.from_dict({"input_ids": [[2, 5, 6, 3], [2, 7, 3]], "length": [4, 3]})
+
+    def collate(rows):
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.tensor([r["input_ids"] + [0] * (width - len(r["input_ids"])) for r in rows])
+        return {"input_ids": ids, "attention_mask": (ids != 0).long()}
+
+    fp32, _ = predict(model, ds, collate, 8)
+    bf16, _ = predict(model, ds, collate, 8, dtype=torch.bfloat16)
+    assert seen == [torch.float32, torch.bfloat16]
+    assert fp32["logits"].dtype == bf16["logits"].dtype == np.float32  # returned as float32 either way
+    assert np.allclose(fp32["logits"], bf16["logits"], atol=0.05)
+    predict(model, ds, collate, 8, dtype=torch.float16)  # float16 autocast is for GPUs: fp32 on the CPU
+    assert seen[-1] == torch.float32

@@ -10,6 +10,7 @@ A config whose `task.type` is `extractive_qa` runs `recipes/finetune_qa.py` (the
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ __all__ = ["FinetuneConfig", "main"]
 def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Fine-tune and return the metrics (also written to output_dir/metrics.json)."""
     from nlp_ssl.atomic import write_marker
-    from nlp_ssl.finetuning import is_main_process
+    from nlp_ssl.finetuning import is_main_process, refuse_unresumed
     from nlp_ssl.hub import share, write_model_card
     from nlp_ssl.plots import plot_run
     from nlp_ssl.runinfo import write_run_info
@@ -34,6 +35,7 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     if check_output_dir(cfg) == "done":
         print(f"{out} already holds this run, finished (same config); nothing to do")
         return read_metrics(out)
+    refuse_unresumed(out / "checkpoints", cfg.train.resume)
     job = ClassificationJob(cfg, data_dir)
     task, lrs, seeds = job.task, cfg.train.learning_rate_grid, cfg.seeds
     print(job.describe())
@@ -41,7 +43,9 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
 
     # --- train, validate, save: one run (output_dir is the model directory) ---------------------------
     if len(lrs) == 1 and len(seeds) == 1:
-        metrics = job.run(lrs[0], seeds[0], out)
+        if cfg.train.save_steps and is_main_process():  # checkpoints in output_dir: recognised as this run's
+            write_run_info(out, cfg, "finetune", {"labels": job.labels})
+        metrics = job.run(lrs[0], seeds[0], out, out / "checkpoints")
         print(f"saved to {out}: {task.report_split} {headline(metrics, task)}")
         if is_main_process() and cfg.hub.push:
             share(out, cfg.hub)
@@ -54,7 +58,8 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
 
     def run(lr: float, seed: int) -> dict[str, Any]:
         run_dir = out / f"lr{lr:g}-seed{seed}"
-        metrics = reusable_run(run_dir, run_key(cfg, lr, seed)) or job.run(lr, seed, run_dir)
+        metrics = reusable_run(run_dir, run_key(cfg, lr, seed)) or job.run(lr, seed, run_dir,
+                                                                           out / "checkpoints" / run_dir.name)
         report = "" if task.report_split == sel else f"; {task.report_split} {headline(metrics, task)}"
         print(f"lr {lr:g} seed {seed}: {sel} {main_metric} {metrics['eval'][sel][main_metric]:.4f}{report}", flush=True)
         return metrics
@@ -65,6 +70,7 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
                       extend=grid_extension if cfg.train.extend_lr_grid else None)
     summary = grid_summary(cfg, task, result)
     if is_main_process():
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)  # every run is saved
         write_json_atomic(out / METRICS_FILE, summary)
         plot_run(out)
         for r in result.runs:  # their cards now carry the mean and std over seeds

@@ -22,8 +22,10 @@ __all__ = ["QAFinetuneConfig", "main"]
 def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Fine-tune for extractive QA and return the metrics (also written to output_dir/metrics.json)."""
     from nlp_ssl.atomic import scratch_dir
-    from nlp_ssl.finetuning import is_main_process, main_process_output
+    from nlp_ssl.finetuning import (autocast_dtype, checkpoint_to_resume, is_main_process, main_process_output,
+                                    refuse_unresumed)
     from nlp_ssl.hub import share
+    from nlp_ssl.runinfo import write_run_info
     from nlp_ssl.tasks.qa_finetune import (headline, load_qa_data, run_metrics, save_qa_run, score_splits, setup_qa,
                                            train_qa)
 
@@ -32,19 +34,29 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     if check_output_dir(cfg) == "done":
         print(f"{out} already holds this run, finished (same config); nothing to do")
         return read_metrics(out)
+    refuse_unresumed(out / "checkpoints", cfg.train.resume)
     task, tokenizer = setup_qa(cfg)
     data = load_qa_data(cfg, task, tokenizer, data_dir)
     print(data.describe(task.version))
     clear_for_start(out, cfg.overwrite)
+    checkpoints, resume_from = None, None
+    if cfg.train.save_steps:  # mid-run checkpoints in output_dir/checkpoints, recognised as this run's
+        checkpoints = out / "checkpoints"
+        resume_from = checkpoint_to_resume(checkpoints, cfg.train.resume)
+        if is_main_process():
+            write_run_info(out, cfg, "finetune")
+    dtype = autocast_dtype(cfg.train.bf16, cfg.train.fp16)  # evaluation as training: on its device, autocast
 
     with main_process_output(out) as tmp, scratch_dir(out) as work:
         # --- train -----------------------------------------------------------------------------------
-        trainer, stats, curve = train_qa(cfg, task, data, tokenizer, work)
+        trainer, stats, curve = train_qa(cfg, task, data, tokenizer, str(work),
+                                         str(checkpoints) if checkpoints else None, resume_from, dtype)
         # --- validate --------------------------------------------------------------------------------
-        scored, threshold = score_splits(trainer.model, tokenizer, task, data.evals, cfg.train.per_device_eval_batch_size)
+        scored, threshold = score_splits(trainer.model, tokenizer, task, data.evals,
+                                         cfg.train.per_device_eval_batch_size, dtype)
         metrics = run_metrics(cfg, task, data, stats, scored, curve)
         # --- save ------------------------------------------------------------------------------------
-        save_qa_run(tmp, work, cfg, task, trainer, tokenizer, metrics, scored, threshold, curve)
+        save_qa_run(tmp, trainer.args.output_dir, cfg, task, trainer, tokenizer, metrics, scored, threshold, curve)
     if is_main_process():
         share(out, cfg.hub)  # model card, and the upload when hub.push is set
     print(f"saved to {out}: {headline(metrics, task)}")

@@ -55,6 +55,9 @@ class TaskConfig:
         truncation: which tokens a longer single text keeps: `head` (the start), `tail` (the end), or
             `head_tail` (`head_tokens` from the start, the rest from the end; Sun et al. 2019). Pairs: `head`.
         head_tokens: tokens kept from the start with `head_tail`.
+        predict: unlabelled splits predicted after training, each a source with the text columns (e.g. GLUE's
+            test file: `{test: {path: glue/sst2/test.tsv}}`); each writes `submission-<name>.tsv` into the run
+            (`index\tprediction`, labels spelled as the GLUE server expects; see `tasks.prediction`). Null: none.
     """
 
     type: Literal["classification", "regression"] = "classification"
@@ -72,6 +75,7 @@ class TaskConfig:
     max_length: int = 128
     truncation: Literal["head", "tail", "head_tail"] = "head"
     head_tokens: int = 64
+    predict: dict[str, DataSourceConfig] | None = None
 
     def validate(self) -> list[str]:
         problems = []
@@ -471,3 +475,18 @@ def score_predictions(logits: np.ndarray, gold: np.ndarray, task: TaskConfig, la
              "probabilities": {name: round(float(q), 6) for name, q in zip(labels, pr)}}
             for i, g, p, pr in zip(idx, gold, pred, probs)]
     return compute_metrics(task.metrics, pred, gold), rows
+
+
+def prediction_loss(logits: np.ndarray, gold: np.ndarray, task_type: str) -> float:
+    """The mean loss the model trains on: cross-entropy of the class logits (N, C), or for regression the mean
+    squared error of the scores (N, 1).
+
+    Example:
+        >>> round(prediction_loss(np.array([[0.0, 0.0]]), np.array([1]), "classification"), 4)   # ln 2
+        0.6931
+    """
+    if task_type == "regression":
+        return float(np.mean((logits.reshape(len(logits), -1)[:, 0] - gold) ** 2))
+    z = logits - logits.max(-1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    return float(-log_probs[np.arange(len(gold)), gold.astype(int)].mean())

@@ -84,12 +84,25 @@ class FinetuneConfig:
             problems.append("max_train_samples: must be positive (or null for all)")
         if self.self_training.rounds and self.task.type == "regression":
             problems.append("self_training.rounds: self-training needs class predictions; not for regression")
+        if self.self_training.rounds and (self.train.save_steps or self.train.resume):
+            problems.append("train.save_steps / train.resume: mid-run checkpoints are for plain fine-tuning; "
+                            "self-training rounds retrain from the start (set save_steps: 0, resume: false)")
         return problems
 
 
 def run_key(cfg: FinetuneConfig, lr: float, seed: int) -> str:
     """What identifies a run's result: the config (without where it is written) plus its rate and seed."""
     return content_key({"config": comparable_config(to_dict(replace(cfg, seed=[]))), "lr": lr, "seed": seed})
+
+
+def best_metric(train, task: TaskConfig) -> str:
+    """The selection metric that picks the best weights of a learning curve: train.metric_for_best_model, else the
+    task's first metric. `loss` (cross-entropy or squared error on the selection split) is always available."""
+    name = train.metric_for_best_model or task.metrics[0]
+    if name not in (*task.metrics, "loss"):
+        raise ConfigError([f"train.metric_for_best_model: {name!r} is not scored for this task; choose one of "
+                           f"{[*task.metrics, 'loss']} (the task's metrics: task.metrics)"])
+    return name
 
 
 def is_oracle(cfg: FinetuneConfig, task: TaskConfig) -> bool:
@@ -114,6 +127,11 @@ class ClassificationJob:
 
         self.cfg = cfg
         self.task = resolve_task(cfg.task)  # config mistakes first, before any heavy import
+        self.best_metric = best_metric(cfg.train, self.task)
+        from nlp_ssl.finetuning import autocast_dtype, check_trainer_options
+
+        check_trainer_options(cfg.train)
+        self.dtype = autocast_dtype(cfg.train.bf16, cfg.train.fp16)
         check_model_dir(cfg.model, cfg.tokenizer)
 
         from transformers import AutoConfig
@@ -129,6 +147,11 @@ class ClassificationJob:
         self.pooling_kw = classifier_pooling(encoder_config.model_type, cfg.pooling)
         self.splits, self.labels = load_task(self.task, data_dir)
         self.encoded = {name: encode(ds, self.tokenizer, self.task) for name, ds in self.splits.items()}
+        from nlp_ssl.tasks.prediction import unlabelled_dataset
+
+        # unlabelled files to predict after training (task.predict): read now, so a bad file fails before training
+        self.unlabelled = {name: unlabelled_dataset(src, self.task, data_dir) for name, src in
+                           (self.task.predict or {}).items()}
         self.pool = None
         if cfg.self_training.rounds:
             from nlp_ssl.tasks.self_training import load_pool
@@ -165,32 +188,40 @@ class ClassificationJob:
         return build_task_model(AutoModelForSequenceClassification, self.cfg.model, self.cfg.init, seed,
                                 self.cfg.train.dropout, **kw, **self.pooling_kw)
 
-    def fit(self, train_set, lr: float, seed: int, work: str):
+    def fit(self, train_set, lr: float, seed: int, work: str, checkpoints: str | None = None,
+            resume_from: str | None = None):
+        """Train one model; `checkpoints`: the folder of its mid-run checkpoints (train.save_steps), `resume_from`:
+        the complete checkpoint to continue from."""
         from nlp_ssl.finetuning import PadCollator, train, training_arguments
 
         model = self.new_model(seed)
-        args = training_arguments(work, self.cfg.train, lr, seed)
-        curve, sel, metric = None, self.task.selection_split, self.task.metrics[0]
-        if self.cfg.train.eval_steps:  # a curve on the selection split, best weights kept (as for QA)
+        tc = self.cfg.train
+        args = training_arguments(checkpoints or work, tc, lr, seed, checkpoints=checkpoints is not None)
+        curve, sel, metric = None, self.task.selection_split, self.best_metric
+        if tc.eval_steps:  # a curve on the selection split, best weights kept (as for QA)
             from nlp_ssl.finetuning import selection_early_stopping
 
-            curve = selection_early_stopping(lambda m: self.score(m, sel)[0], metric, self.cfg.train.eval_steps,
-                                             self.cfg.train.early_stopping_patience)
+            curve = selection_early_stopping(lambda m: self.score(m, sel, with_loss=metric == "loss")[0], metric,
+                                             tc.eval_steps, tc.early_stopping_patience, tc.best_is_greater(),
+                                             tc.load_best_model_at_end)
         trainer, stats = train(model, args, train_set, PadCollator(self.tokenizer), self.tokenizer,
-                               self.cfg.train.layer_lr_decay, (curve,) if curve else ())
-        self.log_history = trainer.state.log_history
+                               tc.layer_lr_decay, (curve,) if curve else (), checkpoint=resume_from)
+        self.log_history, self.logs_dir = trainer.state.log_history, args.output_dir
         self.curve = None if curve is None else {"split": sel, "metric": metric, "best_step": curve.best_step,
-                                                 "best": curve.best, "points": curve.curve}
+                                                 "best": curve.best, "greater_is_better": tc.best_is_greater(),
+                                                 "points": curve.curve}
         return trainer.model, stats
 
-    def score(self, model, split: str) -> tuple[dict[str, float], list[dict], float]:
+    def score(self, model, split: str, with_loss: bool = False) -> tuple[dict[str, float], list[dict], float]:
         from nlp_ssl.finetuning import PadCollator, predict
-        from nlp_ssl.tasks.classification import score_predictions
+        from nlp_ssl.tasks.classification import prediction_loss, score_predictions
 
         ds = self.encoded[split]
-        out, seconds = predict(model, ds, PadCollator(self.tokenizer), self.cfg.train.per_device_eval_batch_size)
-        metrics, rows = score_predictions(out["logits"], np.asarray(column(ds, "labels")), self.task, self.labels,
-                                          np.asarray(column(ds, "idx")))
+        out, seconds = predict(model, ds, PadCollator(self.tokenizer), self.cfg.train.per_device_eval_batch_size, dtype=self.dtype)
+        gold = np.asarray(column(ds, "labels"))
+        metrics, rows = score_predictions(out["logits"], gold, self.task, self.labels, np.asarray(column(ds, "idx")))
+        if with_loss:
+            metrics["loss"] = prediction_loss(out["logits"], gold, self.task.type)
         return metrics, rows, seconds
 
     def evaluate_all(self, model) -> tuple[dict, dict, dict]:
@@ -202,8 +233,10 @@ class ClassificationJob:
             speed[split] = len(rows[split]) / seconds if seconds else float("nan")
         return evals, rows, speed
 
-    def run(self, lr: float, seed: int, run_dir: Path) -> dict[str, Any]:
-        """Train (and self-train), score, and save one run into `run_dir` (written atomically)."""
+    def run(self, lr: float, seed: int, run_dir: Path, checkpoints: Path | None = None) -> dict[str, Any]:
+        """Train (and self-train), score, and save one run into `run_dir` (written atomically). With
+        train.save_steps, mid-run checkpoints go to `checkpoints` (kept across an interruption; with
+        train.resume the run continues from the latest complete one) and are removed once the run is saved."""
         from datasets import concatenate_datasets
 
         from nlp_ssl.atomic import scratch_dir
@@ -213,9 +246,14 @@ class ClassificationJob:
         from nlp_ssl.tasks.self_training import pseudo_label
 
         cfg, task = self.cfg, self.task
+        from nlp_ssl.finetuning import checkpoint_to_resume
+
         labelled = self.train_sample(seed)
+        checkpoints = checkpoints if cfg.train.save_steps else None
+        resume_from = checkpoint_to_resume(checkpoints, cfg.train.resume) if checkpoints else None
         with main_process_output(run_dir) as tmp, scratch_dir(run_dir) as work:
-            model, stats = self.fit(labelled, lr, seed, work)
+            model, stats = self.fit(labelled, lr, seed, str(work), str(checkpoints) if checkpoints else None,
+                                    resume_from)
             evals, rows, speed = self.evaluate_all(model)
             rounds = [{"round": 0, "train_examples": len(labelled), "eval": evals}]
             for r in range(1, cfg.self_training.rounds + 1):
@@ -239,7 +277,7 @@ class ClassificationJob:
                               train=replace(cfg.train, learning_rate=as_given(cfg.train.learning_rate, lr)))
             write_run_info(tmp, run_cfg, "finetune", {"labels": self.labels})
             save_model_dir(tmp, model, self.tokenizer, metrics)
-            keep_training_logs(work, tmp, self.log_history)
+            keep_training_logs(self.logs_dir, tmp, self.log_history)
             if self.curve:
                 (tmp / "learning_curve.json").write_text(json.dumps(self.curve, indent=1) + "\n")
             plot_run(tmp)
@@ -247,6 +285,16 @@ class ClassificationJob:
             if cfg.save_predictions:
                 for split, split_rows in rows.items():
                     write_jsonl_atomic(tmp / f"predictions-{split}.jsonl", split_rows)
+            from nlp_ssl.tasks.prediction import predict_unlabelled, write_submission
+
+            for name, (ds, ids) in self.unlabelled.items():  # GLUE-style submission files
+                preds = predict_unlabelled(model, self.tokenizer, task, self.labels, ds,
+                                           cfg.train.per_device_eval_batch_size, self.dtype)
+                write_submission(tmp / f"submission-{name}.tsv", ids, preds)
+        if checkpoints is not None:  # the run is saved: its checkpoints are spent (inside run_dir: already gone)
+            import shutil
+
+            shutil.rmtree(checkpoints, ignore_errors=True)
         return metrics
 
 
@@ -286,12 +334,13 @@ def evaluate_classifier(model_dir: str, task_dict: dict, splits: list[str] | Non
     from transformers import AutoModelForSequenceClassification
 
     from nlp_ssl.config import from_dict
-    from nlp_ssl.finetuning import PadCollator, predict
+    from nlp_ssl.finetuning import PadCollator, autocast_dtype, eval_device, precision_of, predict
     from nlp_ssl.tasks.classification import encode, load_task, resolve_task, score_predictions
     from nlp_ssl.tokenization import load_tokenizer
 
     task = from_dict(TaskConfig, task_dict, source=f"{model_dir} task")
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(eval_device())
+    dtype = autocast_dtype(*precision_of(model_dir))  # as the model was trained
     if task.type == "classification":
         # The model's own class names fix the label ids (as it was trained); a task with other classes is
         # another task, which this model cannot be scored on.
@@ -318,7 +367,7 @@ def evaluate_classifier(model_dir: str, task_dict: dict, splits: list[str] | Non
         if max_eval_samples is not None:
             examples = examples.select(range(min(max_eval_samples, len(examples))))
         ds = encode(examples, tokenizer, task)
-        pred, seconds = predict(model, ds, PadCollator(tokenizer), batch_size)
+        pred, seconds = predict(model, ds, PadCollator(tokenizer), batch_size, dtype=dtype)
         metrics, rows = score_predictions(pred["logits"], np.asarray(column(ds, "labels")), task, labels,
                                           np.asarray(column(ds, "idx")))
         results["eval"][split] = metrics

@@ -94,6 +94,10 @@ def setup_qa(cfg: QAFinetuneConfig):
     from nlp_ssl.tokenization import load_tokenizer
 
     task = resolve_qa_task(cfg.task)
+    qa_best_metric(cfg, task)
+    from nlp_ssl.finetuning import check_trainer_options
+
+    check_trainer_options(cfg.train)
     check_model_dir(cfg.model, cfg.tokenizer)
     tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
     check_fast_tokenizer(tokenizer)
@@ -155,43 +159,63 @@ def oracle_flags(cfg: QAFinetuneConfig, task: QATaskConfig) -> dict[str, bool]:
             "best_weights_oracle": same and bool(cfg.train.eval_steps)}
 
 
-def train_qa(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, tokenizer,
-             work: str) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
+QA_BEST_METRICS = ("f1", "exact_match", "exact", "HasAns_f1", "NoAns_f1")
+
+
+def qa_best_metric(cfg: QAFinetuneConfig, task: QATaskConfig) -> str:
+    """The selection metric that picks the best weights: train.metric_for_best_model, else f1."""
+    name = cfg.train.metric_for_best_model or "f1"
+    allowed = ("f1", "exact_match") if task.version == "v1" else ("f1", "exact", "HasAns_f1", "NoAns_f1")
+    if name not in allowed:
+        raise ConfigError([f"train.metric_for_best_model: {name!r} is not scored for extractive QA ({task.version}); "
+                           f"choose one of {list(allowed)}"])
+    return name
+
+
+def train_qa(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, tokenizer, work: str,
+             checkpoints: str | None = None, resume_from: str | None = None,
+             dtype=None) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     """Build the QA model on the encoder and train it on the windows -> (trainer, training stats, learning curve).
 
-    With `train.eval_steps`, the model is scored on the selection split every that many steps (F1, the task's
-    null threshold or the best one on that split), the best weights are kept (and training stops early after
-    `train.early_stopping_patience` evaluations without a new best); the curve is returned, else None.
+    With `train.eval_steps`, the model is scored on the selection split every that many steps (F1 or
+    train.metric_for_best_model, the task's null threshold or the best one on that split), the best weights are
+    kept (and training stops early after `train.early_stopping_patience` evaluations without a new best); the
+    curve is returned, else None. `checkpoints`: the folder of mid-run checkpoints (train.save_steps);
+    `resume_from`: the complete checkpoint to continue from.
     """
     from transformers import AutoModelForQuestionAnswering
 
     from nlp_ssl.finetuning import PadCollator, build_task_model, selection_early_stopping, train, training_arguments
 
-    lr = cfg.train.learning_rate_grid[0]
-    model = build_task_model(AutoModelForQuestionAnswering, cfg.model, cfg.init, cfg.seed, cfg.train.dropout)
-    args = training_arguments(work, cfg.train, lr, cfg.seed, label_names=list(LABELS))
-    curve = None
-    if cfg.train.eval_steps:  # learning curve on the selection split, best weights kept, optional early stop
+    tc = cfg.train
+    lr = tc.learning_rate_grid[0]
+    model = build_task_model(AutoModelForQuestionAnswering, cfg.model, cfg.init, cfg.seed, tc.dropout)
+    args = training_arguments(checkpoints or work, tc, lr, cfg.seed, checkpoints=checkpoints is not None,
+                              label_names=list(LABELS))
+    curve, metric = None, qa_best_metric(cfg, task)
+    if tc.eval_steps:  # learning curve on the selection split, best weights kept, optional early stop
         selection = data.evals[task.selection_split]
         curve = selection_early_stopping(
-            lambda m: score_split(m, tokenizer, task, selection, cfg.train.per_device_eval_batch_size, task.null_threshold)[0],
-            "f1", cfg.train.eval_steps, cfg.train.early_stopping_patience)
+            lambda m: score_split(m, tokenizer, task, selection, tc.per_device_eval_batch_size, task.null_threshold, dtype)[0],
+            metric, tc.eval_steps, tc.early_stopping_patience, tc.best_is_greater(), tc.load_best_model_at_end)
     trainer, stats = train(model, args, data.train_set, PadCollator(tokenizer, keep=(*INPUTS, *LABELS)), tokenizer,
-                           cfg.train.layer_lr_decay, (curve,) if curve else ())
+                           tc.layer_lr_decay, (curve,) if curve else (), checkpoint=resume_from)
     record = None if curve is None else {
-        "split": task.selection_split, "metric": "f1", "best_step": curve.best_step, "best": curve.best,
+        "split": task.selection_split, "metric": metric, "best_step": curve.best_step, "best": curve.best,
         "stopped_early": stats["steps"] < trainer.state.max_steps, "points": curve.curve}
     return trainer, stats, record
 
 
-def score_split(model, tokenizer, task: QATaskConfig, rows: list[dict], batch_size: int, threshold: float | None):
-    """Predict, post-process and score one split -> (metrics, official predictions, na scores, threshold used)."""
+def score_split(model, tokenizer, task: QATaskConfig, rows: list[dict], batch_size: int, threshold: float | None,
+                dtype=None):
+    """Predict (under autocast to `dtype`, as training), post-process and score one split -> (metrics, official
+    predictions, na scores, threshold used)."""
     from nlp_ssl.finetuning import PadCollator, predict
     from nlp_ssl.tasks.qa import eval_features, final_answers, postprocess, score
 
     feats = eval_features(rows, tokenizer, task)
     out, seconds = predict(model, features_dataset(feats), PadCollator(tokenizer, keep=INPUTS), batch_size,
-                           ("start_logits", "end_logits"))
+                           ("start_logits", "end_logits"), dtype=dtype)
     answers, na_diff, _ = postprocess(rows, feats, out["start_logits"], out["end_logits"], task.n_best,
                                       task.max_answer_length)
     metrics, used = score(rows, answers, na_diff, task.version, threshold)
@@ -202,7 +226,7 @@ def score_split(model, tokenizer, task: QATaskConfig, rows: list[dict], batch_si
     return metrics, final_answers(answers, na_diff, task.version, used or 0.0), na_diff, used
 
 
-def score_splits(model, tokenizer, task: QATaskConfig, evals: dict[str, list[dict]], batch_size: int):
+def score_splits(model, tokenizer, task: QATaskConfig, evals: dict[str, list[dict]], batch_size: int, dtype=None):
     """Score every split, the selection split first: for v2 it tunes the null threshold the others then use.
 
     Returns ({split: (metrics, predictions, na scores)}, the threshold used).
@@ -211,13 +235,13 @@ def score_splits(model, tokenizer, task: QATaskConfig, evals: dict[str, list[dic
     threshold = task.null_threshold
     scored = {}
     for split in order:
-        m, preds, na_diff, used = score_split(model, tokenizer, task, evals[split], batch_size, threshold)
+        m, preds, na_diff, used = score_split(model, tokenizer, task, evals[split], batch_size, threshold, dtype)
         threshold = used if threshold is None else threshold
         scored[split] = (m, preds, na_diff)
     return scored, threshold
 
 
-def save_qa_run(tmp: Path, work: str, cfg: QAFinetuneConfig, task: QATaskConfig, trainer, tokenizer, metrics: dict,
+def save_qa_run(tmp: Path, logs_dir: str, cfg: QAFinetuneConfig, task: QATaskConfig, trainer, tokenizer, metrics: dict,
                 scored: dict, threshold: float | None, curve: dict | None = None) -> None:
     """The model directory (config.json records the QA settings `nlp-ssl answer` uses), predictions, metrics,
     training logs and plots."""
@@ -241,7 +265,7 @@ def save_qa_run(tmp: Path, work: str, cfg: QAFinetuneConfig, task: QATaskConfig,
     model.save_pretrained(str(tmp))
     tokenizer.save_pretrained(str(tmp))
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    keep_training_logs(work, tmp, trainer.state.log_history)
+    keep_training_logs(logs_dir, tmp, trainer.state.log_history)
     plot_run(tmp)
 
 
@@ -283,7 +307,10 @@ def evaluate_qa_model(model_dir: str, task_dict: dict, splits: list[str] | None,
     from nlp_ssl.tokenization import load_tokenizer
 
     task = resolve_qa_task(from_dict(QATaskConfig, {**task_dict, "type": "extractive_qa"}, f"{model_dir} task"))
-    model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+    from nlp_ssl.finetuning import autocast_dtype, eval_device, precision_of
+
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir).to(eval_device())
+    dtype = autocast_dtype(*precision_of(model_dir))  # as the model was trained
     recorded = getattr(model.config, "extractive_qa", None) or {}
     threshold = task.null_threshold if task.null_threshold is not None else recorded.get("null_threshold")
     tokenizer = load_tokenizer(model_dir)
@@ -299,7 +326,7 @@ def evaluate_qa_model(model_dir: str, task_dict: dict, splits: list[str] | None,
         out.mkdir(parents=True, exist_ok=True)
     for split in wanted:
         rows = evals[split]
-        m, preds, _, _ = score_split(model, tokenizer, task, rows, batch_size, threshold)
+        m, preds, _, _ = score_split(model, tokenizer, task, rows, batch_size, threshold, dtype)
         results["eval"][split] = m
         print(f"{split} ({len(rows):,} questions): " + ", ".join(
             f"{k} {v:.2f}" for k, v in m.items() if k in ("exact_match", "exact", "f1", "HasAns_f1", "NoAns_f1")))
