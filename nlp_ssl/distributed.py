@@ -59,6 +59,27 @@ def distributed_world() -> tuple[int, int]:
     return 0, 1
 
 
+def process_state():
+    """accelerate's `PartialState`, joined as the Trainer joins it: over gloo on a machine without GPUs.
+
+    Under `accelerate launch` this is the ranks' process group; started plainly, one process. `PartialState()`
+    with its default `cpu=False` on a CPU machine would make a launched rank a lone process (world size 1), and
+    being a singleton, keep it so for the Trainer too.
+    """
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def join_process_group() -> tuple[int, int]:
+    """(rank, world size), after joining the launched ranks' process group (a no-op without `accelerate launch`,
+    which sets LOCAL_RANK). Commands that run no Trainer (`evaluate`) call it so that their prediction is sharded."""
+    if "LOCAL_RANK" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        process_state()
+    return distributed_world()
+
+
 def fsdp_requested() -> bool:
     """True when `accelerate launch` was given an FSDP config (it exports ACCELERATE_USE_FSDP to every rank)."""
     return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"

@@ -725,15 +725,15 @@ def check_special_ids(tokenizer, model_config, where: str = "tokenizer") -> None
 
 def is_main_process() -> bool:
     """True on the process that writes outputs (rank 0 under `accelerate launch`, or the only process)."""
-    from accelerate import PartialState
+    from nlp_ssl.distributed import process_state
 
-    return PartialState().is_main_process
+    return process_state().is_main_process
 
 
 def wait_for_everyone() -> None:
-    from accelerate import PartialState
+    from nlp_ssl.distributed import process_state
 
-    PartialState().wait_for_everyone()
+    process_state().wait_for_everyone()
 
 
 @contextlib.contextmanager

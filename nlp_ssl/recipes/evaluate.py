@@ -76,8 +76,10 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Score the model on its task's evaluation splits (or `cfg.splits`) and return the metrics."""
     from transformers import AutoConfig
 
+    from nlp_ssl.distributed import join_process_group
     from nlp_ssl.finetuning import check_model_dir
 
+    join_process_group()  # under `accelerate launch`, the ranks share the prediction (finetuning.predict)
     check_model_dir(cfg.model)
     if cfg.output_dir:  # before any work: a file in the way, no permission, a full disk, the model itself
         from nlp_ssl.atomic import check_output_target, refuse_input_overlap

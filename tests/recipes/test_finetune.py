@@ -208,3 +208,29 @@ def test_sentence_pair_task_on_a_roberta_encoder_with_one_token_type(tmp_path, t
     assert metrics["steps"] == 2 and 0 <= metrics["eval"]["dev"]["accuracy"] <= 1
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["type_vocab_size"] == 2
+
+
+@pytest.mark.slow  # one short fine-tune, then `nlp-ssl evaluate` under two accelerate ranks (about a minute)
+def test_two_ranks_evaluate_to_the_same_predictions_as_one_process(tmp_path, tiny_encoder_dir, data_dir):
+    """`accelerate launch -m nlp_ssl evaluate`: the two ranks share the prediction (finetuning.predict) and
+    gather it in order; the predictions file and the scores are one process's."""
+    import os
+    import socket
+    from pathlib import Path
+
+    main(cfg(tmp_path, tiny_encoder_dir, train={"max_steps": 5}), data_dir)
+    model = tmp_path / "run"
+    one = evaluate(from_dict(EvaluateConfig, {"model": str(model), "output_dir": str(tmp_path / "one")}), data_dir)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    repo = Path(__file__).resolve().parents[2]
+    r = subprocess.run([str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file",
+                        str(repo / "configs/accelerate/cpu-2proc.yaml"), "--main_process_port", port, "-m", "nlp_ssl",
+                        "evaluate", str(model), f"output_dir={tmp_path / 'two'}"],
+                       capture_output=True, text=True, timeout=600, cwd=repo,
+                       env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo), "NLP_SSL_DATA_DIR": str(data_dir)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["eval"] == pytest.approx(one["eval"])
+    assert (tmp_path / "two" / "predictions-dev.jsonl").read_text() == (tmp_path / "one" / "predictions-dev.jsonl").read_text()
