@@ -232,5 +232,5 @@ def test_two_ranks_evaluate_to_the_same_predictions_as_one_process(tmp_path, tin
                        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo), "NLP_SSL_DATA_DIR": str(data_dir)})
     assert r.returncode == 0, r.stderr[-3000:]
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
-    assert two["eval"] == pytest.approx(one["eval"])
+    assert two["eval"] == one["eval"]  # the same predictions, the same scores
     assert (tmp_path / "two" / "predictions-dev.jsonl").read_text() == (tmp_path / "one" / "predictions-dev.jsonl").read_text()
