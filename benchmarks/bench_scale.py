@@ -43,10 +43,9 @@ LAUNCH = {"1 process": None, "2 ranks, 1 machine": "cpu-2proc.yaml", "2 simulate
 def run_config(data: str, tokenizer: str, out: str, per_device: int, steps: int, logging: int) -> dict:
     return {"output_dir": out, "data": data, "tokenizer": tokenizer,
             "model": {"arch": "bert", "preset": "tiny", "dropout": 0.0},
-            "train": {"per_device_batch_size": per_device, "max_steps": steps, "eval_steps": 0, "save_steps": 0,
-                      "logging_steps": logging, "eval_blocks": 16, "report_to": ["none"], "warmup_ratio": 0.0,
-                      "overwrite": True},
-            "impl": {"num_threads": 1}}
+            "train": {"per_device_train_batch_size": per_device, "max_steps": steps, "eval_steps": 0, "save_steps": 0,
+                      "logging_steps": logging, "eval_blocks": 16, "report_to": ["none"], "warmup_ratio": 0.0},
+            "impl": {"num_threads": 1}, "overwrite": True}
 
 
 def worker(config_path: str, result_path: str, comm_repeats: int = 20) -> None:
