@@ -117,7 +117,7 @@ def configure_sharding(trainer, log=print) -> str:
     rank, world = distributed_world()
     if fsdp_requested() and rank == 0:
         log("note: FSDP was requested, but accelerate enables FSDP only on GPU-type devices; these CPU ranks run "
-            "as plain data parallel (DDP): each holds the whole model, and the saved model is the same")
+            "as plain data parallel (DDP): each holds the whole model (the saved model is an ordinary one either way)")
     return "ddp" if world > 1 else "single"
 
 

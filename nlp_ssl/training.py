@@ -373,7 +373,9 @@ def make_trainer_class():
 
         def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
             target = self.accelerator.unwrap_model(model or self.model, keep_torch_compile=False)
-            if not hasattr(target, "load_checkpoint"):
+            # under FSDP a checkpoint holds sharded weights (pytorch_model_fsdp_0/), which the Trainer loads for
+            # any module, a wrapper too; the wrapper's own files are written only without sharding
+            if not hasattr(target, "load_checkpoint") or self.is_fsdp_enabled:
                 return super()._load_from_checkpoint(resume_from_checkpoint, model)
             target.load_checkpoint(resume_from_checkpoint)
 
