@@ -127,8 +127,8 @@ class CompleteCheckpoints:
         """Train from scratch or resume from `checkpoint`; returns the run's training seconds (the sessions before
         the checkpoint, as recorded in it, plus this one's), so a resumed run reports its whole training time.
 
-        A checkpoint that already ends the run (its step reached max_steps, or the time budget is spent: a kill
-        struck after the last save) is loaded rather than trained on, so the run reports the same steps and
+        A checkpoint that already ends the run (its step reached max_steps, the time budget is spent, or early
+        stopping had stopped it: a kill struck after the last save) is loaded rather than trained on, so the run reports the same steps and
         evaluations as one never interrupted (the Trainer would train one step more).
         """
         import time
@@ -141,7 +141,9 @@ class CompleteCheckpoints:
             self.seconds_before = float(progress.get("train_seconds", progress.get("elapsed_seconds", 0.0)))
             state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
             budget_spent = self.time_budget is not None and progress.get("elapsed_seconds", 0.0) >= self.time_budget.seconds
-            if state.global_step >= state.max_steps or budget_spent:
+            # a callback that had already stopped the run (fine-tuning's early stopping, restored before this)
+            stopped = any(getattr(cb, "stopped", False) for cb in self.callback_handler.callbacks)
+            if state.global_step >= state.max_steps or budget_spent or stopped:
                 self._load_from_checkpoint(checkpoint)
                 self.state = state
                 self._total_loss_scalar = 0.0

@@ -494,6 +494,11 @@ def selection_early_stopping(evaluate, metric: str, every: int, patience: int = 
                     control.should_training_stop = True
             print(f"  step {step}: {metric} {value:.4f} (best {self.best:.4f} at step {self.best_step})", flush=True)
 
+        @property
+        def stopped(self) -> bool:
+            """Whether early stopping has ended the run (so a checkpoint taken then is not trained on)."""
+            return bool(patience) and self.since_best >= patience
+
         def on_step_end(self, args, state, control, model=None, **kw):
             if state.global_step % every == 0:
                 self._score(state.global_step, model, control)

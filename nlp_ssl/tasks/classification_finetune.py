@@ -209,7 +209,7 @@ class ClassificationJob:
         self.log_history, self.logs_dir = trainer.state.log_history, args.output_dir
         self.curve = None if curve is None else {"split": sel, "metric": metric, "best_step": curve.best_step,
                                                  "best": curve.best, "greater_is_better": tc.best_is_greater(),
-                                                 "points": curve.curve}
+                                                 "stopped_early": curve.stopped, "points": curve.curve}
         return trainer.model, stats
 
     def score(self, model, split: str, with_loss: bool = False) -> tuple[dict[str, float], list[dict], float]:

@@ -202,7 +202,7 @@ def train_qa(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, tokenizer,
                            tc.layer_lr_decay, (curve,) if curve else (), checkpoint=resume_from)
     record = None if curve is None else {
         "split": task.selection_split, "metric": metric, "best_step": curve.best_step, "best": curve.best,
-        "stopped_early": stats["steps"] < trainer.state.max_steps, "points": curve.curve}
+        "greater_is_better": tc.best_is_greater(), "stopped_early": curve.stopped, "points": curve.curve}
     return trainer, stats, record
 
 
