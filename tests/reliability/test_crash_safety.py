@@ -209,6 +209,7 @@ def test_multi_process_checkpoint_marker_waits_for_every_rank_files(tmp_path):
     t.args = SimpleNamespace(save_total_limit=None, should_save=True, world_size=2)
     t.state = SimpleNamespace(global_step=3, best_model_checkpoint=None)
     t.accelerator = Synchronised()
+    t.callback_handler = SimpleNamespace(callbacks=[])  # a real Trainer always has one (checkpoints ask its callbacks)
     t._get_output_dir = lambda trial=None: str(run_dir)
     t._save_checkpoint(None, None)
     listed = json.loads((run_dir / "checkpoint-3" / MARKER).read_text())["files"]
