@@ -228,6 +228,9 @@ def run_guarded(command: str, fn: Callable[[], object], debug: bool = False) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from nlp_ssl.progress import quiet_library_bars
+
+    quiet_library_bars()  # not a terminal (CI, a log file): no redrawn bars from datasets or the Hub client
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     if argv[:1] == ["answer"] or argv[:2] == ["--debug", "answer"]:

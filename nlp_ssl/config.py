@@ -356,7 +356,7 @@ def load_config(cls: type[T], path: str | Path, overrides: list[str] | None = No
     Example:
         >>> cfg = load_config(PrepareConfig, "configs/quickstart/prepare.yaml", ["block_size=256"])  # doctest: +SKIP
     """
-    data = apply_overrides(read_yaml(path), overrides or [])
+    data = apply_overrides(read_config(path), overrides or [])
     return from_dict(cls, data, source=str(path))
 
 

@@ -585,6 +585,9 @@ def train(model, args, train_set, collator, tokenizer, layer_lr_decay: float = 1
         Trainer = with_layerwise_lr(Trainer, layer_lr_decay)
     trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
                       processing_class=tokenizer, callbacks=list(callbacks))
+    from nlp_ssl.progress import use_run_progress
+
+    use_run_progress(trainer)  # steps on a terminal; one line per log in a log file
     if checkpoint:
         print(f"resuming from {checkpoint}", flush=True)
         for cb in callbacks:
@@ -664,7 +667,10 @@ def predict(model, dataset, collator, batch_size: int, output_names: tuple[str, 
     was_training = model.training
     model.eval()
     t0 = time.perf_counter()
-    with torch.inference_mode(), autocast:
+    from nlp_ssl.progress import progress_bar
+
+    bar = progress_bar(total=-(-len(order) // batch_size), desc="predict", unit="batch", enabled=rank == 0)
+    with torch.inference_mode(), autocast, bar:
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
             rows = dataset[[int(j) for j in idx]]  # one Arrow read per batch
@@ -677,6 +683,7 @@ def predict(model, dataset, collator, batch_size: int, output_names: tuple[str, 
                 values = result[name].float().cpu().numpy()
                 for row, j in enumerate(idx):
                     outs[name][position[int(j)]] = values[row]
+            bar.update(1)
     outs = gather_rows(order, outs, len(dataset))  # in dataset order; with one process, only placed
     seconds = time.perf_counter() - t0
     model.train(was_training)

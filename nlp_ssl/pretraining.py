@@ -155,15 +155,19 @@ def global_batch_size(cfg: PretrainConfig, args, train_blocks) -> int:
 
 
 def build_trainer(cfg: PretrainConfig, args, objective, tokenizer, train_blocks):
-    """The Trainer with throughput logging, per-epoch masks, TensorBoard events in output_dir/tensorboard and
+    """The Trainer with throughput logging, per-epoch masks, TensorBoard events in output_dir/tensorboard,
     (under max_time_minutes) the time budget whose schedule ends at the deadline (a resumed run continues from
-    the time its checkpoint recorded: the trainer restores it)."""
+    the time its checkpoint recorded: the trainer restores it), and progress in the run's own unit (elapsed /
+    budget, or steps; `progress.use_run_progress`) instead of the Trainer's step bar."""
     from nlp_ssl.distributed import configure_sharding
     from nlp_ssl.training import PackedBlocks, make_trainer_class, set_tensorboard_dir, trainer_callbacks
 
+    from nlp_ssl.progress import use_run_progress
+
     block_size = len(train_blocks[0]["input_ids"])
+    tokens_per_step = global_batch_size(cfg, args, train_blocks) * block_size
     TimeBudget, Throughput, CollatorEpoch = trainer_callbacks()
-    callbacks = [Throughput(global_batch_size(cfg, args, train_blocks) * block_size), CollatorEpoch(objective.collator)]
+    callbacks = [Throughput(tokens_per_step), CollatorEpoch(objective.collator)]
     budget = None
     if cfg.train.max_time_minutes:
         budget = TimeBudget(cfg.train.max_time_minutes * 60)
@@ -174,6 +178,7 @@ def build_trainer(cfg: PretrainConfig, args, objective, tokenizer, train_blocks)
                    processing_class=tokenizer, callbacks=callbacks, time_budget=budget,
                    warmup_ratio=cfg.train.warmup_ratio, schedule=cfg.train.lr_scheduler_type, **objective.metric_kwargs)
     set_tensorboard_dir(trainer, str(Path(cfg.output_dir) / "tensorboard"))
+    use_run_progress(trainer, budget, tokens_per_step)  # a budget's bar is its seconds, not the 10**9 steps
     configure_sharding(trainer)  # FSDP: wrap the model's own block class (BertLayer, RobertaLayer, ...)
     return trainer
 

@@ -84,7 +84,10 @@ def build_tokenizer(cfg: TokenizerConfig):
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     strip = cfg.lowercase if cfg.strip_accents is None else cfg.strip_accents
-    common = dict(vocab_size=cfg.vocab_size, special_tokens=cfg.special_tokens, show_progress=False)
+    from nlp_ssl.progress import interactive
+
+    # the library's own progress, on a terminal only (its redraws would fill a log file)
+    common = dict(vocab_size=cfg.vocab_size, special_tokens=cfg.special_tokens, show_progress=interactive())
     if cfg.model == "wordpiece":
         tok = Tokenizer(models.WordPiece(unk_token=cfg.unk_token))
         tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,

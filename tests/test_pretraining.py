@@ -81,3 +81,25 @@ def test_trainer_is_configured_through_its_constructor(tmp_path, blocks):
     with pytest.raises(DataError, match="fewer than one global batch"):
         build_trainer(cfg(tmp_path, per_device_train_batch_size=64), training_arguments(cfg(tmp_path, per_device_train_batch_size=64)),
                       setup_objective(cfg(tmp_path), tok, dd), tok, dd["train"])
+
+
+def test_trainer_progress_follows_the_budget_or_the_steps_not_the_trainers_step_bar(tmp_path, blocks, capsys,
+                                                                                    monkeypatch):
+    """Under a time budget the Trainer's own bar (10**9 steps) is replaced by one of the budget's seconds; a
+    step-limited run shows its steps. Off a terminal: one plain line per log, with tokens seen and the loss."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    monkeypatch.setenv("NLP_SSL_PROGRESS", "lines")
+    dd, tok = blocks
+    c = cfg(tmp_path, max_time_minutes=0.5, max_steps=-1, logging_steps=1)
+    trainer = build_trainer(c, training_arguments(c), setup_objective(c, tok, dd), tok, dd["train"])
+    kinds = [type(cb).__name__ for cb in trainer.callback_handler.callbacks]
+    assert "RunProgress" in kinds and ProgressCallback.__name__ not in kinds and PrinterCallback.__name__ not in kinds
+    steps = cfg(tmp_path, max_steps=3, logging_steps=1)
+    trainer = build_trainer(steps, training_arguments(steps), setup_objective(steps, tok, dd), tok, dd["train"])
+    trainer.train()
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("step ")]
+    assert lines[0].startswith("step 1/3 (33.3%) | ") and " left | " in lines[0]
+    assert f"| {4 * len(dd['train'][0]['input_ids'])} tokens | loss " in lines[0]  # 4 blocks per step
+    assert len(lines) == 4 and "\r" not in err  # 3 training logs and the final summary, no bar

@@ -78,3 +78,12 @@ def test_vocab_too_small_for_special_tokens():
         from_dict(TokenizerConfig, {"model": "byte_bpe", "vocab_size": 200})
     with pytest.raises(ConfigError, match="special tokens must be distinct"):
         from_dict(TokenizerConfig, {"pad_token": "[UNK]"})
+
+
+def test_tokenizer_training_shows_the_librarys_progress_on_a_terminal_only(monkeypatch):
+    from nlp_ssl.tokenization import TokenizerConfig, build_tokenizer
+
+    monkeypatch.setenv("NLP_SSL_PROGRESS", "bars")
+    assert build_tokenizer(TokenizerConfig())[1].show_progress is True
+    monkeypatch.setenv("NLP_SSL_PROGRESS", "lines")
+    assert build_tokenizer(TokenizerConfig(model="unigram"))[1].show_progress is False

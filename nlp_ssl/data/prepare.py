@@ -181,7 +181,8 @@ def prepare_corpus(
             document's tokens, padded, with a `length` column; see `DocumentPacker`).
     """
     import datasets
-    from tqdm.auto import tqdm
+
+    from nlp_ssl.progress import progress_bar
 
     sep_id, prefix_id = document_separators(tokenizer)
     if layout == "documents" and (prefix_id is None or tokenizer.pad_token_id is None):
@@ -192,7 +193,8 @@ def prepare_corpus(
     writers = {"train": _SplitWriter(work / "train.arrow", block_size, sep_id, prefix_id, word_starts, **kw)}
     if validation_fraction > 0:
         writers["validation"] = _SplitWriter(work / "validation.arrow", block_size, sep_id, prefix_id, word_starts, **kw)
-    bar = tqdm(total=total_documents, unit="doc", desc="prepare", disable=not progress, mininterval=1.0)
+    # a bar on a terminal; in a log, a line a minute
+    bar = progress_bar(total=total_documents, desc="prepare", unit="doc", enabled=progress)
     doc_index = 0
     for flat, lengths, starts in encode_stream(tokenizer, texts, num_proc, word_starts):
         mask = held_out_mask(np.arange(doc_index, doc_index + len(lengths)), validation_fraction, seed)
@@ -247,7 +249,7 @@ class PrepareConfig:
         layout: `stream` (default: documents run on across blocks, every block full) or `documents` (a block
             never crosses a document boundary: `[CLS]` up to block_size - 3 tokens of one document `[SEP]`, then
             padding, plus a `length` column; needed by `objective.sentence_order`). See `data.packing`.
-        progress: show a progress bar.
+        progress: show progress (a bar on a terminal; otherwise a line a minute).
         overwrite: replace an output_dir that holds something other than a corpus prepared by `nlp-ssl prepare`.
     """
 

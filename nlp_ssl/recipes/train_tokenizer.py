@@ -73,7 +73,8 @@ def main(cfg: TrainTokenizerConfig, data_dir: str | None = None) -> dict[str, An
     batches = split.training_batches(iter_text_batches(ds, cfg.data.text_column, cfg.batch_size, where=where))
 
     print(f"training a {cfg.tokenizer.model} tokenizer (vocab {cfg.tokenizer.vocab_size:,}) on {where}")
-    tokenizer = train_tokenizer(cfg.tokenizer, batches)
+    total = None if cfg.data.streaming else len(ds)  # for the progress of `tokenizers` (shown on a terminal)
+    tokenizer = train_tokenizer(cfg.tokenizer, batches, length=total)
     summary = summarize(tokenizer, split.held_out)
     print(summary.format())
     result = {"cache_key": key, "source": where, "documents": split.documents,

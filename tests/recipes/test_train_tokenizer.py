@@ -25,12 +25,14 @@ def test_trains_on_real_slice_writes_summary_and_run_info(tmp_path, wiki_slice, 
     trained: list[str] = []  # every document the tokenizer trainer was fed
     train_tokenizer = tokenization.train_tokenizer
 
-    def spy(cfg, batches):
+    def spy(cfg, batches, length=None):
         def record():
             for batch in batches:
                 trained.extend(batch)
                 yield batch
-        return train_tokenizer(cfg, record())
+        lengths.append(length)
+        return train_tokenizer(cfg, record(), length)
+    lengths: list = []
 
     monkeypatch.setattr(tokenization, "train_tokenizer", spy)
     result = main(_cfg(tmp_path, wiki_slice))
@@ -46,6 +48,7 @@ def test_trains_on_real_slice_writes_summary_and_run_info(tmp_path, wiki_slice, 
     assert 0 < held.sum() < 30 and result["held_out_documents"] == held.sum()
     assert trained == [d["text"] for d, h in zip(wiki_docs, held) if not h]
     assert result["training_documents"] + result["held_out_documents"] == 120
+    assert lengths == [120]  # the document count, for the progress of `tokenizers` (held-out ones included)
     assert 1.0 < result["tokens_per_word"] < 3.0
 
 
