@@ -268,6 +268,8 @@ OLD_KEYS = [  # (command, raw config, the old key as written, the key to write i
     ("finetune", {"output_dir": "o", "model": "m", "task": {"type": "extractive_qa"}, "train": {"num_epochs": 1}},
      "train.num_epochs", "train.num_train_epochs"),
     ("evaluate", {"model": "m", "batch_size": 64}, "batch_size", "per_device_eval_batch_size"),
+    ("predict", {"model": "m", "input": {"path": "t.tsv"}, "output": "o.tsv", "batch_size": 64}, "batch_size",
+     "per_device_eval_batch_size"),
 ]
 
 
@@ -297,7 +299,9 @@ def test_the_same_names_in_every_command():
               "max_steps", "lr_scheduler_type", "warmup_ratio", "weight_decay", "max_grad_norm", "logging_steps",
               "report_to", "bf16", "eval_steps"}
     assert shared <= names(TrainConfig) and shared <= names(FinetuneTrainConfig)
-    assert "per_device_eval_batch_size" in names(EvaluateConfig)
+    from nlp_ssl.recipes.predict import PredictConfig
+
+    assert "per_device_eval_batch_size" in names(EvaluateConfig) and "per_device_eval_batch_size" in names(PredictConfig)
     for cls in (PretrainConfig, FinetuneConfig, QAFinetuneConfig):
         assert "overwrite" in names(cls) and "output_dir" in names(cls)
     assert "seed" in names(FinetuneConfig) and "seed" in names(QAFinetuneConfig)

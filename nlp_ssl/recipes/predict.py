@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nlp_ssl.data.sources import DataSourceConfig
 
@@ -28,7 +28,7 @@ class PredictConfig:
             else the example's position from 0).
         glue_labels: spell labels as the GLUE server expects (class ids for SST-2, CoLA, MRPC, QQP, WNLI; names
             for RTE, QNLI, MNLI); false, or a task that is no GLUE preset: class names.
-        batch_size: examples per prediction batch.
+        per_device_eval_batch_size: examples per prediction batch (the name `evaluate` and fine-tuning use).
     """
 
     model: str
@@ -37,12 +37,15 @@ class PredictConfig:
     text_columns: list[str] | None = None
     id_column: str | None = None
     glue_labels: bool = True
-    batch_size: int = 256
+    per_device_eval_batch_size: int = 256
+
+    # old spellings, refused with the new name
+    RENAMED: ClassVar[dict[str, str]] = {"batch_size": "per_device_eval_batch_size"}
 
     def validate(self) -> list[str]:
         problems = []
-        if self.batch_size < 1:
-            problems.append(f"batch_size: must be at least 1, got {self.batch_size}")
+        if self.per_device_eval_batch_size < 1:
+            problems.append(f"per_device_eval_batch_size: must be at least 1, got {self.per_device_eval_batch_size}")
         if self.text_columns is not None and len(self.text_columns) not in (1, 2):
             problems.append(f"text_columns: one column or two (a pair), got {self.text_columns}")
         return problems
@@ -86,7 +89,7 @@ def main(cfg: PredictConfig, data_dir: str | None = None) -> dict[str, Any]:
     ds, ids = unlabelled_dataset(cfg.input, task, data_dir, cfg.id_column)
 
     # --- predict, write ------------------------------------------------------------------------------
-    preds = predict_unlabelled(model, tokenizer, task, labels, ds, cfg.batch_size,
+    preds = predict_unlabelled(model, tokenizer, task, labels, ds, cfg.per_device_eval_batch_size,
                                autocast_dtype(*precision_of(cfg.model)), cfg.glue_labels)
     write_submission(Path(cfg.output), ids, preds)
     counts = dict(Counter(preds)) if task.type == "classification" else {}
