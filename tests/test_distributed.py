@@ -188,69 +188,13 @@ def test_gather_rows_puts_each_row_at_its_example_index():
         gather_rows(np.array([2, 0]), {"logits": ["c", "a"]}, 3)
 
 
-PREDICT_SCRIPT = '''
-import sys
-
-import numpy as np
-import torch
-import transformers as tf
-from accelerate import PartialState
-from datasets import Dataset
-
-from nlp_ssl.finetuning import PadCollator, predict
-from nlp_ssl.tokenization import load_tokenizer
-
-state = PartialState(cpu=True)  # joins the process group accelerate launch set up (gloo; cpu=False would not)
-tok = load_tokenizer(sys.argv[1])
-torch.manual_seed(0)
-model = tf.BertForSequenceClassification(tf.BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1,
-                                                       num_attention_heads=2, intermediate_size=32, num_labels=3))
-texts = [" ".join(["word"] * (1 + (7 * i) % 23)) + f" number {i}" for i in range(37)]  # lengths vary, 37 is odd
-enc = tok(texts)
-ds = Dataset.from_dict({**enc, "length": [len(x) for x in enc["input_ids"]]})
-out, _ = predict(model, ds, PadCollator(tok), batch_size=4)
-np.save(sys.argv[2] + f"-{state.process_index}-of-{state.num_processes}.npy", out["logits"])
-'''
-
-
-@pytest.mark.slow  # two processes under accelerate launch (about 30 s on 2 idle cores)
-def test_two_ranks_predict_the_same_as_one_process_in_dataset_order(tmp_path, tiny_tokenizer_dir):
-    """`predict` under two CPU ranks: each rank predicts half (disjoint shares of the length-sorted examples),
-    and the gathered logits, on both ranks, are one process's, row for row (37 examples: one rank has one more)."""
-    import os
-    import subprocess
-    import sys
-
-    script = tmp_path / "predict.py"
-    script.write_text(PREDICT_SCRIPT)
-    repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
-    single = subprocess.run([sys.executable, str(script), str(tiny_tokenizer_dir), str(tmp_path / "p")],
-                            capture_output=True, text=True, env=env, timeout=300)
-    assert single.returncode == 0, single.stderr[-3000:]
-    with __import__("socket").socket() as sock:  # a free port (closed again before the launch binds it)
-        sock.bind(("127.0.0.1", 0))
-        port = str(sock.getsockname()[1])
-    two = subprocess.run([str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file",
-                          str(repo / "configs/accelerate/cpu-2proc.yaml"), "--main_process_port", port, str(script),
-                          str(tiny_tokenizer_dir), str(tmp_path / "p")],
-                         capture_output=True, text=True, env=env, timeout=600, cwd=repo)
-    assert two.returncode == 0, two.stderr[-3000:]
-    one = np.load(tmp_path / "p-0-of-1.npy")
-    ranks = [np.load(tmp_path / f"p-{r}-of-2.npy") for r in (0, 1)]
-    assert one.shape == (37, 3)
-    for got in ranks:
-        assert got.shape == one.shape
-        np.testing.assert_allclose(got, one, rtol=1e-5, atol=1e-6)
-        assert (got.argmax(-1) == one.argmax(-1)).all()
-
-
-FSDP2_SAVE_SCRIPT = '''
+TWO_RANK_SCRIPT = '''
 import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 import transformers as tf
 from accelerate import Accelerator, PartialState
@@ -258,18 +202,26 @@ from accelerate.utils import DistributedType
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 
+sys.path.insert(0, sys.argv[3])
+from two_rank_models import classifier, predict_set  # the test builds the same, in one process
 from nlp_ssl.checkpoints import save_final
 from nlp_ssl.distributed import fsdp_layer_classes
+from nlp_ssl.finetuning import PadCollator, predict
 from nlp_ssl.tokenization import load_tokenizer
 
-state = PartialState(cpu=True)  # the gloo process group of the two launched ranks
+state = PartialState(cpu=True)  # joins the gloo group of the two launched ranks (cpu=False would not)
 torch.set_num_threads(1)
 tok = load_tokenizer(sys.argv[1])
 out = Path(sys.argv[2])
+
+# 1. prediction shared by the ranks, gathered in dataset order on each
+logits = predict(classifier(tok), predict_set(tok), PadCollator(tok), batch_size=4)[0]["logits"]
+np.save(out.parent / f"logits-{state.process_index}.npy", logits)
+
+# 2. FSDP2 as accelerate applies it (fsdp2_prepare_model): each block its own unit, then the root
 torch.manual_seed(0)
 model = tf.BertForMaskedLM(tf.BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=2,
                                          num_attention_heads=2, intermediate_size=32, max_position_embeddings=32))
-# FSDP2 as accelerate applies it (fsdp2_prepare_model): each block its own unit, then the root
 mesh = init_device_mesh("cpu", (state.num_processes,))
 blocks = fsdp_layer_classes(model)
 for module in list(model.modules()):
@@ -308,39 +260,93 @@ if wrote:
 print("RESULT", json.dumps({"rank": state.process_index, "wrote": wrote, "shard": list(local)}), flush=True)
 '''
 
+MODELS = '''
+import torch
+import transformers as tf
+from datasets import Dataset
 
-@pytest.mark.slow  # two processes under accelerate launch (about 30 s on 2 idle cores)
-def test_final_save_of_a_real_fsdp2_sharded_model_on_cpu_loads_whole(tmp_path, tiny_tokenizer_dir):
-    """torch's FSDP2 shards on CPU over gloo (accelerate only enables it on GPUs): two ranks each hold half of
-    every block; `save_final` on both gathers the weights, rank 0 alone writes, and the directory loads with
-    AutoModelForMaskedLM with exactly the full (unsharded) trained weights."""
+
+def classifier(tok):
+    torch.manual_seed(0)
+    return tf.BertForSequenceClassification(tf.BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1,
+                                                          num_attention_heads=2, intermediate_size=32, num_labels=3))
+
+
+def predict_set(tok):
+    texts = [" ".join(["word"] * (1 + (7 * i) % 23)) + f" number {i}" for i in range(37)]  # lengths vary; 37 is odd
+    enc = tok(texts)
+    return Dataset.from_dict({**enc, "length": [len(x) for x in enc["input_ids"]]})
+'''
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory, tiny_tokenizer_dir):
+    """One `accelerate launch` of two CPU ranks (gloo) running TWO_RANK_SCRIPT: sharded prediction, then a
+    real FSDP2-sharded model saved through `save_final`. -> (work dir, per-rank results)."""
     import os
     import re
+    import socket
     import subprocess
     import sys
 
-    from transformers import AutoModelForMaskedLM
-
-    script = tmp_path / "fsdp2_save.py"
-    script.write_text(FSDP2_SAVE_SCRIPT)
+    work = tmp_path_factory.mktemp("two_ranks")
+    (work / "two_rank_script.py").write_text(TWO_RANK_SCRIPT)
+    (work / "two_rank_models.py").write_text(MODELS)
     repo = Path(__file__).resolve().parents[1]
-    with __import__("socket").socket() as sock:
+    with socket.socket() as sock:  # a free port (closed again before the launch binds it)
         sock.bind(("127.0.0.1", 0))
         port = str(sock.getsockname()[1])
     r = subprocess.run([str(Path(sys.executable).parent / "accelerate"), "launch", "--config_file",
-                        str(repo / "configs/accelerate/cpu-2proc.yaml"), "--main_process_port", port, str(script),
-                        str(tiny_tokenizer_dir), str(tmp_path / "out")],
+                        str(repo / "configs/accelerate/cpu-2proc.yaml"), "--main_process_port", port,
+                        str(work / "two_rank_script.py"), str(tiny_tokenizer_dir), str(work / "out"), str(work)],
                        capture_output=True, text=True, timeout=600, cwd=repo,
                        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)})
     assert r.returncode == 0, r.stderr[-3000:]
     results = sorted((json.loads(m) for m in re.findall(r"RESULT (.*)", r.stdout)), key=lambda d: d["rank"])
+    return work, results
+
+
+@pytest.mark.slow  # one launch of two processes, shared with the FSDP2 test below (about 40 s on 2 idle cores)
+def test_two_ranks_predict_the_same_as_one_process_in_dataset_order(two_ranks, tiny_tokenizer_dir, monkeypatch):
+    """`predict` under two CPU ranks: each rank predicts its share (disjoint, of the length-sorted examples; 37
+    examples: one rank has one more), and the gathered logits, on both ranks, are one process's, row for row."""
+    import sys
+
+    from nlp_ssl.finetuning import PadCollator, predict
+    from nlp_ssl.tokenization import load_tokenizer
+
+    work, _ = two_ranks
+    monkeypatch.syspath_prepend(str(work))
+    from two_rank_models import classifier, predict_set
+
+    tok = load_tokenizer(str(tiny_tokenizer_dir))
+    one = predict(classifier(tok), predict_set(tok), PadCollator(tok), batch_size=4)[0]["logits"]
+    sys.modules.pop("two_rank_models", None)
+    assert one.shape == (37, 3)
+    for rank in (0, 1):
+        got = np.load(work / f"logits-{rank}.npy")
+        assert got.shape == one.shape
+        np.testing.assert_allclose(got, one, rtol=1e-5, atol=1e-6)
+        assert (got.argmax(-1) == one.argmax(-1)).all()
+
+
+@pytest.mark.slow  # shares the launch above
+def test_final_save_of_a_real_fsdp2_sharded_model_on_cpu_loads_whole(two_ranks):
+    """torch's FSDP2 shards on CPU over gloo (accelerate only enables it on GPUs): two ranks each hold half of
+    every block; `save_final` on both gathers the weights, rank 0 alone writes, and the directory loads with
+    AutoModelForMaskedLM with exactly the full (unsharded) trained weights."""
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    work, results = two_ranks
     assert [d["wrote"] for d in results] == [True, False]
     assert all(d["shard"] == [8, 32] for d in results)  # (16, 32) split over 2 ranks: really sharded
-    full = torch.load(tmp_path / "out" / "full.pt")
-    loaded = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "out")).state_dict()
+    full = torch.load(work / "out" / "full.pt")
+    loaded = AutoModelForMaskedLM.from_pretrained(str(work / "out")).state_dict()
     assert set(loaded) <= set(full) | {"cls.predictions.decoder.weight"}
     for k, v in loaded.items():
         assert torch.equal(v, full[k if k in full else "bert.embeddings.word_embeddings.weight"]), k
     key = "bert.encoder.layer.0.output.dense.weight"
-    assert full[key].shape == (16, 32) and not torch.equal(loaded[key], torch.zeros_like(loaded[key]))
-    assert json.loads((tmp_path / "out" / "metrics.json").read_text()) == {"steps": 3}
+    torch.manual_seed(0)  # the script's initial weights: the saved ones were trained away from them
+    initial = AutoModelForMaskedLM.from_config(AutoConfig.from_pretrained(str(work / "out"))).state_dict()
+    assert full[key].shape == (16, 32) and not torch.equal(loaded[key], initial[key])
+    assert json.loads((work / "out" / "metrics.json").read_text()) == {"steps": 3}
