@@ -110,14 +110,15 @@ def setup_objective(cfg: PretrainConfig, tokenizer, blocks):
 # Trainer
 
 
-def training_arguments(cfg: PretrainConfig):
-    """TrainingArguments from the config (checkpoints in output_dir/checkpoints)."""
+def training_arguments(cfg: PretrainConfig, block_size: int | None = None):
+    """TrainingArguments from the config (checkpoints in output_dir/checkpoints). A token budget
+    (`train.max_tokens`) needs the prepared blocks' `block_size` to become a number of steps."""
     import torch
     from transformers import TrainingArguments
 
     t = cfg.train
-    max_steps, num_epochs = t.trainer_length()  # a time budget: run until the TimeBudget callback stops it
-    return TrainingArguments(
+    max_steps, num_epochs = t.trainer_length(1)  # a time budget: run until the TimeBudget callback stops it
+    args = TrainingArguments(
         output_dir=str(Path(cfg.output_dir) / "checkpoints"),
         per_device_train_batch_size=t.per_device_train_batch_size,
         per_device_eval_batch_size=t.per_device_eval_batch_size or t.per_device_train_batch_size * 2,
@@ -141,6 +142,12 @@ def training_arguments(cfg: PretrainConfig):
         use_cpu=not torch.cuda.is_available(),
         ddp_find_unused_parameters=False,
     )
+    if t.max_tokens is not None:  # the world size is known only now (TrainingArguments reads the launcher's)
+        if block_size is None:
+            raise ValueError("training_arguments: train.max_tokens needs the block size")
+        tokens_per_step = t.per_device_train_batch_size * args.world_size * t.gradient_accumulation_steps * block_size
+        args.max_steps = t.trainer_length(tokens_per_step)[0]
+    return args
 
 
 def global_batch_size(cfg: PretrainConfig, args, train_blocks) -> int:

@@ -1,6 +1,10 @@
 """What every run leaves next to its outputs, and how outputs are written without ever being half-written.
 
-- `write_run_info`: the resolved config (`config.yaml`), library versions and the git revision (`run_info.json`).
+- `write_run_info`: the resolved config (`config.yaml`), library versions, the git revision and the machine
+  (`run_info.json`).
+- `RunClock` / `provenance`: what a figure's output (metrics.json) records so it can be traced and judged: the
+  commit and whether the tree was dirty, library versions, the machine (cores, CPU, GPU) and its load average at
+  the start and the end of the run (a shared machine's load changes what a time budget buys).
 - `atomic_dir` (from `nlp_ssl.atomic`): outputs are built under a temporary name and moved into place complete.
 - `redact_argv`: the command line with the values of token/password-like keys replaced, so no secret lands
   in an output file.
@@ -36,6 +40,66 @@ def library_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine a run ran on: CPU model, cores (all and usable by this process), torch threads, GPUs.
+
+    Example:
+        >>> sorted(machine_info())
+        ['cores', 'cores_usable', 'cpu', 'gpus', 'platform', 'torch_threads']
+    """
+    cpu = platform.processor() or platform.machine()
+    try:  # Linux: the model name is in /proc/cpuinfo (platform.processor() is often empty there)
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    threads, gpus = None, []
+    if "torch" in sys.modules:  # never import torch just to describe the machine
+        torch = sys.modules["torch"]
+        threads = torch.get_num_threads()
+        if torch.cuda.is_available():
+            gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "cores_usable": usable,
+            "torch_threads": threads, "gpus": gpus}
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (None where the OS has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+class RunClock:
+    """Started when a run starts; `provenance()` at its end gives what its metrics.json records.
+
+    Example:
+        >>> clock = RunClock()          # at the start of the run
+        >>> record = clock.provenance() # at the end: {"git", "versions", "machine", "started", "ended", ...}
+        >>> sorted(record["machine"])[:3]
+        ['cores', 'cores_usable', 'cpu']
+    """
+
+    def __init__(self):
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.load_start = load_average()
+        self.t0 = time.monotonic()
+
+    def provenance(self, **extra: Any) -> dict[str, Any]:
+        """The commit (and dirty flag), library versions, the machine and its load at the start and the end."""
+        return {"git": git_revision(), "versions": library_versions(),
+                "machine": {**machine_info(), "load_average_start": self.load_start, "load_average_end": load_average()},
+                "started": self.started, "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "wall_seconds": round(time.monotonic() - self.t0, 1), **extra}
 
 
 def git_revision() -> dict[str, Any]:
@@ -96,6 +160,7 @@ def write_run_info(out_dir: str | Path, config: Any, command: str, extra: dict |
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": library_versions(),
         "git": git_revision(),
+        "machine": {**machine_info(), "load_average": load_average()},
         **(extra or {}),
     }
     atomic_write_text(out_dir / "run_info.json", json.dumps(info, indent=2, default=str) + "\n")

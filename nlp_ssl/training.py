@@ -35,14 +35,20 @@ class TrainConfig:
         max_grad_norm: gradient clipping (0: none).
         warmup_ratio: share of the run (steps, or time under max_time_minutes) spent warming up.
         lr_scheduler_type: decay after warm-up: `linear` or `cosine` to zero, or `constant`.
-        max_time_minutes: a wall-clock budget (null: not set). How long a run is is given in one unit: set at
-            most one of max_time_minutes, max_steps and num_train_epochs (setting two is a config error that
-            names both). Under a budget the schedule is a function of elapsed training time (the rate of each
-            step is computed from the time at its start, on the slowest rank), training stops at the deadline
-            and the schedule reaches its end exactly then; the data is repeated as often as the time allows. A
-            resumed run continues from the time its checkpoint recorded.
-        max_steps: optimizer steps (-1: not set); the schedule runs over these steps.
-        num_train_epochs: passes over the training blocks (null: not set); with none of the three set, one pass.
+        max_time_minutes, max_steps, max_tokens, num_train_epochs: how long the run is, in one unit; set at most
+            one of them (setting two is a config error that names both):
+            - max_time_minutes: a wall-clock budget (null: not set). The schedule is a function of elapsed
+              training time (the rate of each step is computed from the time at its start, on the slowest rank),
+              training stops at the deadline and the schedule reaches its end exactly then; the data is repeated
+              as often as the time allows. A resumed run continues from the time its checkpoint recorded. What
+              the run learns depends on the machine's speed and load: for users, not for figures meant to be
+              reproduced.
+            - max_steps: optimizer steps (-1: not set); the schedule runs over these steps.
+            - max_tokens: tokens seen (block tokens, padding included), over all devices (null: not set); the
+              run takes ceil(max_tokens / (global batch x block size)) optimizer steps, so the same budget gives
+              the same steps whatever the machine's speed, and the same tokens whatever the number of devices.
+              For figures meant to be reproduced.
+            - num_train_epochs: passes over the training blocks (null: not set); with none set, one pass.
         eval_steps: evaluate every N steps (0: only at the end).
         eval_blocks: validation blocks used for evaluation (masked once, the same every time).
         save_steps: checkpoint every N steps (0: only the final model).
@@ -68,6 +74,7 @@ class TrainConfig:
     max_steps: int = -1
     num_train_epochs: float | None = None
     max_time_minutes: float | None = None
+    max_tokens: int | None = None
     eval_steps: int = 500
     eval_blocks: int = 1000
     save_steps: int = 500
@@ -100,14 +107,16 @@ class TrainConfig:
             problems.append("max_steps: must be positive, or -1 (not set)")
         if self.num_train_epochs is not None and self.num_train_epochs <= 0:
             problems.append("num_train_epochs: must be positive, or null (not set)")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            problems.append("max_tokens: must be positive, or null (not set)")
         unit = {"max_time_minutes": self.max_time_minutes is not None, "max_steps": self.max_steps != -1,
-                "num_train_epochs": self.num_train_epochs is not None}
+                "max_tokens": self.max_tokens is not None, "num_train_epochs": self.num_train_epochs is not None}
         chosen = [k for k, v in unit.items() if v]
         if len(chosen) > 1:
             unset = {"max_time_minutes": "max_time_minutes: null", "max_steps": "max_steps: -1",
-                     "num_train_epochs": "num_train_epochs: null"}
+                     "max_tokens": "max_tokens: null", "num_train_epochs": "num_train_epochs: null"}
             problems.append(f"{' and '.join(chosen)}: set together, but a run's length is given in one unit "
-                            f"(time, steps or passes); keep one and set the other(s) to not set ("
+                            f"(time, steps, tokens or passes); keep one and set the other(s) to not set ("
                             + ", ".join(unset[k] for k in chosen[1:]) + f" to keep {chosen[0]})")
         problems += optimizer_range_problems(self)
         for name, what in (("save_steps", "only the final model"), ("eval_steps", "only at the end")):
@@ -117,13 +126,39 @@ class TrainConfig:
             problems.append(f"save_total_limit: must be at least 1 (the checkpoint to resume from), got {self.save_total_limit}")
         return problems
 
-    def trainer_length(self) -> tuple[int, float]:
-        """(max_steps, num_train_epochs) for `TrainingArguments`: a time budget runs until the deadline stops it."""
+    def trainer_length(self, tokens_per_step: int | None = None) -> tuple[int, float]:
+        """(max_steps, num_train_epochs) for `TrainingArguments`: a time budget runs until the deadline stops it;
+        a token budget needs `tokens_per_step` (global batch x block size).
+
+        Example:
+            >>> TrainConfig(max_tokens=1_000_000, per_device_train_batch_size=32).trainer_length(32 * 128)
+            (245, 1.0)
+        """
         if self.max_time_minutes is not None:
             return 10**9, 1.0  # never reached: the TimeBudget callback stops training
         if self.max_steps != -1:
             return self.max_steps, 1.0
+        if self.max_tokens is not None:
+            if not tokens_per_step:
+                raise ValueError("max_tokens: the run's length needs the tokens per optimizer step")
+            return math.ceil(self.max_tokens / tokens_per_step), 1.0
         return -1, self.num_train_epochs if self.num_train_epochs is not None else 1.0
+
+    def run_length(self) -> dict[str, Any]:
+        """The unit the run's length was given in and its value (recorded with a figure).
+
+        Example:
+            >>> TrainConfig(max_steps=600).run_length()
+            {'unit': 'max_steps', 'value': 600, 'machine_speed_dependent': False}
+        """
+        if self.max_time_minutes is not None:
+            return {"unit": "max_time_minutes", "value": self.max_time_minutes, "machine_speed_dependent": True}
+        if self.max_steps != -1:
+            return {"unit": "max_steps", "value": self.max_steps, "machine_speed_dependent": False}
+        if self.max_tokens is not None:
+            return {"unit": "max_tokens", "value": self.max_tokens, "machine_speed_dependent": False}
+        return {"unit": "num_train_epochs", "value": self.num_train_epochs if self.num_train_epochs is not None else 1.0,
+                "machine_speed_dependent": False}
 
 
 def optimizer_range_problems(cfg) -> list[str]:

@@ -72,6 +72,10 @@ def test_trainer_is_configured_through_its_constructor(tmp_path, blocks):
     args = training_arguments(c)
     assert args.max_steps == 10**9 and args.output_dir == str(tmp_path / "run" / "checkpoints")  # the budget stops it
     assert training_arguments(cfg(tmp_path)).max_steps == 3
+    # a token budget: 100 tokens at 4 blocks x 8 tokens a step -> ceil(3.125) = 4 steps
+    assert training_arguments(cfg(tmp_path, max_steps=-1, max_tokens=100), block_size=8).max_steps == 4
+    with pytest.raises(ValueError, match="needs the block size"):
+        training_arguments(cfg(tmp_path, max_steps=-1, max_tokens=100))
     trainer = build_trainer(c, args, setup_objective(c, tok, dd), tok, dd["train"])
     assert trainer.time_budget.seconds == 30 and trainer.warmup_ratio == 0.2 and trainer.schedule == "cosine"
     plain = build_trainer(cfg(tmp_path), training_arguments(cfg(tmp_path)), setup_objective(cfg(tmp_path), tok, dd),

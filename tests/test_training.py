@@ -103,7 +103,7 @@ def test_run_length_is_given_in_one_unit():
     with pytest.raises(ConfigError) as e:
         from_dict(TrainConfig, {"max_time_minutes": 5, "max_steps": 100})
     assert e.value.problems == ["max_time_minutes and max_steps: set together, but a run's length is given in one "
-                                "unit (time, steps or passes); keep one and set the other(s) to not set "
+                                "unit (time, steps, tokens or passes); keep one and set the other(s) to not set "
                                 "(max_steps: -1 to keep max_time_minutes)"]
     with pytest.raises(ConfigError, match=r"max_time_minutes and num_train_epochs: .*\(num_train_epochs: null to keep max_time_minutes\)"):
         from_dict(TrainConfig, {"max_time_minutes": 5, "num_train_epochs": 3})
@@ -113,3 +113,22 @@ def test_run_length_is_given_in_one_unit():
     assert from_dict(TrainConfig, {"max_steps": 100}).trainer_length() == (100, 1.0)
     assert from_dict(TrainConfig, {"num_train_epochs": 3}).trainer_length() == (-1, 3.0)
     assert from_dict(TrainConfig, {}).trainer_length() == (-1, 1.0)
+
+
+def test_token_budget_is_a_number_of_steps_independent_of_machine_speed():
+    # 1,000,000 tokens at 32 blocks x 128 tokens a step: 244.14 -> 245 steps (at least the budget is seen)
+    c = from_dict(TrainConfig, {"max_tokens": 1_000_000, "per_device_train_batch_size": 32})
+    assert c.trainer_length(32 * 128) == (245, 1.0)
+    assert c.trainer_length(2 * 32 * 128) == (123, 1.0)  # two devices: half the steps, the same tokens
+    assert c.run_length() == {"unit": "max_tokens", "value": 1_000_000, "machine_speed_dependent": False}
+    assert from_dict(TrainConfig, {"max_time_minutes": 4}).run_length()["machine_speed_dependent"] is True
+    assert from_dict(TrainConfig, {"max_steps": 600}).run_length() == {"unit": "max_steps", "value": 600,
+                                                                       "machine_speed_dependent": False}
+    with pytest.raises(ValueError, match="tokens per optimizer step"):
+        c.trainer_length()
+    with pytest.raises(ConfigError, match=r"max_steps and max_tokens: .*\(max_tokens: null to keep max_steps\)"):
+        from_dict(TrainConfig, {"max_steps": 100, "max_tokens": 10_000})
+    with pytest.raises(ConfigError, match=r"max_time_minutes and max_tokens: set together"):
+        from_dict(TrainConfig, {"max_time_minutes": 5, "max_tokens": 10_000})
+    with pytest.raises(ConfigError, match="max_tokens: must be positive"):
+        from_dict(TrainConfig, {"max_tokens": 0})

@@ -26,11 +26,12 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     from nlp_ssl.finetuning import is_main_process, refuse_unresumed
     from nlp_ssl.hub import share, write_model_card
     from nlp_ssl.plots import plot_run
-    from nlp_ssl.runinfo import write_run_info
+    from nlp_ssl.runinfo import RunClock, write_run_info
     from nlp_ssl.selection import reusable_run, run_grid
     from nlp_ssl.tasks.classification_finetune import ClassificationJob, grid_summary, headline, run_key
 
     # --- setup ---------------------------------------------------------------------------------------
+    clock = RunClock()  # load average at the start, for the summary's provenance
     out = Path(cfg.output_dir)
     if check_output_dir(cfg) == "done":
         print(f"{out} already holds this run, finished (same config); nothing to do")
@@ -69,6 +70,7 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     result = run_grid(lrs, seeds, run, score=lambda m: m["eval"][sel][main_metric],
                       extend=grid_extension if cfg.train.extend_lr_grid else None)
     summary = grid_summary(cfg, task, result)
+    summary["provenance"] = clock.provenance()
     if is_main_process():
         shutil.rmtree(out / "checkpoints", ignore_errors=True)  # every run is saved
         write_json_atomic(out / METRICS_FILE, summary)

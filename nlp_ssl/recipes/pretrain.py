@@ -30,11 +30,12 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     from nlp_ssl.plots import plot_run
     from nlp_ssl.pretraining import (build_trainer, final_metrics, global_batch_size, load_blocks, setup_objective,
                                      tokenizer_path, training_arguments)
-    from nlp_ssl.runinfo import write_run_info
+    from nlp_ssl.runinfo import RunClock, write_run_info
     from nlp_ssl.tokenization import check_same_tokenizer, load_tokenizer
     from nlp_ssl.training import apply_impl
 
     # --- setup ---------------------------------------------------------------------------------------
+    clock = RunClock()  # load average at the start, for the provenance metrics.json records
     apply_impl(cfg.impl)
     blocks, report = load_blocks(cfg.data)
     tok_path = tokenizer_path(cfg, report)
@@ -43,7 +44,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     train_blocks = blocks["train"]
     block_size = len(train_blocks[0]["input_ids"])
     objective = setup_objective(cfg, tokenizer, blocks)
-    args = training_arguments(cfg)
+    args = training_arguments(cfg, block_size)
     global_batch = global_batch_size(cfg, args, train_blocks)
     out = Path(cfg.output_dir)
     action, resume_from = check_resumable_output_dir(cfg)
@@ -67,6 +68,7 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
 
     # --- validate and save ---------------------------------------------------------------------------
     metrics = final_metrics(cfg, trainer, train_seconds, global_batch * block_size, objective.eval_set is not None)
+    metrics["provenance"] = clock.provenance(run_length=cfg.train.run_length())
     if save_final(trainer, tokenizer, out, metrics, METRICS_FILE):  # every rank enters (FSDP gathers the weights)
         plot_run(out)
         write_model_card(out, repo_id=cfg.hub.repo_id)

@@ -23,7 +23,7 @@ from nlp_ssl.errors import ConfigError, ModelError
 from nlp_ssl.finetuning import FinetuneTrainConfig, Init
 from nlp_ssl.hub import HubConfig
 from nlp_ssl.outputs import comparable_config, write_json_atomic, write_jsonl_atomic
-from nlp_ssl.runinfo import content_key, write_run_info
+from nlp_ssl.runinfo import RunClock, content_key, write_run_info
 from nlp_ssl.selection import GridResult, aggregate
 from nlp_ssl.tasks.classification import TaskConfig
 from nlp_ssl.tasks.self_training import SelfTrainingConfig
@@ -248,6 +248,7 @@ class ClassificationJob:
         cfg, task = self.cfg, self.task
         from nlp_ssl.finetuning import checkpoint_to_resume
 
+        clock = RunClock()  # the run's provenance (commit, versions, machine, load at start and end)
         labelled = self.train_sample(seed)
         checkpoints = checkpoints if cfg.train.save_steps else None
         resume_from = checkpoint_to_resume(checkpoints, cfg.train.resume) if checkpoints else None
@@ -268,7 +269,8 @@ class ClassificationJob:
             metrics = {"learning_rate": lr, "seed": seed, "init": cfg.init, "train_examples": len(labelled),
                        **stats, "eval": evals, "eval_examples_per_second": speed,
                        "selection_split": task.selection_split, "report_split": task.report_split,
-                       "oracle": is_oracle(cfg, task), "run_key": run_key(cfg, lr, seed)}
+                       "oracle": is_oracle(cfg, task), "run_key": run_key(cfg, lr, seed),
+                       "provenance": clock.provenance()}
             if cfg.self_training.rounds:
                 metrics["self_training"] = rounds
             # this run's rate and seed, written as the config gave them (a value, or a list of one)
