@@ -47,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import DATA_DIR, RESULTS, WIKI, bench_tokenizer, machine, median, ratio, table
+from common import DATA_DIR, RESULTS, WIKI, bench_tokenizer, machine, median, ratio, save_results, table
 
 # name -> (kind, settings); the first row is the baseline every ratio is taken against
 ROWS = {
@@ -212,6 +212,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         return child(args.child[0], json.loads(args.child[1]))
+    from nlp_ssl.runinfo import RunClock
+
+    clock = RunClock()  # load average at the start, for the results' provenance
     max_examples = None
     if args.quick:
         args.presets, args.seq, args.steps, args.warmup, args.repeats, max_examples = "tiny", "128", 15, 5, 1, 2000
@@ -254,8 +257,10 @@ def main() -> None:
     print(f"\npretraining throughput, BERT, WordPiece, {args.steps} steps (median window after {args.warmup}), "
           f"{args.repeats} interleaved repeat(s), ratio = median (min-max) over repeats vs the first row, "
           f"{'bf16' if args.bf16 else 'fp32'}, {args.device}; matmul peak {peak:.1f} GFLOP/s; {machine()}")
-    print(table(["preset", "vocab", "seq", "batch", "recipe", "tokens/s (median)", "vs reference", "MFU",
-                 "peak mem MiB"], out))
+    headers = ["preset", "vocab", "seq", "batch", "recipe", "tokens/s (median)", "vs reference", "MFU", "peak mem MiB"]
+    print(table(headers, out))
+    save_results("bench_pretrain" + ("-quick" if args.quick else ""),
+                 {"args": vars(args), "matmul_peak_gflops": peak, "headers": headers, "rows": out}, clock)
 
 
 if __name__ == "__main__":

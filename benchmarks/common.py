@@ -3,6 +3,7 @@ repeats and paired ratios, tables."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import sys
@@ -40,6 +41,21 @@ def bench_tokenizer(vocab_size: int = 8192, max_examples: int | None = None) -> 
     run("train-tokenizer", {"output_dir": str(out), "data": {"path": WIKI[0], "max_examples": max_examples},
                             "tokenizer": {"vocab_size": vocab_size}}, str(DATA_DIR))
     return out
+
+
+def save_results(name: str, data: dict, clock=None, command: list[str] | None = None) -> Path:
+    """Write a benchmark's figures to benchmarks/results/NAME.json with their provenance: the command line, the
+    commit (and whether the tree was dirty), library versions, the machine and its load average at the start
+    (`clock`, a `nlp_ssl.runinfo.RunClock` made when the benchmark started) and at the end."""
+    from nlp_ssl.runinfo import RunClock
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    record = {"command": " ".join(command if command is not None else ["python", *sys.argv]), **data,
+              "provenance": (clock or RunClock()).provenance()}
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    print(f"results written to {path}")
+    return path
 
 
 def table(headers: list[str], rows: list[list]) -> str:

@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# The figures of the fine-tuning and QA issues: a pretrained encoder against the same architecture from scratch,
-# same recipe, budget and seeds; each initialisation at its own best learning rate from the grid (chosen on the
-# task's selection split, carved from train, with seed 1; dev/test reported). Encoder: configs/pretrain/bert-tiny-imdb-cpu.yaml (run it first). Results: runs/figures/*/metrics.json,
-# tabulated by benchmarks/summarize_finetune.py. About 80 minutes on 2 CPU cores. Runs already finished
-# (same config) are skipped, so the script can be re-run after an interruption.
+# The figures of README "Does pretraining pay off?", in one command from a clean clone (with ../shared beside it
+# and .venv set up by `make`): a pretrained encoder against the same architecture from scratch, same recipe,
+# budget and seeds; each initialisation at its own best learning rate from the grid (chosen on the task's
+# selection split, carved from train, with seed 1; dev/test reported).
+#
+# Without ENCODER_DIR it first builds the encoder: the tokenizer (configs/tokenizer/wordpiece-wiki-8k.yaml), the
+# IMDB blocks (configs/prepare/imdb-unsup-128.yaml) and configs/pretrain/bert-tiny-imdb-tokens-cpu.yaml, a token
+# budget (20,480,000 tokens = 2,500 steps of 64 x 128), so the encoder does not depend on the machine's speed.
+# Each step is skipped when its output is already there (same config), so the script can be re-run after an
+# interruption. Results: runs/figures/*/metrics.json (each with its provenance: commit, versions, machine, load at
+# start and end), tabulated by benchmarks/summarize_finetune.py into runs/figures/figures.json. About 100 minutes
+# on 2 idle CPU cores (the encoder about 20 of them).
 #
 # Usage: bash benchmarks/finetune_figures.sh [ENCODER_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NLP=".venv/bin/nlp-ssl"
-ENC="${1:-runs/pretrain/bert-tiny-imdb-cpu}"
 OUT=runs/figures
 export NLP_SSL_DATA_DIR="${NLP_SSL_DATA_DIR:-$(cd .. && pwd)/shared/data}" TQDM_DISABLE=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1
+if [ $# -ge 1 ]; then
+  ENC="$1"
+else
+  ENC=runs/pretrain/bert-tiny-imdb-tokens-cpu
+  $NLP train-tokenizer configs/tokenizer/wordpiece-wiki-8k.yaml
+  $NLP prepare configs/prepare/imdb-unsup-128.yaml
+  $NLP pretrain configs/pretrain/bert-tiny-imdb-tokens-cpu.yaml
+fi
 FEW=configs/finetune/sst2-1000-labels-bert-tiny-cpu.yaml  # 3 seeds, grid 1e-4, 3e-4, 1e-3
 
 for init in pretrained scratch; do
@@ -43,7 +57,7 @@ for init in pretrained scratch; do
   $NLP finetune configs/finetune/imdb-bert-tiny-cpu.yaml model="$ENC" init=$init save_predictions=false \
     output_dir=$OUT/imdb-all-$init seed=[1] train.learning_rate=[1e-3] train.num_train_epochs=1
 done
-.venv/bin/python benchmarks/summarize_finetune.py $OUT
+.venv/bin/python benchmarks/summarize_finetune.py $OUT --encoder "$ENC" --json $OUT/figures.json
 # The same runs as a markdown report: pretrained vs scratch per label count (mean ± std, bootstrap intervals),
 # the label-efficiency plot, the encoder's pretraining curves and links to every model card.
 $NLP report "$ENC" $OUT --output $OUT/report --title "Fine-tuning figures: pretrained vs scratch"

@@ -2,11 +2,16 @@
 runs/figures). Classification summaries: the report split's headline metric, mean ± std over seeds, the learning
 rate chosen on the selection split and the grid (marked `oracle` when that split is the reported one); self-training: the metric per round; QA: EM/F1 and training features/s.
 
-Usage: python benchmarks/summarize_finetune.py runs/figures
+With `--json PATH` the tables are also written as JSON, with each run's provenance (commit and dirty flag,
+library versions, machine, load average at start and end, as its metrics.json recorded them) and, with
+`--encoder DIR`, the encoder's (its steps, tokens seen, validation loss, run_info.json and provenance).
+
+Usage: python benchmarks/summarize_finetune.py runs/figures [--encoder DIR] [--json runs/figures/figures.json]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -14,12 +19,31 @@ from pathlib import Path
 from common import table
 
 
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def encoder_record(enc: Path) -> dict:
+    """What the figures' encoder recorded: its length, validation figures, run_info and provenance."""
+    m, info = _json(enc / "metrics.json"), _json(enc / "run_info.json")
+    keep = ("steps", "tokens_seen", "train_runtime_s", "eval_loss", "eval_mlm_accuracy", "eval_perplexity", "provenance")
+    return {"dir": str(enc), **{k: m[k] for k in keep if k in m},
+            "run_info": {k: info.get(k) for k in ("argv", "time", "versions", "git", "machine")}}
+
+
 def main() -> None:
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/figures")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("root", nargs="?", default="runs/figures")
+    ap.add_argument("--encoder", help="the pretrained encoder's directory (recorded in the JSON)")
+    ap.add_argument("--json", help="also write the tables and every run's provenance to this file")
+    args = ap.parse_args()
+    root = Path(args.root)
     cls_rows, st_rows, qa_rows = [], [], []
+    runs: dict[str, dict] = {}
     for path in sorted(root.glob("*/metrics.json")):
         m = json.loads(path.read_text())
         name = path.parent.name
+        runs[name] = {"provenance": m.get("provenance"), "init": m.get("init")}
         if "summary" in m:  # a multi-seed classification run
             split = m["report_split"]
             metric = m["selection"]["metric"]
@@ -39,9 +63,24 @@ def main() -> None:
                 em = e.get("exact_match", e.get("exact"))
                 qa_rows.append([name, m["init"], split, f"{em:.2f}", f"{e['f1']:.2f}", m["steps"], m["train_features"],
                                 f"{m['train_features_per_second']:.1f}", f"{e['eval_features_per_second']:.1f}"])
+    heads = {"classification": ["run", "init", "labels", "metric", "mean ± std (%)", "per seed", "best lr",
+                                "grid (seed 1, selection split)"],
+             "self_training": ["run", "round", "pseudo-labels per seed", "accuracy mean ± std (%)"],
+             "qa": ["run", "init", "split", "EM", "F1", "steps", "train windows", "train windows/s", "eval windows/s"]}
+    if args.json:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from nlp_ssl.runinfo import git_revision, library_versions
+
+        record = {"command": " ".join(["python", *sys.argv]), "tabulated_at": {"git": git_revision(),
+                                                                             "versions": library_versions()},
+                  "encoder": encoder_record(Path(args.encoder)) if args.encoder else None,
+                  "tables": {k: {"headers": heads[k], "rows": rows} for k, rows in
+                             (("classification", cls_rows), ("self_training", st_rows), ("qa", qa_rows)) if rows},
+                  "runs": runs}
+        Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
+        print(f"written to {args.json}")
     if cls_rows:
-        print(table(["run", "init", "labels", "metric", "mean ± std (%)", "per seed", "best lr", "grid (seed 1, selection split)"],
-                    cls_rows))
+        print(table(heads["classification"], cls_rows))
     if st_rows:
         print()
         print(table(["run", "round", "pseudo-labels per seed", "accuracy mean ± std (%)"], st_rows))

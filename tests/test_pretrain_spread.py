@@ -1,0 +1,47 @@
+"""benchmarks/pretrain_spread.py: the spread over pretraining runs and over fine-tuning seeds, computed by hand."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def spread(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    sys.modules.pop("pretrain_spread", None)
+    import pretrain_spread
+
+    return pretrain_spread
+
+
+def test_spread_over_pretraining_runs_and_finetune_seeds(spread):
+    encoders = {"tokens-seed1": {"budget": "tokens"}, "tokens-seed2": {"budget": "tokens"},
+                "time-seed1": {"budget": "time"}, "time-seed2": {"budget": "time"}}
+    scores = {"t": {"scratch": [50.0, 52.0, 54.0],            # mean 52, std 2
+                    "tokens-seed1": [60.0, 62.0, 64.0],       # run mean 62, within-run std 2
+                    "tokens-seed2": [66.0, 66.0, 66.0],       # run mean 66, within-run std 0
+                    "time-seed1": [50.0, 54.0, 58.0],         # run mean 54, within-run std 4
+                    "time-seed2": [54.0, 54.0, 54.0]}}        # run mean 54
+    s = spread.summarize(encoders, scores)["t"]
+    assert s["scratch"]["mean"] == 52 and s["scratch"]["std_over_finetune_seeds"] == 2
+    tok = s["tokens"]
+    assert tok["mean"] == 64 and tok["std_over_pretraining_runs"] == pytest.approx(2 ** 0.5 * 2)  # stdev(62, 66)
+    assert tok["std_over_finetune_seeds_within_run"] == 1  # mean of 2 and 0
+    assert tok["minus_scratch"] == 12 and tok["spread_bar"] == pytest.approx(2 * 2 * 2 ** 0.5)
+    assert tok["exceeds_spread"] is True  # 12 > 5.66
+    tim = s["time"]
+    assert tim["mean"] == 54 and tim["std_over_pretraining_runs"] == 0 and tim["minus_scratch"] == 2
+    assert tim["spread_bar"] == 4 and tim["exceeds_spread"] is False  # 2 < 2 x scratch's std 2
+    assert s["tokens_minus_time"]["difference"] == 10 and s["tokens_minus_time"]["exceeds_spread"] is True
+
+
+def test_report_scores_reads_the_reported_split(spread):
+    m = {"report_split": "test", "selection": {"metric": "accuracy"},
+         "runs": [{"eval": {"test": {"accuracy": 0.5}, "dev": {"accuracy": 0.9}}},
+                  {"eval": {"test": {"accuracy": 0.75}, "dev": {"accuracy": 0.1}}}]}
+    assert spread.report_scores(m) == [50.0, 75.0]
