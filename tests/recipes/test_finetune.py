@@ -46,6 +46,9 @@ def test_single_run_saves_a_model_that_loads_without_nlp_ssl(tmp_path, tiny_enco
     # the best weights are chosen on the selection split (carved from train), never on dev, which is reported
     assert max(p["accuracy"] for p in points) == pytest.approx(metrics["eval"]["selection"]["accuracy"])  # best kept
     assert (metrics["selection_split"], metrics["report_split"], metrics["oracle"]) == ("selection", "dev", False)
+    prov = json.loads((out / "metrics.json").read_text())["provenance"]  # where the figure came from
+    assert {"git", "versions", "machine", "started", "ended"} <= set(prov)
+    assert len(prov["machine"]["load_average_start"]) == 3 and prov["machine"]["cores"] >= 1
     assert (out / "plots" / "training.png").read_bytes()[:4] == b"\x89PNG"
     from huggingface_hub import ModelCard
 
@@ -121,6 +124,8 @@ def test_seeds_grid_summary_and_resume(tmp_path, tiny_encoder_dir, data_dir, mon
     accs = [r["eval"]["dev"]["accuracy"] for r in summary["runs"]]
     assert summary["summary"]["dev"]["accuracy"]["mean"] == pytest.approx(sum(accs) / 2)
     assert summary["summary"]["dev"]["accuracy"]["std"] == pytest.approx(abs(accs[0] - accs[1]) / 2 ** 0.5)
+    saved = json.loads((out / "metrics.json").read_text())  # the summary records where it came from
+    assert saved["provenance"]["machine"]["load_average_end"] is not None and "commit" in saved["provenance"]["git"]
     assert [r["train_examples"] for r in map(lambda d: json.loads((d / "metrics.json").read_text()),
                                              out.glob("lr*"))] == [40, 40, 40]
 

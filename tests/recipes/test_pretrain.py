@@ -190,6 +190,21 @@ def test_resume_equals_uninterrupted_run(tmp_path, blocks):
 
 
 @pytest.mark.slow  # real wall-clock time; the schedule itself is tested exactly with a fake clock in test_training.py
+def test_token_budget_runs_its_steps_and_records_tokens_and_provenance(tmp_path, blocks):
+    # 1,000 tokens at 8 blocks x 32 tokens a step: ceil(3.9) = 4 steps, 1,024 tokens seen
+    metrics = main(cfg(tmp_path, blocks, max_steps=-1, max_tokens=1000))
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and saved["tokens_seen"] == 4 * 8 * 32
+    prov = saved["provenance"]
+    assert prov["run_length"] == {"unit": "max_tokens", "value": 1000, "machine_speed_dependent": False}
+    assert len(prov["machine"]["load_average_start"]) == 3 and len(prov["machine"]["load_average_end"]) == 3
+    assert prov["machine"]["cores"] >= 1 and prov["versions"]["transformers"] and "commit" in prov["git"]
+    # the schedule ran over those 4 steps: linear decay to zero at the last one
+    lrs = [h["learning_rate"] for h in json.loads((tmp_path / "run" / "log_history.json").read_text())
+           if "learning_rate" in h]
+    assert len(lrs) == 4 and lrs[0] == pytest.approx(3e-3) and lrs == sorted(lrs, reverse=True)
+
+
 def test_time_budget_stops_at_deadline_with_schedule_at_its_end(tmp_path, blocks):
     budget_s = 0.3 * 60  # long enough for a dozen steps on a busy 2-core machine
     metrics = main(cfg(tmp_path, blocks, max_steps=-1, max_time_minutes=0.3, warmup_ratio=0.1))
