@@ -36,10 +36,10 @@ PRETRAIN_CONFIG = "configs/pretrain/bert-tiny-imdb-tokens-cpu.yaml"
 # task name -> (fine-tuning config, overrides): the README's 100-label protocol (30 epochs of batch 16)
 TASKS = {
     "sst2-100": ("configs/finetune/sst2-1000-labels-bert-tiny-cpu.yaml",
-                 ["max_train_samples=100", "train.num_epochs=30", "train.per_device_batch_size=16"]),
+                 ["max_train_samples=100", "train.num_train_epochs=30", "train.per_device_train_batch_size=16"]),
     "sst2-1000": ("configs/finetune/sst2-1000-labels-bert-tiny-cpu.yaml", []),
     "imdb-100": ("configs/finetune/imdb-bert-tiny-cpu.yaml",
-                 ["max_train_samples=100", "train.num_epochs=30", "train.per_device_batch_size=16"]),
+                 ["max_train_samples=100", "train.num_train_epochs=30", "train.per_device_train_batch_size=16"]),
 }
 
 
@@ -141,7 +141,7 @@ def main() -> None:
     if args.quick:
         args.max_tokens, args.minutes, args.batch = 20 * 8 * 128, 0.3, 8
         args.pretrain_seeds, args.finetune_seeds, args.out = "1,2", "1,2", args.out + "-quick"
-    quick_ft = ["max_train_samples=40", "train.num_epochs=1"] if args.quick else []
+    quick_ft = ["max_train_samples=40", "train.num_train_epochs=1"] if args.quick else []
     sys.path.insert(0, str(REPO))
     from nlp_ssl.runinfo import RunClock
 
@@ -151,9 +151,9 @@ def main() -> None:
     pre_seeds = [int(s) for s in args.pretrain_seeds.split(",")]
     ft_seeds = f"[{args.finetune_seeds}]"
     budgets = args.budgets.split(",")
-    common = [f"data={args.data}", f"tokenizer={args.tokenizer}", f"train.per_device_batch_size={args.batch}",
+    common = [f"data={args.data}", f"tokenizer={args.tokenizer}", f"train.per_device_train_batch_size={args.batch}",
               f"impl.num_threads={args.threads}", "train.report_to=[none]", "train.eval_steps=0", "train.save_steps=0",
-              "train.eval_blocks=500", "train.max_steps=-1", "train.num_epochs=null"]
+              "train.eval_blocks=500", "train.max_steps=-1", "train.num_train_epochs=null"]
     budget_keys = {"tokens": [f"train.max_tokens={args.max_tokens}", "train.max_time_minutes=null"],
                    "time": ["train.max_tokens=null", f"train.max_time_minutes={args.minutes}"]}
     with open(out / "log.txt", "a") as log:
@@ -180,8 +180,8 @@ def main() -> None:
             scores[task] = {}
             for name, (enc, init, lr) in runs.items():
                 ft = out / "finetune" / task / name
-                nlp_ssl("finetune", config, f"model={enc}", f"init={init}", f"output_dir={ft}", f"seeds={ft_seeds}",
-                        f"train.learning_rates=[{lr}]", "save_predictions=false", *overrides, *quick_ft, log=log)
+                nlp_ssl("finetune", config, f"model={enc}", f"init={init}", f"output_dir={ft}", f"seed={ft_seeds}",
+                        f"train.learning_rate=[{lr}]", "save_predictions=false", *overrides, *quick_ft, log=log)
                 scores[task][name] = report_scores(json.loads((ft / "metrics.json").read_text()))
     summary = summarize(encoders, scores)
     result = {"args": vars(args), "encoders": encoders, "tasks": summary, "provenance": clock.provenance(),

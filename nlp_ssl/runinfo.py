@@ -92,11 +92,13 @@ class RunClock:
     def __init__(self):
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.load_start = load_average()
+        self.git = git_revision()  # at the start: the code the run loaded, even if the checkout moves meanwhile
         self.t0 = time.monotonic()
 
     def provenance(self, **extra: Any) -> dict[str, Any]:
-        """The commit (and dirty flag), library versions, the machine and its load at the start and the end."""
-        return {"git": git_revision(), "versions": library_versions(),
+        """The commit (and dirty flag) at the start, library versions, the machine and its load at the start and
+        the end."""
+        return {"git": self.git, "versions": library_versions(),
                 "machine": {**machine_info(), "load_average_start": self.load_start, "load_average_end": load_average()},
                 "started": self.started, "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "wall_seconds": round(time.monotonic() - self.t0, 1), **extra}
