@@ -73,7 +73,7 @@ def pretrain(name: str, blocks: Path, out: Path, args, init_from: str | None = N
     config = {
         "output_dir": str(out), "data": str(blocks), "model": model, "objective": OBJECTIVES[name],
         "train": {"per_device_train_batch_size": args.batch, "learning_rate": args.lr, "warmup_ratio": 0.06,
-                  "max_time_minutes": args.minutes, "eval_steps": 0, "save_steps": 0, "eval_blocks": args.eval_blocks,
+                  "max_time_minutes": args.minutes, "eval_steps": 0, "save_steps": 0, "max_eval_samples": args.eval_blocks,
                   "logging_steps": 10, "report_to": ["none"], "seed": 0, "bf16": args.bf16},
         "overwrite": True}
     t0 = time.perf_counter()

@@ -154,7 +154,7 @@ def run_ours(blocks: Path, preset: str, batch: int, steps: int, warmup: int, bf1
             "output_dir": f"{tmp}/run", "data": str(blocks),
             "model": {"arch": "bert", "preset": preset, "dropout": dropout, "sparse_prediction": sparse},
             "train": {"per_device_train_batch_size": batch, "max_steps": steps, "learning_rate": 1e-3, "eval_steps": 0,
-                      "save_steps": 0, "logging_steps": 5, "eval_blocks": 64, "report_to": ["none"], "bf16": bf16},
+                      "save_steps": 0, "logging_steps": 5, "max_eval_samples": 64, "report_to": ["none"], "bf16": bf16},
             "impl": {"torch_compile": compile_}})
         history = json.loads((Path(tmp) / "run" / "log_history.json").read_text())
     return {"tokens_per_second": steady_tokens_per_second(history, warmup), "dims": PRESETS[preset]}

@@ -119,7 +119,7 @@ def run_ours(blocks: Path, preset: str, seconds: float, out: str) -> dict:
     m = run("pretrain", {
         "output_dir": out, "data": str(blocks), "model": {"arch": "bert", "preset": preset},
         "train": {"per_device_train_batch_size": BATCH, "learning_rate": LR, "warmup_ratio": WARMUP, "max_time_minutes": seconds / 60,
-                  "eval_steps": 0, "save_steps": 0, "logging_steps": 50, "eval_blocks": 64, "report_to": ["none"]}})
+                  "eval_steps": 0, "save_steps": 0, "logging_steps": 50, "max_eval_samples": 64, "report_to": ["none"]}})
     return {"steps": m["steps"], "planned_steps": "by time", "seconds": m["train_runtime_s"]}
 
 

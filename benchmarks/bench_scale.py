@@ -44,7 +44,7 @@ def run_config(data: str, tokenizer: str, out: str, per_device: int, steps: int,
     return {"output_dir": out, "data": data, "tokenizer": tokenizer,
             "model": {"arch": "bert", "preset": "tiny", "dropout": 0.0},
             "train": {"per_device_train_batch_size": per_device, "max_steps": steps, "eval_steps": 0, "save_steps": 0,
-                      "logging_steps": logging, "eval_blocks": 16, "report_to": ["none"], "warmup_ratio": 0.0},
+                      "logging_steps": logging, "max_eval_samples": 16, "report_to": ["none"], "warmup_ratio": 0.0},
             "impl": {"num_threads": 1}, "overwrite": True}
 
 

@@ -149,6 +149,9 @@ def _build(cls: type[T], data: dict, prefix: str, problems: list[str], failed: s
             problems.append(f"{prefix}{key}: renamed; write '{renamed_path(prefix, renamed[key])}' instead "
                             "(one vocabulary across commands, Hugging Face TrainingArguments names where they exist)")
             continue
+        if key not in fields and key in getattr(cls, "ELSEWHERE", {}):  # a key another command keeps here
+            problems.append(f"{prefix}{key}: {cls.ELSEWHERE[key]}")
+            continue
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(fields)}"

@@ -99,7 +99,7 @@ def setup_objective(cfg: PretrainConfig, tokenizer, blocks):
 
     torch.manual_seed(cfg.train.seed)
     objective = build_objective(cfg.objective, cfg.model, tokenizer, blocks, seed=cfg.train.seed,
-                                eval_blocks=cfg.train.eval_blocks)
+                                eval_blocks=cfg.train.max_eval_samples)
     check_ids_fit(blocks["train"], objective.config.vocab_size, cfg.data)
     if objective.eval_set is None and cfg.train.eval_steps:
         raise DataError(f"{cfg.data} has no validation blocks; prepare with validation_fraction > 0 or set train.eval_steps=0")

@@ -50,7 +50,7 @@ class TrainConfig:
               For figures meant to be reproduced.
             - num_train_epochs: passes over the training blocks (null: not set); with none set, one pass.
         eval_steps: evaluate every N steps (0: only at the end).
-        eval_blocks: validation blocks used for evaluation (masked once, the same every time).
+        max_eval_samples: validation blocks used for evaluation, the first N (masked once, the same every time).
         save_steps: checkpoint every N steps (0: only the final model).
         save_total_limit: checkpoints kept.
         logging_steps: log every N steps.
@@ -76,7 +76,7 @@ class TrainConfig:
     max_time_minutes: float | None = None
     max_tokens: int | None = None
     eval_steps: int = 500
-    eval_blocks: int = 1000
+    max_eval_samples: int = 1000
     save_steps: int = 500
     save_total_limit: int = 2
     logging_steps: int = 50
@@ -88,11 +88,16 @@ class TrainConfig:
     # old spellings, refused with the new name (and migrated when an older run's config.yaml is read)
     RENAMED: ClassVar[dict[str, str]] = {"per_device_batch_size": "per_device_train_batch_size",
                                          "num_epochs": "num_train_epochs", "lr_scheduler": "lr_scheduler_type",
-                                         "overwrite": "/overwrite"}
+                                         "overwrite": "/overwrite", "eval_blocks": "max_eval_samples"}
+
+    # keys fine-tuning keeps in `train` that pretraining keeps in `impl` (speed only, never results)
+    ELSEWHERE: ClassVar[dict[str, str]] = {
+        name: f"pretraining keeps this speed-only setting in impl; write 'impl.{name}' instead"
+        for name in ("torch_compile", "dataloader_num_workers")}
 
     def validate(self) -> list[str]:
         problems = []
-        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps", "eval_blocks"):
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps", "max_eval_samples"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}: must be at least 1")
         if self.per_device_eval_batch_size is not None and self.per_device_eval_batch_size < 1:

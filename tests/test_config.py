@@ -258,6 +258,8 @@ OLD_KEYS = [  # (command, raw config, the old key as written, the key to write i
     ("pretrain", {"output_dir": "o", "data": "d", "train": {"lr_scheduler": "cosine"}},
      "train.lr_scheduler", "train.lr_scheduler_type"),
     ("pretrain", {"output_dir": "o", "data": "d", "train": {"overwrite": True}}, "train.overwrite", "overwrite"),
+    ("pretrain", {"output_dir": "o", "data": "d", "train": {"eval_blocks": 64}}, "train.eval_blocks",
+     "train.max_eval_samples"),
     ("finetune", {"output_dir": "o", "model": "m", "train": {"learning_rates": [1e-4, 3e-4]}},
      "train.learning_rates", "train.learning_rate"),
     ("finetune", {"output_dir": "o", "model": "m", "train": {"per_device_batch_size": 8}},
@@ -283,6 +285,15 @@ def test_old_key_spellings_are_refused_naming_the_new_key(command, data, old, ne
                                 "Face TrainingArguments names where they exist)"]
 
 
+def test_a_key_another_command_keeps_elsewhere_names_its_place_here():
+    from nlp_ssl.cli import build_config
+
+    with pytest.raises(ConfigError) as e:
+        build_config("pretrain", {"output_dir": "o", "data": "d", "train": {"torch_compile": True}})
+    assert e.value.problems == ["train.torch_compile: pretraining keeps this speed-only setting in impl; write "
+                                "'impl.torch_compile' instead"]
+
+
 def test_the_same_names_in_every_command():
     """Pretraining and fine-tuning share the names of what they share (the Hugging Face TrainingArguments ones)."""
     import dataclasses
@@ -305,6 +316,7 @@ def test_the_same_names_in_every_command():
     for cls in (PretrainConfig, FinetuneConfig, QAFinetuneConfig):
         assert "overwrite" in names(cls) and "output_dir" in names(cls)
     assert "seed" in names(FinetuneConfig) and "seed" in names(QAFinetuneConfig)
+    assert all("max_eval_samples" in names(c) for c in (TrainConfig, EvaluateConfig, QAFinetuneConfig))
 
 
 def test_a_rate_or_a_grid_and_a_seed_or_several():

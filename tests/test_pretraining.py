@@ -30,7 +30,7 @@ def blocks(tiny_tokenizer_dir):
 
 def cfg(tmp_path, objective=None, model=None, **train) -> PretrainConfig:
     t = {"per_device_train_batch_size": 4, "max_steps": 3, "eval_steps": 0, "save_steps": 0, "report_to": ["none"],
-         "eval_blocks": 6, **train}
+         "max_eval_samples": 6, **train}
     return from_dict(PretrainConfig, {"output_dir": str(tmp_path / "run"), "data": "blocks", "model": {**TINY, **(model or {})},
                                       "objective": objective or {}, "train": t})
 

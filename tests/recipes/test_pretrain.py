@@ -33,7 +33,7 @@ def blocks(tmp_path_factory, tiny_tokenizer_dir, wiki_slice):
 
 def cfg(tmp_path, blocks, name="run", model=None, overwrite=False, **train):
     t = {"per_device_train_batch_size": 8, "learning_rate": 3e-3, "max_steps": 6, "eval_steps": 0, "save_steps": 0,
-         "logging_steps": 1, "eval_blocks": 32, "report_to": ["none"], "warmup_ratio": 0.0, **train}
+         "logging_steps": 1, "max_eval_samples": 32, "report_to": ["none"], "warmup_ratio": 0.0, **train}
     return from_dict(PretrainConfig, {"output_dir": str(tmp_path / name), "data": str(blocks),
                                       "model": {**TINY, **(model or {})}, "train": t, "overwrite": overwrite})
 
@@ -135,7 +135,7 @@ def test_whole_word_and_span_masking_and_causal_objective(tmp_path, blocks, monk
         c = cfg(tmp_path, blocks, name=name, max_steps=2)
         data = {"output_dir": c.output_dir, "data": c.data, "model": {**TINY, **extra.get("model", {})},
                 "objective": extra["objective"], "train": {"per_device_train_batch_size": 8, "max_steps": 2, "eval_steps": 0,
-                                                           "save_steps": 0, "report_to": ["none"], "eval_blocks": 16}}
+                                                           "save_steps": 0, "report_to": ["none"], "max_eval_samples": 16}}
         metrics = main(from_dict(PretrainConfig, data))
         assert metrics["steps"] == 2
         assert 5.5 < metrics["eval_loss"] < 9.5  # about ln(2000) = 7.6 after 2 steps from random weights

@@ -29,7 +29,7 @@ def blocks(tmp_path_factory, tiny_tokenizer_dir, wiki_slice):
 
 def cfg(tmp_path, blocks, objective, name="run", model=None, **train):
     t = {"per_device_train_batch_size": 8, "learning_rate": 3e-3, "max_steps": 4, "eval_steps": 0, "save_steps": 0,
-         "logging_steps": 1, "eval_blocks": 16, "report_to": ["none"], "warmup_ratio": 0.0, **train}
+         "logging_steps": 1, "max_eval_samples": 16, "report_to": ["none"], "warmup_ratio": 0.0, **train}
     return from_dict(PretrainConfig, {"output_dir": str(tmp_path / name), "data": str(blocks),
                                       "model": {**TINY, **(model or {})}, "objective": objective, "train": t})
 

@@ -115,7 +115,7 @@ class Workspace:
                "model": {"arch": "bert", "preset": "tiny", "num_layers": 1, "hidden_size": 32, "num_heads": 2,
                          "intermediate_size": 64, "max_position_embeddings": 128},
                "train": {"per_device_train_batch_size": 8, "max_steps": 2, "eval_steps": 0, "save_steps": 0,
-                         "logging_steps": 1, "eval_blocks": 8, "report_to": ["none"]}}
+                         "logging_steps": 1, "max_eval_samples": 8, "report_to": ["none"]}}
         self.write_yaml("pre.yaml", pre)
         src = {"path": str(self.data / "cls.csv")}
         ft = {"output_dir": self.p("clf"), "model": self.p("enc"),

@@ -30,6 +30,6 @@ def pretrain_dict():
 def _pretrain_dict(out, blocks, **train) -> dict:
     """A tiny pretraining config (a few CPU-seconds) as plain data."""
     t = {"per_device_train_batch_size": 8, "learning_rate": 3e-3, "max_steps": 6, "eval_steps": 3, "save_steps": 3,
-         "save_total_limit": 2, "logging_steps": 1, "eval_blocks": 16, "report_to": ["none"], "warmup_ratio": 0.0,
+         "save_total_limit": 2, "logging_steps": 1, "max_eval_samples": 16, "report_to": ["none"], "warmup_ratio": 0.0,
          **train}
     return {"output_dir": str(out), "data": str(blocks), "model": dict(TINY), "train": t}

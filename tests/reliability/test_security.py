@@ -104,7 +104,7 @@ def test_planted_hf_token_appears_in_no_output_file(tmp_path, monkeypatch, capsy
         "model": {"arch": "bert", "preset": "tiny", "num_layers": 1, "hidden_size": 32, "num_heads": 2,
                   "intermediate_size": 64},
         "train": {"per_device_train_batch_size": 8, "max_steps": 2, "eval_steps": 1, "save_steps": 1, "logging_steps": 1,
-                  "eval_blocks": 8, "report_to": ["tensorboard"]}}))
+                  "max_eval_samples": 8, "report_to": ["tensorboard"]}}))
     data = tmp_path / "cls.csv"
     data.write_text("text,label\n" + "".join(f"{'good' if i % 2 else 'bad'} film {i},{'pos' if i % 2 else 'neg'}\n"
                                              for i in range(40)))
