@@ -153,7 +153,7 @@ def main() -> None:
     budgets = args.budgets.split(",")
     common = [f"data={args.data}", f"tokenizer={args.tokenizer}", f"train.per_device_train_batch_size={args.batch}",
               f"impl.num_threads={args.threads}", "train.report_to=[none]", "train.eval_steps=0", "train.save_steps=0",
-              "train.eval_blocks=500", "train.max_steps=-1", "train.num_train_epochs=null"]
+              "train.max_eval_samples=500", "train.max_steps=-1", "train.num_train_epochs=null"]
     budget_keys = {"tokens": [f"train.max_tokens={args.max_tokens}", "train.max_time_minutes=null"],
                    "time": ["train.max_tokens=null", f"train.max_time_minutes={args.minutes}"]}
     with open(out / "log.txt", "a") as log:

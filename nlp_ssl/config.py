@@ -442,15 +442,20 @@ def field_docs(cls: type) -> dict[str, str]:
     except StopIteration:
         return {}
     out: dict[str, str] = {}
-    current: list[str] = []
+    current: list[str] = []  # the names the lines being read describe
+    group: list[str] = []  # the names of the entry (`a, b: text`), whose bullets `- a: text` describe one each
     for line in lines[start + 1:]:
         if line.strip() and not line.startswith(" "):
             break  # the next section
         m = re.match(r"^ {4}([A-Za-z_][\w]*(?:, *[A-Za-z_][\w]*)*): (.*)$", line)
+        bullet = re.match(r"^ {5,}- ([A-Za-z_]\w*): (.*)$", line)
         if m:
-            current = [n.strip() for n in m.group(1).split(",")]
+            group = current = [n.strip() for n in m.group(1).split(",")]
             for name in current:
                 out[name] = m.group(2).strip()
+        elif bullet and bullet.group(1) in group:
+            current = [bullet.group(1)]
+            out[current[0]] = bullet.group(2).strip()
         elif line.strip() and current:
             for name in current:
                 out[name] += " " + line.strip()

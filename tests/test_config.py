@@ -345,3 +345,32 @@ def test_migrate_reads_a_config_written_before_the_renames():
     assert to_dict(new) == to_dict(from_dict(PretrainConfig, {
         "output_dir": "o", "data": "d", "overwrite": True,
         "train": {"per_device_train_batch_size": 8, "num_train_epochs": 2.0, "lr_scheduler_type": "cosine"}}))
+
+
+def test_field_docs_read_the_attributes_section_with_groups_and_bullets():
+    from nlp_ssl.config import field_docs, one_line
+    from nlp_ssl.training import TrainConfig
+
+    @dataclass
+    class Doc:
+        """A class.
+
+        Attributes:
+            a, b: shared text,
+                continued.
+            c, d: how long; one of:
+                - c: seconds, e.g. 3.
+                  Then more.
+                - d: steps.
+            e: last one.
+
+        Example:
+            e: not an attribute.
+        """
+
+        a: int = 0
+
+    assert field_docs(Doc) == {"a": "shared text, continued.", "b": "shared text, continued.",
+                               "c": "seconds, e.g. 3. Then more.", "d": "steps.", "e": "last one."}
+    assert one_line("seconds, e.g. 3. Then more.") == "seconds, e.g. 3."
+    assert one_line(field_docs(TrainConfig)["max_steps"]) == "optimizer steps (-1: not set); the schedule runs over these steps."
