@@ -358,11 +358,14 @@ def training_arguments(out_dir: str, cfg: FinetuneTrainConfig, lr: float, seed: 
 
 
 def eval_device(cuda_available: bool | None = None):
-    """Where evaluation and prediction run: the CUDA GPU when there is one (as the Trainer trains), else the CPU."""
+    """Where evaluation and prediction run: the CUDA GPU when there is one (as the Trainer trains; under
+    `accelerate launch`, this rank's own GPU, `LOCAL_RANK`), else the CPU."""
+    import os
+
     import torch
 
     cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
-    return torch.device("cuda" if cuda else "cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
 
 
 def autocast_dtype(bf16: bool, fp16: bool):

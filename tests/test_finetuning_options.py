@@ -285,7 +285,10 @@ def test_evaluation_runs_on_the_gpu_when_there_is_one(monkeypatch, tmp_path):
     from nlp_ssl.finetuning import autocast_dtype, eval_device, precision_of
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert eval_device().type == "cuda"
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert eval_device() == torch.device("cuda", 0)
+    monkeypatch.setenv("LOCAL_RANK", "1")  # the second rank of `accelerate launch` on two GPUs
+    assert eval_device() == torch.device("cuda", 1)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert eval_device().type == "cpu"
     assert (autocast_dtype(True, False), autocast_dtype(False, True), autocast_dtype(False, False)) == (

@@ -9,7 +9,8 @@ from nlp_ssl.config import from_dict
 from nlp_ssl.recipes.finetune import FinetuneConfig, main
 
 
-def test_finetune_writes_a_submission_and_predict_reproduces_it(tmp_path, tiny_encoder_dir, data_dir, capsys):
+def test_finetune_writes_a_submission_and_predict_reproduces_it(tmp_path, tiny_encoder_dir, data_dir, capsys,
+                                                                 monkeypatch):
     test = {"path": "glue/sst2/test.tsv", "max_examples": 30}
     task = {"preset": "sst2", "max_length": 32, "train": {"path": "glue/sst2/train.tsv", "max_examples": 64},
             "eval": {"dev": {"path": "glue/sst2/dev.tsv", "max_examples": 16}}, "predict": {"test": test}}
@@ -22,10 +23,16 @@ def test_finetune_writes_a_submission_and_predict_reproduces_it(tmp_path, tiny_e
     assert [line.split("\t")[0] for line in lines[1:]] == [str(i) for i in range(30)]
     assert {line.split("\t")[1] for line in lines[1:]} <= {"0", "1"}  # GLUE's SST-2 labels are ids
 
+    import torch
+
+    import nlp_ssl.finetuning
+
+    asked = []  # prediction runs where eval_device says (the GPU when there is one; none here)
+    monkeypatch.setattr(nlp_ssl.finetuning, "eval_device", lambda: asked.append(1) or torch.device("cpu"))
     out = tmp_path / "SST-2.tsv"
     rc = cli(["predict", str(tmp_path / "run"), "input.path=glue/sst2/test.tsv", "input.max_examples=30",
               f"output={out}", "--data-dir", data_dir])
-    assert rc == 0 and out.read_text().splitlines() == lines
+    assert rc == 0 and out.read_text().splitlines() == lines and asked
     assert "wrote 30 predictions" in capsys.readouterr().out
     names = tmp_path / "names.tsv"
     assert cli(["predict", str(tmp_path / "run"), "input.path=glue/sst2/test.tsv", "input.max_examples=3",
