@@ -583,6 +583,11 @@ def train(model, args, train_set, collator, tokenizer, layer_lr_decay: float = 1
     if len(train_set) == 0:
         raise DataError("the training set is empty")
     align_token_types(model, tokenizer)
+    # The task heads' losses are plain batch means that ignore `num_items_in_batch`, but their forward takes
+    # **kwargs, so the Trainer (transformers 5) would take the loss as already normalised for gradient
+    # accumulation: summed, not averaged, over micro-batches (twice the gradient with 2 steps, clipped differently).
+    # Saying so makes the Trainer divide by the accumulation steps, as for any plain loss.
+    model.accepts_loss_kwargs = False
     Trainer = make_trainer_class()
     if layer_lr_decay != 1.0:
         Trainer = with_layerwise_lr(Trainer, layer_lr_decay)

@@ -319,3 +319,38 @@ def test_prediction_uses_autocast_as_training_did():
     assert np.allclose(fp32["logits"], bf16["logits"], atol=0.05)
     predict(model, ds, collate, 8, dtype=torch.float16)  # float16 autocast is for GPUs: fp32 on the CPU
     assert seen[-1] == torch.float32
+
+
+def test_gradient_accumulation_averages_the_micro_batches(tmp_path, tiny_tokenizer_dir):
+    """Two micro-batches of 8 train as one batch of 16: the same loss (the mean, not the sum) and gradient."""
+    from datasets import Dataset
+
+    from nlp_ssl.finetuning import FinetuneTrainConfig, train, training_arguments
+
+    rng = np.random.default_rng(0)
+    ids = [[2, *rng.integers(5, 50, 6).tolist(), 3] for _ in range(16)]
+    ds = Dataset.from_dict({"input_ids": ids, "labels": [i % 2 for i in range(16)], "length": [8] * 16})
+
+    def collate(rows):
+        return {"input_ids": torch.tensor([r["input_ids"] for r in rows]),
+                "labels": torch.tensor([r["labels"] for r in rows])}
+
+    from nlp_ssl.tokenization import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_tokenizer_dir))
+    results = {}
+    for accumulation, batch in ((1, 16), (2, 8)):
+        from transformers import BertConfig, BertForSequenceClassification
+
+        torch.manual_seed(0)
+        model = BertForSequenceClassification(BertConfig(
+            vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))  # no dropout: comparable
+        cfg = FinetuneTrainConfig(per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation,
+                                  max_steps=1, warmup_ratio=0.0, group_by_length=False, report_to=[], dropout=0.0,
+                                  max_grad_norm=0.0, optim="sgd", lr_scheduler_type="constant")
+        args = training_arguments(str(tmp_path / str(accumulation)), cfg, 0.5, 1, cuda_available=False)
+        trainer, stats = train(model, args, ds, collate, tok)
+        results[accumulation] = (stats["train_loss"], model.classifier.weight.detach().clone())
+    assert results[2][0] == pytest.approx(results[1][0], rel=1e-4)  # ~ln 2, not twice it
+    assert torch.allclose(results[2][1], results[1][1], atol=1e-5)  # one SGD step on the same mean gradient

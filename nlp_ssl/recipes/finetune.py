@@ -23,7 +23,7 @@ __all__ = ["FinetuneConfig", "main"]
 def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Fine-tune and return the metrics (also written to output_dir/metrics.json)."""
     from nlp_ssl.atomic import write_marker
-    from nlp_ssl.finetuning import is_main_process, refuse_unresumed
+    from nlp_ssl.finetuning import check_trainer_options, is_main_process, refuse_unresumed
     from nlp_ssl.hub import share, write_model_card
     from nlp_ssl.plots import plot_run
     from nlp_ssl.runinfo import RunClock, write_run_info
@@ -31,6 +31,7 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     from nlp_ssl.tasks.classification_finetune import ClassificationJob, grid_summary, headline, run_key
 
     # --- setup ---------------------------------------------------------------------------------------
+    check_trainer_options(cfg.train)  # what the Trainer would refuse: config errors before any other
     clock = RunClock()  # load average at the start, for the summary's provenance
     out = Path(cfg.output_dir)
     if check_output_dir(cfg) == "done":

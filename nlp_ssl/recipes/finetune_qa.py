@@ -22,14 +22,15 @@ __all__ = ["QAFinetuneConfig", "main"]
 def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Fine-tune for extractive QA and return the metrics (also written to output_dir/metrics.json)."""
     from nlp_ssl.atomic import scratch_dir
-    from nlp_ssl.finetuning import (autocast_dtype, checkpoint_to_resume, is_main_process, main_process_output,
-                                    refuse_unresumed)
+    from nlp_ssl.finetuning import (autocast_dtype, check_trainer_options, checkpoint_to_resume, is_main_process,
+                                    main_process_output, refuse_unresumed)
     from nlp_ssl.hub import share
     from nlp_ssl.runinfo import write_run_info
     from nlp_ssl.tasks.qa_finetune import (headline, load_qa_data, run_metrics, save_qa_run, score_splits, setup_qa,
                                            train_qa)
 
     # --- setup ---------------------------------------------------------------------------------------
+    check_trainer_options(cfg.train)  # what the Trainer would refuse: config errors before any other
     out = Path(cfg.output_dir)
     if check_output_dir(cfg) == "done":
         print(f"{out} already holds this run, finished (same config); nothing to do")

@@ -128,9 +128,8 @@ class ClassificationJob:
         self.cfg = cfg
         self.task = resolve_task(cfg.task)  # config mistakes first, before any heavy import
         self.best_metric = best_metric(cfg.train, self.task)
-        from nlp_ssl.finetuning import autocast_dtype, check_trainer_options
+        from nlp_ssl.finetuning import autocast_dtype
 
-        check_trainer_options(cfg.train)
         self.dtype = autocast_dtype(cfg.train.bf16, cfg.train.fp16)
         check_model_dir(cfg.model, cfg.tokenizer)
 
@@ -209,7 +208,8 @@ class ClassificationJob:
         self.log_history, self.logs_dir = trainer.state.log_history, args.output_dir
         self.curve = None if curve is None else {"split": sel, "metric": metric, "best_step": curve.best_step,
                                                  "best": curve.best, "greater_is_better": tc.best_is_greater(),
-                                                 "stopped_early": curve.stopped, "points": curve.curve}
+                                                 "stopped_early": curve.stopped and stats["steps"] < trainer.state.max_steps,
+                                                 "points": curve.curve}
         return trainer.model, stats
 
     def score(self, model, split: str, with_loss: bool = False) -> tuple[dict[str, float], list[dict], float]:
@@ -271,6 +271,8 @@ class ClassificationJob:
                        "selection_split": task.selection_split, "report_split": task.report_split,
                        "oracle": is_oracle(cfg, task), "run_key": run_key(cfg, lr, seed),
                        "provenance": clock.provenance()}
+            if self.curve:  # the step whose weights were kept (load_best_model_at_end) and why training ended
+                metrics.update(best_step=self.curve["best_step"], stopped_early=self.curve["stopped_early"])
             if cfg.self_training.rounds:
                 metrics["self_training"] = rounds
             # this run's rate and seed, written as the config gave them (a value, or a list of one)

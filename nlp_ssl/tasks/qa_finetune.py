@@ -95,9 +95,6 @@ def setup_qa(cfg: QAFinetuneConfig):
 
     task = resolve_qa_task(cfg.task)
     qa_best_metric(cfg, task)
-    from nlp_ssl.finetuning import check_trainer_options
-
-    check_trainer_options(cfg.train)
     check_model_dir(cfg.model, cfg.tokenizer)
     tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
     check_fast_tokenizer(tokenizer)
@@ -202,7 +199,7 @@ def train_qa(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, tokenizer,
                            tc.layer_lr_decay, (curve,) if curve else (), checkpoint=resume_from)
     record = None if curve is None else {
         "split": task.selection_split, "metric": metric, "best_step": curve.best_step, "best": curve.best,
-        "greater_is_better": tc.best_is_greater(), "stopped_early": curve.stopped, "points": curve.curve}
+        "greater_is_better": tc.best_is_greater(), "stopped_early": curve.stopped and stats["steps"] < trainer.state.max_steps, "points": curve.curve}
     return trainer, stats, record
 
 

@@ -83,7 +83,7 @@ def test_best_weights_are_those_of_the_best_selection_score(tmp_path, tiny_encod
     curve = json.loads((tmp_path / "loss" / "learning_curve.json").read_text())
     assert curve["metric"] == "loss" and curve["greater_is_better"] is False
     best = min(curve["points"], key=lambda p: p["loss"])
-    assert curve["best_step"] == best["step"]
+    assert curve["best_step"] == best["step"] == metrics["best_step"]
     # the saved model is the best one: its selection accuracy is that of the best point
     assert metrics["eval"]["selection"]["accuracy"] == pytest.approx(best["accuracy"])
 
