@@ -354,3 +354,21 @@ def test_gradient_accumulation_averages_the_micro_batches(tmp_path, tiny_tokeniz
         results[accumulation] = (stats["train_loss"], model.classifier.weight.detach().clone())
     assert results[2][0] == pytest.approx(results[1][0], rel=1e-4)  # ~ln 2, not twice it
     assert torch.allclose(results[2][1], results[1][1], atol=1e-5)  # one SGD step on the same mean gradient
+
+
+def test_default_optimizer_is_the_trainers_own_so_earlier_figures_reproduce(tmp_path):
+    """Every fine-tuning figure before train.optim existed ran with the Trainer's default optimizer (fused AdamW
+    on torch >= 2.8). A different default (unfused `adamw_torch`) gives other weights from the same seed (issue
+    15: the README's IMDB 100-label protocol, 14 steps from scratch, differed in the trained weights), so a
+    figure re-run at its commit's seed would be a different run."""
+    from transformers import TrainingArguments
+
+    from nlp_ssl.config import read_yaml
+    from nlp_ssl.finetuning import FinetuneTrainConfig
+
+    trainer_default = TrainingArguments(output_dir=str(tmp_path), use_cpu=True).optim.value
+    assert FinetuneTrainConfig().optim == trainer_default
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    shipped = {str(p.relative_to(configs)): (read_yaml(p).get("train") or {}).get("optim")
+               for p in sorted(configs.rglob("*.yaml")) if "\n  optim:" in p.read_text()}
+    assert shipped and set(shipped.values()) == {trainer_default}, shipped
