@@ -121,13 +121,35 @@ def configure_sharding(trainer, log=print) -> str:
     return "ddp" if world > 1 else "single"
 
 
+def refuse_sharded_parameters(trainer, what: str = "fine-tuning") -> None:
+    """Refuse a Trainer whose parameters are sharded across ranks (FSDP, DeepSpeed ZeRO-3) for `what`: its
+    prediction (`finetuning.predict`) runs the model on each rank's own share of the examples, a different number
+    of batches per rank, and a sharded model's forward is collective (it gathers each block's weights), so the
+    rank with fewer batches would leave the others waiting forever; its save writes the local module on rank 0.
+    DDP and ZeRO-1/2 keep whole weights on every rank and run as they are. A config error naming the fix."""
+    from nlp_ssl.errors import ConfigError
+
+    how = None
+    if getattr(trainer, "is_fsdp_enabled", False):
+        how = "FSDP"
+    elif getattr(trainer, "is_deepspeed_enabled", False):
+        plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+        if getattr(plugin, "zero_stage", None) == 3:
+            how = "DeepSpeed ZeRO-3"
+    if how:
+        raise ConfigError([f"accelerate config: {what} does not run with {how} (parameters sharded across ranks; "
+                           "its prediction and save need whole weights on every rank); launch it with "
+                           "configs/accelerate/multi-gpu.yaml (DDP) or deepspeed-zero2.yaml"])
+
+
 def gather_full_state_dict(trainer) -> dict[str, Any] | None:
     """Collective: every rank must call it at the same point. The model's full (unsharded) weights on the process
-    that saves, when they are sharded across ranks (FSDP, DeepSpeed); None when every rank already holds them
-    (single process, DDP, DeepSpeed ZeRO-1/2 gather nothing), so the caller saves the model as it is.
+    that saves, under FSDP and DeepSpeed; None without them (single process, DDP: every rank holds the weights),
+    so the caller saves the model as it is.
 
     Uses `Accelerator.get_state_dict` (FSDP2: `get_model_state_dict(full_state_dict=True, cpu_offload=True)`, the
-    whole dict on rank 0 and an empty one elsewhere; FSDP1: the FULL_STATE_DICT context with rank0_only).
+    whole dict on rank 0 and an empty one elsewhere; FSDP1: the FULL_STATE_DICT context with rank0_only;
+    DeepSpeed ZeRO-3: the consolidated 16-bit weights; ZeRO-1/2: a copy of the whole module's, not a gather).
     """
     if getattr(trainer, "is_fsdp_enabled", False):
         return trainer.accelerator.get_state_dict(trainer.model)

@@ -596,7 +596,10 @@ def train(model, args, train_set, collator, tokenizer, layer_lr_decay: float = 1
         Trainer = with_layerwise_lr(Trainer, layer_lr_decay)
     trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
                       processing_class=tokenizer, callbacks=list(callbacks))
+    from nlp_ssl.distributed import refuse_sharded_parameters
     from nlp_ssl.progress import use_run_progress
+
+    refuse_sharded_parameters(trainer)  # FSDP / ZeRO-3: sharded prediction would hang (on GPUs; CPU runs DDP)
 
     use_run_progress(trainer)  # steps on a terminal; one line per log in a log file
     if checkpoint:

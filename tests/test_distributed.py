@@ -215,7 +215,10 @@ tok = load_tokenizer(sys.argv[1])
 out = Path(sys.argv[2])
 
 # 1. prediction shared by the ranks, gathered in dataset order on each
-logits = predict(classifier(tok), predict_set(tok), PadCollator(tok), batch_size=4)[0]["logits"]
+clf = classifier(tok)
+seen = []  # the examples this rank's model was run on (its share, not the whole set)
+clf.register_forward_pre_hook(lambda m, args, kw: seen.extend(kw["input_ids"][:, 0].tolist()) or None, with_kwargs=True)
+logits = predict(clf, predict_set(tok), PadCollator(tok), batch_size=4)[0]["logits"]
 np.save(out.parent / f"logits-{state.process_index}.npy", logits)
 
 # 2. FSDP2 as accelerate applies it (fsdp2_prepare_model): each block its own unit, then the root
@@ -257,7 +260,8 @@ class ShardedTrainer:
 wrote = save_final(ShardedTrainer(), tok, out, {"steps": 3})
 if wrote:
     torch.save(full, out / "full.pt")
-print("RESULT", json.dumps({"rank": state.process_index, "wrote": wrote, "shard": list(local)}), flush=True)
+print("RESULT", json.dumps({"rank": state.process_index, "wrote": wrote, "shard": list(local), "predicted": len(seen)}),
+      flush=True)
 '''
 
 MODELS = '''
@@ -315,7 +319,10 @@ def test_two_ranks_predict_the_same_as_one_process_in_dataset_order(two_ranks, t
     from nlp_ssl.finetuning import PadCollator, predict
     from nlp_ssl.tokenization import load_tokenizer
 
-    work, _ = two_ranks
+    work, results = two_ranks
+    # each rank ran the model on its own share only (19 + 18), not on all 37 (the gathered logits alone cannot
+    # tell: every rank predicting everything gives them too)
+    assert [d["predicted"] for d in results] == [19, 18]
     monkeypatch.syspath_prepend(str(work))
     from two_rank_models import classifier, predict_set
 
@@ -350,3 +357,58 @@ def test_final_save_of_a_real_fsdp2_sharded_model_on_cpu_loads_whole(two_ranks):
     initial = AutoModelForMaskedLM.from_config(AutoConfig.from_pretrained(str(work / "out"))).state_dict()
     assert full[key].shape == (16, 32) and not torch.equal(loaded[key], initial[key])
     assert json.loads((work / "out" / "metrics.json").read_text()) == {"steps": 3}
+
+
+def test_fine_tuning_refuses_parameters_sharded_across_ranks():
+    """Fine-tuning predicts each rank's own share (a different number of batches per rank): under FSDP or ZeRO-3
+    a forward is collective, so the rank with fewer batches would leave the others waiting forever. Refused with
+    the config to use; DDP and ZeRO-2 (whole weights on every rank) run."""
+    from nlp_ssl.distributed import refuse_sharded_parameters
+    from nlp_ssl.errors import ConfigError
+
+    def trainer(fsdp=False, stage=None):
+        plugin = None if stage is None else SimpleNamespace(zero_stage=stage)
+        return SimpleNamespace(is_fsdp_enabled=fsdp, is_deepspeed_enabled=stage is not None,
+                               accelerator=SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=plugin)))
+
+    with pytest.raises(ConfigError, match="fine-tuning does not run with FSDP.*multi-gpu.yaml"):
+        refuse_sharded_parameters(trainer(fsdp=True))
+    with pytest.raises(ConfigError, match="DeepSpeed ZeRO-3"):
+        refuse_sharded_parameters(trainer(stage=3))
+    refuse_sharded_parameters(trainer())  # one process, DDP
+    refuse_sharded_parameters(trainer(stage=2))
+
+
+def test_the_fine_tuning_trainer_is_checked_for_sharded_parameters(tmp_path, tiny_tokenizer_dir, monkeypatch):
+    """`finetuning.train` asks before training: an FSDP-enabled Trainer stops with the config error."""
+    import transformers as tf
+
+    import nlp_ssl.training
+    from nlp_ssl.errors import ConfigError
+    from nlp_ssl.finetuning import PadCollator, train
+    from nlp_ssl.tokenization import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_tokenizer_dir))
+    real = nlp_ssl.training.make_trainer_class
+
+    def fsdp_trainer_class():
+        base = real()
+
+        class AsUnderFSDP(base):  # what accelerate sets on GPUs under configs/accelerate/fsdp.yaml
+            def __init__(self, *a, **k):
+                super().__init__(*a, **k)
+                self.is_fsdp_enabled = True
+
+            def fit(self, *a, **k):
+                pytest.fail("trained under FSDP")
+
+        return AsUnderFSDP
+
+    monkeypatch.setattr(nlp_ssl.training, "make_trainer_class", fsdp_trainer_class)
+    model = tf.BertForSequenceClassification(tf.BertConfig(**{**SMALL, "vocab_size": len(tok)}, num_labels=2))
+    from datasets import Dataset
+
+    ds = Dataset.from_dict({"input_ids": [[2, 5, 3]] * 4, "labels": [0, 1, 0, 1]})
+    args = tf.TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, max_steps=1)
+    with pytest.raises(ConfigError, match="FSDP"):
+        train(model, args, ds, PadCollator(tok), tok)

@@ -94,8 +94,10 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
         from nlp_ssl.outputs import write_json_atomic
         from nlp_ssl.tasks.sts import evaluate_sts_zero_shot
 
+        from nlp_ssl.finetuning import is_main_process
+
         results = evaluate_sts_zero_shot(cfg.model, task_dict, data_dir, cfg.splits, cfg.per_device_eval_batch_size)
-        if cfg.output_dir:
+        if cfg.output_dir and is_main_process():
             Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
             write_json_atomic(Path(cfg.output_dir) / "metrics.json", results)
         return results

@@ -3,7 +3,8 @@ labels of an unlabelled file (a GLUE test split, or any file with the task's tex
 classifier and write a GLUE-style submission file (`index\tprediction`, labels as the GLUE server expects).
 
 setup (the model's task from MODEL_DIR/config.yaml, the file and its ids) -> predict (on the GPU when there is
-one, with the autocast the model was trained with) -> write the submission.
+one, with the autocast the model was trained with; under `accelerate launch ... -m nlp_ssl predict`, each rank
+its share of the examples, gathered in order) -> write the submission (rank 0).
 """
 
 from __future__ import annotations
@@ -60,13 +61,15 @@ def main(cfg: PredictConfig, data_dir: str | None = None) -> dict[str, Any]:
 
     from nlp_ssl.atomic import check_output_file
     from nlp_ssl.config import from_dict, read_yaml
+    from nlp_ssl.distributed import join_process_group
     from nlp_ssl.errors import ConfigError
-    from nlp_ssl.finetuning import autocast_dtype, check_model_dir, eval_device, precision_of
+    from nlp_ssl.finetuning import autocast_dtype, check_model_dir, eval_device, is_main_process, precision_of
     from nlp_ssl.tasks.classification import TaskConfig, resolve_task
     from nlp_ssl.tasks.prediction import predict_unlabelled, unlabelled_dataset, write_submission
     from nlp_ssl.tokenization import load_tokenizer
 
     # --- setup ---------------------------------------------------------------------------------------
+    join_process_group()  # under `accelerate launch`, the ranks share the prediction (finetuning.predict)
     check_model_dir(cfg.model)
     check_output_file(cfg.output, "output")
     saved = Path(cfg.model) / "config.yaml"
@@ -91,7 +94,9 @@ def main(cfg: PredictConfig, data_dir: str | None = None) -> dict[str, Any]:
     # --- predict, write ------------------------------------------------------------------------------
     preds = predict_unlabelled(model, tokenizer, task, labels, ds, cfg.per_device_eval_batch_size,
                                autocast_dtype(*precision_of(cfg.model)), cfg.glue_labels)
-    write_submission(Path(cfg.output), ids, preds)
     counts = dict(Counter(preds)) if task.type == "classification" else {}
+    if not is_main_process():  # every rank has the gathered predictions; rank 0 alone writes them
+        return {"model": cfg.model, "output": cfg.output, "examples": len(preds), "label_counts": counts}
+    write_submission(Path(cfg.output), ids, preds)
     print(f"wrote {len(preds):,} predictions to {cfg.output}" + (f": {counts}" if counts else ""))
     return {"model": cfg.model, "output": cfg.output, "examples": len(preds), "label_counts": counts}

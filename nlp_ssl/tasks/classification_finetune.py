@@ -338,7 +338,7 @@ def evaluate_classifier(model_dir: str, task_dict: dict, splits: list[str] | Non
     from transformers import AutoModelForSequenceClassification
 
     from nlp_ssl.config import from_dict
-    from nlp_ssl.finetuning import PadCollator, autocast_dtype, eval_device, precision_of, predict
+    from nlp_ssl.finetuning import PadCollator, autocast_dtype, eval_device, is_main_process, precision_of, predict
     from nlp_ssl.tasks.classification import encode, load_task, resolve_task, score_predictions
     from nlp_ssl.tokenization import load_tokenizer
 
@@ -363,7 +363,8 @@ def evaluate_classifier(model_dir: str, task_dict: dict, splits: list[str] | Non
     if missing:
         raise ConfigError([f"splits: {missing} not in the task; it has {[s for s in data if s != 'train']}"])
     results: dict[str, Any] = {"model": model_dir, "task": task.preset, "eval": {}, "eval_examples_per_second": {}}
-    out = Path(output_dir) if output_dir else None
+    main = is_main_process()  # under `accelerate launch` every rank predicts its share; rank 0 alone writes
+    out = Path(output_dir) if output_dir and main else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
     for split in wanted:
@@ -376,7 +377,8 @@ def evaluate_classifier(model_dir: str, task_dict: dict, splits: list[str] | Non
                                           np.asarray(column(ds, "idx")))
         results["eval"][split] = metrics
         results["eval_examples_per_second"][split] = len(ds) / seconds if seconds else float("nan")
-        print(f"{split} ({len(ds):,} examples): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        if main:
+            print(f"{split} ({len(ds):,} examples): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         if out:
             write_jsonl_atomic(out / f"predictions-{split}.jsonl", rows)
     if out:

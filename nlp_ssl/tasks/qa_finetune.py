@@ -304,7 +304,7 @@ def evaluate_qa_model(model_dir: str, task_dict: dict, splits: list[str] | None,
     from nlp_ssl.tokenization import load_tokenizer
 
     task = resolve_qa_task(from_dict(QATaskConfig, {**task_dict, "type": "extractive_qa"}, f"{model_dir} task"))
-    from nlp_ssl.finetuning import autocast_dtype, eval_device, precision_of
+    from nlp_ssl.finetuning import autocast_dtype, eval_device, is_main_process, precision_of
 
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir).to(eval_device())
     dtype = autocast_dtype(*precision_of(model_dir))  # as the model was trained
@@ -318,15 +318,17 @@ def evaluate_qa_model(model_dir: str, task_dict: dict, splits: list[str] | None,
         raise ConfigError([f"splits: no split {unknown[0]!r}; the task has {names}"])
     evals = load_eval_rows(task, data_dir, max_eval_samples)  # as the run scored them (and carved them)
     results: dict[str, Any] = {"model": model_dir, "eval": {}}
-    out = Path(output_dir) if output_dir else None
+    main = is_main_process()  # under `accelerate launch` every rank predicts its share; rank 0 alone writes
+    out = Path(output_dir) if output_dir and main else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
     for split in wanted:
         rows = evals[split]
         m, preds, _, _ = score_split(model, tokenizer, task, rows, batch_size, threshold, dtype)
         results["eval"][split] = m
-        print(f"{split} ({len(rows):,} questions): " + ", ".join(
-            f"{k} {v:.2f}" for k, v in m.items() if k in ("exact_match", "exact", "f1", "HasAns_f1", "NoAns_f1")))
+        if main:
+            print(f"{split} ({len(rows):,} questions): " + ", ".join(
+                f"{k} {v:.2f}" for k, v in m.items() if k in ("exact_match", "exact", "f1", "HasAns_f1", "NoAns_f1")))
         if out:
             write_json_atomic(out / f"predictions-{split}.json", preds)
     if out:

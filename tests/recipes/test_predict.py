@@ -39,6 +39,19 @@ def test_finetune_writes_a_submission_and_predict_reproduces_it(tmp_path, tiny_e
                 f"output={names}", "glue_labels=false", "--data-dir", data_dir]) == 0
     assert {line.split("\t")[1] for line in names.read_text().splitlines()[1:]} <= {"negative", "positive"}
 
+    # under `accelerate launch` a rank other than 0 predicts (its share, gathered) but writes nothing: neither the
+    # submission nor evaluate's files (every rank wrote them, racing on one path)
+    from nlp_ssl.recipes.evaluate import EvaluateConfig
+    from nlp_ssl.recipes.evaluate import main as evaluate
+
+    monkeypatch.setattr(nlp_ssl.finetuning, "is_main_process", lambda: False)
+    other = tmp_path / "rank1.tsv"
+    assert cli(["predict", str(tmp_path / "run"), "input.path=glue/sst2/test.tsv", "input.max_examples=3",
+                f"output={other}", "--data-dir", data_dir]) == 0
+    assert not other.exists()
+    ev = evaluate(from_dict(EvaluateConfig, {"model": str(tmp_path / "run"), "output_dir": str(tmp_path / "ev1")}), data_dir)
+    assert 0 <= ev["eval"]["dev"]["accuracy"] <= 1 and not (tmp_path / "ev1").exists()
+
 
 def test_predict_names_a_missing_text_column(tmp_path, tiny_encoder_dir, data_dir, capsys):
     rc = cli(["predict", str(tiny_encoder_dir), "input.path=glue/sst2/test.tsv", f"output={tmp_path / 'x.tsv'}",
