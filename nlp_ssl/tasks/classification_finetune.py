@@ -363,7 +363,10 @@ def evaluate_classifier(model_dir: str, task_dict: dict, splits: list[str] | Non
     if missing:
         raise ConfigError([f"splits: {missing} not in the task; it has {[s for s in data if s != 'train']}"])
     results: dict[str, Any] = {"model": model_dir, "task": task.preset, "eval": {}, "eval_examples_per_second": {}}
+    from nlp_ssl.distributed import distributed_world
+
     main = is_main_process()  # under `accelerate launch` every rank predicts its share; rank 0 alone writes
+    world = distributed_world()[1]
     out = Path(output_dir) if output_dir and main else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
@@ -378,7 +381,7 @@ def evaluate_classifier(model_dir: str, task_dict: dict, splits: list[str] | Non
         results["eval"][split] = metrics
         results["eval_examples_per_second"][split] = len(ds) / seconds if seconds else float("nan")
         if main:
-            print(f"{split} ({len(ds):,} examples): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            print(f"{split} ({len(ds):,} examples" + (f", {world} ranks" if world > 1 else "") + "): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         if out:
             write_jsonl_atomic(out / f"predictions-{split}.jsonl", rows)
     if out:

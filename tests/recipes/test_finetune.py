@@ -4,6 +4,7 @@ nlp_ssl, seeds and learning-rate grid, resume, self-training, bad input."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -236,6 +237,8 @@ def test_two_ranks_evaluate_to_the_same_predictions_as_one_process(tmp_path, tin
                        capture_output=True, text=True, timeout=600, cwd=repo,
                        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo), "NLP_SSL_DATA_DIR": str(data_dir)})
     assert r.returncode == 0, r.stderr[-3000:]
+    # the ranks formed one group of two (so predict shared the examples), and rank 0 alone reported and wrote
+    assert len(re.findall(r"dev \([\d,]+ examples, 2 ranks\)", r.stdout)) == 1, r.stdout[-3000:]
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert two["eval"] == one["eval"]  # the same predictions, the same scores
     assert (tmp_path / "two" / "predictions-dev.jsonl").read_text() == (tmp_path / "one" / "predictions-dev.jsonl").read_text()
