@@ -31,7 +31,12 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     from nlp_ssl.tasks.classification_finetune import ClassificationJob, grid_summary, headline, run_key
 
     # --- setup ---------------------------------------------------------------------------------------
-    check_trainer_options(cfg.train)  # what the Trainer would refuse: config errors before any other
+    from nlp_ssl.finetuning import check_model_dir
+    from nlp_ssl.tasks.classification import resolve_task
+
+    resolve_task(cfg.task)  # the task's config mistakes and a model that is not there answer at once (no torch
+    check_model_dir(cfg.model, cfg.tokenizer)  # import); then what the Trainer would refuse, then the output dir
+    check_trainer_options(cfg.train)
     clock = RunClock()  # load average at the start, for the summary's provenance
     out = Path(cfg.output_dir)
     if check_output_dir(cfg) == "done":

@@ -30,7 +30,12 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
                                            train_qa)
 
     # --- setup ---------------------------------------------------------------------------------------
-    check_trainer_options(cfg.train)  # what the Trainer would refuse: config errors before any other
+    from nlp_ssl.finetuning import check_model_dir
+    from nlp_ssl.tasks.qa import resolve_qa_task
+
+    resolve_qa_task(cfg.task)  # the task's config mistakes and a model that is not there answer at once (no torch
+    check_model_dir(cfg.model, cfg.tokenizer)  # import); then what the Trainer would refuse, then the output dir
+    check_trainer_options(cfg.train)
     out = Path(cfg.output_dir)
     if check_output_dir(cfg) == "done":
         print(f"{out} already holds this run, finished (same config); nothing to do")
