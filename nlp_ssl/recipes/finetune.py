@@ -42,7 +42,7 @@ def main(cfg: FinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     if check_output_dir(cfg) == "done":
         print(f"{out} already holds this run, finished (same config); nothing to do")
         return read_metrics(out)
-    refuse_unresumed(out / "checkpoints", cfg.train.resume)
+    refuse_unresumed(out / "checkpoints", cfg.train.resume or cfg.overwrite)  # overwrite: removed below
     job = ClassificationJob(cfg, data_dir)
     task, lrs, seeds = job.task, cfg.train.learning_rate_grid, cfg.seeds
     print(job.describe())

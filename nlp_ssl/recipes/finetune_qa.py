@@ -40,7 +40,7 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     if check_output_dir(cfg) == "done":
         print(f"{out} already holds this run, finished (same config); nothing to do")
         return read_metrics(out)
-    refuse_unresumed(out / "checkpoints", cfg.train.resume)
+    refuse_unresumed(out / "checkpoints", cfg.train.resume or cfg.overwrite)  # overwrite: removed below
     task, tokenizer = setup_qa(cfg)
     data = load_qa_data(cfg, task, tokenizer, data_dir)
     print(data.describe(task.version))

@@ -80,6 +80,8 @@ class FinetuneConfig:
         problems = []
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             problems.append(f"seed: one seed, or a list of distinct seeds, got {self.seed}")
+        if self.train.resume and self.overwrite:  # overwrite would remove the checkpoints resume continues from
+            problems.append("overwrite and train.resume: choose one")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             problems.append("max_train_samples: must be positive (or null for all)")
         if self.self_training.rounds and self.task.type == "regression":

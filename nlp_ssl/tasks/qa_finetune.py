@@ -64,6 +64,8 @@ class QAFinetuneConfig:
         problems = []
         if len(self.train.learning_rate_grid) != 1:
             problems.append("train.learning_rate: extractive QA runs one learning rate; give one rate, not a grid")
+        if self.train.resume and self.overwrite:  # overwrite would remove the checkpoints resume continues from
+            problems.append("overwrite and train.resume: choose one")
         for name in ("max_train_samples", "max_eval_samples"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 problems.append(f"{name}: must be positive (or null for all)")

@@ -165,3 +165,61 @@ def test_a_run_killed_after_early_stopping_resumes_to_the_same_end(tmp_path, tin
     a, b = weights(tmp_path / "full"), weights(tmp_path / "cut")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((tmp_path / "cut" / "learning_curve.json").read_text()) == curve
+
+
+class Started(Exception):
+    pass
+
+
+def _leftover_checkpoint(out, cfg):
+    """What an interrupted run with save_steps leaves: its run info and config, and a complete checkpoint."""
+    from nlp_ssl.atomic import write_marker
+    from nlp_ssl.runinfo import write_run_info
+
+    out.mkdir(parents=True)
+    write_run_info(out, cfg, "finetune")
+    ckpt = out / "checkpoints" / "checkpoint-2"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text("{}\n")
+    write_marker(ckpt)
+
+
+def test_overwrite_starts_over_a_run_that_left_checkpoints(tmp_path, tiny_encoder_dir, data_dir, monkeypatch):
+    """overwrite=true replaces the output_dir, checkpoints included: the refusal (which names overwrite=true as
+    the fix) is for a run that neither resumes nor overwrites."""
+    import nlp_ssl.tasks.classification_finetune as cf
+    import nlp_ssl.tasks.qa_finetune as qf
+    from nlp_ssl.cli import build_config
+
+    def started(*a, **k):
+        raise Started()
+
+    monkeypatch.setattr(cf, "ClassificationJob", started)  # past the output-dir checks: the run would start
+    monkeypatch.setattr(qf, "setup_qa", started)
+    raw = {"output_dir": str(tmp_path / "cls"), "model": str(tiny_encoder_dir), "task": TASK,
+           "train": {"learning_rate": 1e-3, "max_steps": 2, "save_steps": 1}}
+    _leftover_checkpoint(tmp_path / "cls", from_dict(FinetuneConfig, raw))
+    with pytest.raises(OutputError, match="train.resume=true to continue it"):
+        main(from_dict(FinetuneConfig, raw), data_dir)
+    with pytest.raises(Started):
+        main(from_dict(FinetuneConfig, {**raw, "overwrite": True}), data_dir)
+
+    qa = {"output_dir": str(tmp_path / "qa"), "model": str(tiny_encoder_dir), "overwrite": True,
+          "task": {"type": "extractive_qa", "preset": "squad"},
+          "train": {"learning_rate": 1e-3, "max_steps": 2, "save_steps": 1}}
+    cfg, finetune = build_config("finetune", qa)
+    _leftover_checkpoint(tmp_path / "qa", cfg)
+    with pytest.raises(Started):
+        finetune(cfg, data_dir)
+
+
+@pytest.mark.parametrize("task", [TASK, {"type": "extractive_qa", "preset": "squad"}])
+def test_resume_and_overwrite_together_are_refused(tmp_path, task):
+    """overwrite=true would delete the checkpoints train.resume=true asks to continue from (as pretraining says)."""
+    from nlp_ssl.cli import build_config
+    from nlp_ssl.errors import ConfigError
+
+    raw = {"output_dir": str(tmp_path / "r"), "model": "m", "overwrite": True, "task": task,
+           "train": {"learning_rate": 1e-3, "save_steps": 2, "resume": True}}
+    with pytest.raises(ConfigError, match="overwrite and train.resume: choose one"):
+        build_config("finetune", raw)
