@@ -40,7 +40,22 @@ def _same_config(saved: Path, cfg: Any) -> bool:
     that were added with defaults since the run was written compare equal."""
     if not saved.exists():
         return False
-    return _saved_config(saved, cfg) == comparable_config(to_dict(cfg))
+    return _single_values(_saved_config(saved, cfg)) == _single_values(comparable_config(to_dict(cfg)))
+
+
+def _single_values(cfg_dict: dict | None) -> dict | None:
+    """Fine-tuning's `seed` and `train.learning_rate` with a list of one read as that one value: the same single
+    run (runs written before the renames recorded `seeds: [s]`, `learning_rates: [r]`; today's as the config
+    gives them)."""
+    if not isinstance(cfg_dict, dict):
+        return cfg_dict
+    out = dict(cfg_dict)
+    if isinstance(out.get("seed"), list) and len(out["seed"]) == 1:
+        out["seed"] = out["seed"][0]
+    train = out.get("train")
+    if isinstance(train, dict) and isinstance(train.get("learning_rate"), list) and len(train["learning_rate"]) == 1:
+        out["train"] = {**train, "learning_rate": train["learning_rate"][0]}
+    return out
 
 
 def _saved_config(saved: Path, cfg: Any) -> dict | None:

@@ -93,3 +93,29 @@ def test_write_json_atomic_leaves_no_temporary_file(tmp_path):
     write_json_atomic(tmp_path / "m.json", {"a": 2})
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_a_finetune_run_written_before_the_renames_is_recognised_as_done(tmp_path):
+    """The old code wrote each run's rate and seed as lists of one (`learning_rates: [r]`, `seeds: [s]`); the same
+    run today is written `learning_rate: r`, `seed: s`: one run either way, so a finished one is not redone or
+    refused as another run (README: a run directory written before the renames still resumes)."""
+    import yaml
+
+    from nlp_ssl.config import from_dict, to_dict
+    from nlp_ssl.recipes.finetune import FinetuneConfig
+
+    out = tmp_path / "run"
+    cfg = from_dict(FinetuneConfig, {"output_dir": str(out), "model": "m", "seed": 2,
+                                     "train": {"learning_rate": 1e-3, "num_train_epochs": 2.0}})
+    write_run_info(out, cfg, "finetune")
+    old = to_dict(cfg)
+    old["seeds"] = [old.pop("seed")]
+    t = old["train"]
+    t["learning_rates"], t["num_epochs"] = [t.pop("learning_rate")], t.pop("num_train_epochs")
+    (out / "config.yaml").write_text(yaml.safe_dump(old))
+    (out / "metrics.json").write_text("{}\n")
+    assert check_output_dir(cfg) == "done"
+    grid = from_dict(FinetuneConfig, {"output_dir": str(out), "model": "m", "seed": [2, 3],
+                                      "train": {"learning_rate": 1e-3, "num_train_epochs": 2.0}})
+    with pytest.raises(OutputError, match="another run"):  # two seeds is another run
+        check_output_dir(grid)
