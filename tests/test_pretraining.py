@@ -107,3 +107,47 @@ def test_trainer_progress_follows_the_budget_or_the_steps_not_the_trainers_step_
     assert lines[0].startswith("step 1/3 (33.3%) | ") and " left | " in lines[0]
     assert f"| {4 * len(dd['train'][0]['input_ids'])} tokens | loss " in lines[0]  # 4 blocks per step
     assert len(lines) == 4 and "\r" not in err  # 3 training logs and the final summary, no bar
+
+
+@pytest.mark.parametrize("kind", ["mlm", "sentence_order"])
+def test_gradient_accumulation_trains_as_one_batch(tmp_path, kind):
+    """2 micro-batches of 4 = one batch of 8 (same loss, same SGD step): the sparse MLM divides by the Trainer's
+    label count over the accumulation window (num_items_in_batch), a wrapper objective (no **kwargs: the Trainer
+    divides its mean loss by the steps). A wrapper whose forward took **kwargs would be summed, not averaged."""
+    import numpy as np
+    import torch
+    from datasets import Dataset
+    from transformers import BertConfig, TrainingArguments
+
+    from nlp_ssl.modeling import _sparse_classes
+    from nlp_ssl.objectives.sentence_order import MLMWithSentenceOrder
+    from nlp_ssl.training import make_trainer_class
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 50, (8, 10))
+    labels = np.full((8, 10), -100)
+    labels[:, [2, 5]] = ids[:, [2, 5]]
+    ds = Dataset.from_dict({"input_ids": ids.tolist(), "labels": labels.tolist(),
+                            "sentence_order_label": (np.arange(8) % 2).tolist()})
+
+    def collate(rows):
+        batch = {k: torch.tensor([r[k] for r in rows]) for k in ("input_ids", "labels")}
+        if kind == "sentence_order":
+            batch["sentence_order_label"] = torch.tensor([r["sentence_order_label"] for r in rows])
+        return batch
+
+    results = {}
+    for steps, batch in ((1, 8), (2, 4)):
+        torch.manual_seed(0)
+        mlm = _sparse_classes()["bert"](BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1,
+                                                   num_attention_heads=2, intermediate_size=64,
+                                                   hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+        model = mlm if kind == "mlm" else MLMWithSentenceOrder(mlm)
+        args = TrainingArguments(output_dir=str(tmp_path / str(steps)), per_device_train_batch_size=batch,
+                                 gradient_accumulation_steps=steps, max_steps=1, learning_rate=0.5, optim="sgd",
+                                 max_grad_norm=0.0, lr_scheduler_type="constant", report_to=[], use_cpu=True,
+                                 save_strategy="no", remove_unused_columns=False, seed=0, disable_tqdm=True)
+        out = make_trainer_class()(model=model, args=args, train_dataset=ds, data_collator=collate).train()
+        results[steps] = (out.training_loss, [p.detach().clone() for p in model.parameters()])
+    assert results[2][0] == pytest.approx(results[1][0], rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(results[1][1], results[2][1]))
