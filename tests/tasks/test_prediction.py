@@ -37,3 +37,14 @@ def test_glue_test_files_give_their_own_ids(data_dir):
 def test_submission_file_format(tmp_path):
     write_submission(tmp_path / "SST-2.tsv", ["0", "1"], ["1", "0"])
     assert (tmp_path / "SST-2.tsv").read_text() == "index\tprediction\n0\t1\n1\t0\n"
+
+
+def test_ids_come_from_the_files_id_column_not_the_position(tmp_path):
+    """GLUE's own test files number from 0 in order, so they cannot tell the file's ids from positions: a file
+    whose `index` column is not 0..N-1 can."""
+    (tmp_path / "test.tsv").write_text("index\tsentence\n7\ta fine film .\n3\ta dull one .\n")
+    sst2 = resolve_task(TaskConfig(preset="sst2"))
+    ds, ids = unlabelled_dataset(DataSourceConfig(path=str(tmp_path / "test.tsv")), sst2, None)
+    assert ids == ["7", "3"] and ds["text_a"] == ["a fine film .", "a dull one ."]
+    (tmp_path / "noid.tsv").write_text("sentence\nx\ny\n")  # no id column: the position from 0
+    assert unlabelled_dataset(DataSourceConfig(path=str(tmp_path / "noid.tsv")), sst2, None)[1] == ["0", "1"]
