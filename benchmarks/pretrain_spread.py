@@ -172,7 +172,10 @@ def main() -> None:
                                   "load_start": prov.get("load_average_start") or [float("nan")],
                                   "load_end": prov.get("load_average_end") or [float("nan")]}
         scores: dict[str, dict[str, list[float]]] = {}
-        any_encoder = next(iter(encoders.values()))["dir"]
+        # scratch: the architecture and tokenizer of an encoder, its weights drawn from the fine-tuning seed; the
+        # same directory whichever budgets this invocation runs (so its finished runs are reused)
+        first = out / "pretrain" / f"tokens-seed{pre_seeds[0]}"
+        any_encoder = str(first) if (first / "metrics.json").exists() else next(iter(encoders.values()))["dir"]
         for task in args.tasks.split(","):
             config, overrides = TASKS[task]
             runs = {"scratch": (any_encoder, "scratch", args.lr_scratch)}  # weights drawn from the seed alone
