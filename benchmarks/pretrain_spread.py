@@ -137,6 +137,8 @@ def main() -> None:
     p.add_argument("--budgets", default="tokens,time", help="tokens, time or both")
     p.add_argument("--out", default="runs/spread")
     p.add_argument("--quick", action="store_true", help="tiny budgets and one seed each: checks it works")
+    p.add_argument("--tabulate-only", action="store_true",
+                   help="run nothing: tabulate the finished runs under --out (each run's metrics.json)")
     args = p.parse_args()
     if args.quick:
         args.max_tokens, args.minutes, args.batch = 20 * 8 * 128, 0.3, 8
@@ -162,8 +164,9 @@ def main() -> None:
             for seed in pre_seeds:
                 name = f"{budget}-seed{seed}"
                 enc = out / "pretrain" / name
-                nlp_ssl("pretrain", args.config, f"output_dir={enc}", f"train.seed={seed}", *common,
-                        *budget_keys[budget], log=log)
+                if not args.tabulate_only:
+                    nlp_ssl("pretrain", args.config, f"output_dir={enc}", f"train.seed={seed}", *common,
+                            *budget_keys[budget], log=log)
                 m = json.loads((enc / "metrics.json").read_text())
                 prov = m.get("provenance", {}).get("machine", {})
                 encoders[name] = {"dir": str(enc), "budget": budget, "seed": seed, "steps": m["steps"],
@@ -183,8 +186,9 @@ def main() -> None:
             scores[task] = {}
             for name, (enc, init, lr) in runs.items():
                 ft = out / "finetune" / task / name
-                nlp_ssl("finetune", config, f"model={enc}", f"init={init}", f"output_dir={ft}", f"seed={ft_seeds}",
-                        f"train.learning_rate=[{lr}]", "save_predictions=false", *overrides, *quick_ft, log=log)
+                if not args.tabulate_only:
+                    nlp_ssl("finetune", config, f"model={enc}", f"init={init}", f"output_dir={ft}", f"seed={ft_seeds}",
+                            f"train.learning_rate=[{lr}]", "save_predictions=false", *overrides, *quick_ft, log=log)
                 scores[task][name] = report_scores(json.loads((ft / "metrics.json").read_text()))
     summary = summarize(encoders, scores)
     result = {"args": vars(args), "encoders": encoders, "tasks": summary, "provenance": clock.provenance(),
