@@ -53,6 +53,20 @@ def nlp_ssl(*args: str, log) -> None:
     subprocess.run(cmd, cwd=REPO, env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
 
 
+def finished_encoder(enc: Path, seed: int, batch: int, run_length: dict) -> bool:
+    """A complete pretraining run in `enc` with this seed, batch and budget (so `nlp-ssl pretrain`, which would
+    load the corpus only to say so, need not start)."""
+    from nlp_ssl.atomic import is_complete
+    from nlp_ssl.config import read_yaml
+
+    if not (enc / "metrics.json").exists() or not is_complete(enc):
+        return False
+    train = read_yaml(enc / "config.yaml").get("train") or {}
+    recorded = json.loads((enc / "metrics.json").read_text()).get("provenance", {}).get("run_length")
+    return (train.get("seed") == seed and train.get("per_device_train_batch_size", train.get("per_device_batch_size")) == batch
+            and recorded == run_length)
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -164,7 +178,10 @@ def main() -> None:
             for seed in pre_seeds:
                 name = f"{budget}-seed{seed}"
                 enc = out / "pretrain" / name
-                if not args.tabulate_only:
+                run_length = ({"unit": "max_tokens", "value": args.max_tokens, "machine_speed_dependent": False}
+                              if budget == "tokens" else
+                              {"unit": "max_time_minutes", "value": args.minutes, "machine_speed_dependent": True})
+                if not args.tabulate_only and not finished_encoder(enc, seed, args.batch, run_length):
                     nlp_ssl("pretrain", args.config, f"output_dir={enc}", f"train.seed={seed}", *common,
                             *budget_keys[budget], log=log)
                 m = json.loads((enc / "metrics.json").read_text())
