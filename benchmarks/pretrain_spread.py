@@ -5,8 +5,9 @@ fine-tuning seeds, beside the same architecture from scratch with those seeds.
 
 Reported per task: mean ± std over pretraining runs (of each run's mean over fine-tuning seeds), mean ± std over
 fine-tuning seeds within a run (averaged), and over all runs pooled; a comparison exceeds the spread when its
-difference is more than twice the larger of the two standard deviations that bear on it (pretraining runs for
-the pretrained side, fine-tuning seeds for scratch).
+difference is more than twice the largest of the standard deviations that bear on it (for the pretrained side,
+over pretraining runs and over fine-tuning seeds within a run: a run's mean over seeds hides the second; for
+scratch, over fine-tuning seeds).
 
 Every command goes through `nlp-ssl` (the pretraining config, then `nlp-ssl finetune` with the same overrides
 for every encoder); finished runs are reused, so an interrupted study continues where it stopped. Each run's
@@ -94,14 +95,15 @@ def summarize(encoders: dict[str, dict], scores: dict[str, dict[str, list[float]
             pooled = [x for v in runs.values() for x in v]
             within = statistics.fmean(mean_std(v)[1] for v in runs.values())
             diff = m - s_mean
-            bar = 2 * max(sd_pre, s_std)
+            bar = 2 * max(sd_pre, within, s_std)  # a pretrained figure varies with its fine-tuning seed too
             t[budget] = {"runs": {name: {"per_seed": v, "mean": statistics.fmean(v)} for name, v in runs.items()},
                          "mean": m, "std_over_pretraining_runs": sd_pre, "std_over_finetune_seeds_within_run": within,
                          "pooled_mean": statistics.fmean(pooled), "pooled_std": mean_std(pooled)[1],
                          "minus_scratch": diff, "exceeds_spread": abs(diff) > bar, "spread_bar": bar}
         if "tokens" in t and "time" in t:
             d = t["tokens"]["mean"] - t["time"]["mean"]
-            bar = 2 * max(t["tokens"]["std_over_pretraining_runs"], t["time"]["std_over_pretraining_runs"])
+            bar = 2 * max(t[b][k] for b in ("tokens", "time")
+                          for k in ("std_over_pretraining_runs", "std_over_finetune_seeds_within_run"))
             t["tokens_minus_time"] = {"difference": d, "exceeds_spread": abs(d) > bar, "spread_bar": bar}
         out[task] = t
     return out

@@ -40,6 +40,16 @@ def test_spread_over_pretraining_runs_and_finetune_seeds(spread):
     assert s["tokens_minus_time"]["difference"] == 10 and s["tokens_minus_time"]["exceeds_spread"] is True
 
 
+def test_spread_bar_counts_finetune_seeds_of_the_pretrained_side(spread):
+    """Pretraining runs whose means agree (std 0) still vary by fine-tuning seed (std 4): a 1-point difference
+    from scratch is within that, whatever the spread of the run means."""
+    encoders = {"time-seed1": {"budget": "time"}, "time-seed2": {"budget": "time"}}
+    scores = {"t": {"scratch": [55.0, 55.0, 55.0], "time-seed1": [50.0, 54.0, 58.0], "time-seed2": [50.0, 54.0, 58.0]}}
+    tim = spread.summarize(encoders, scores)["t"]["time"]
+    assert tim["std_over_pretraining_runs"] == 0 and tim["std_over_finetune_seeds_within_run"] == 4
+    assert tim["minus_scratch"] == -1 and tim["spread_bar"] == 8 and tim["exceeds_spread"] is False
+
+
 def test_report_scores_reads_the_reported_split(spread):
     m = {"report_split": "test", "selection": {"metric": "accuracy"},
          "runs": [{"eval": {"test": {"accuracy": 0.5}, "dev": {"accuracy": 0.9}}},
