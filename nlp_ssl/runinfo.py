@@ -104,13 +104,18 @@ class RunClock:
                 "wall_seconds": round(time.monotonic() - self.t0, 1), **extra}
 
 
-def git_revision() -> dict[str, Any]:
-    """The git commit of the nlp_ssl source tree and whether it had uncommitted changes (None outside git)."""
-    root = Path(__file__).resolve().parent.parent
+def git_revision(root: str | Path | None = None) -> dict[str, Any]:
+    """The git commit of the nlp_ssl source tree (`root`: the directory above the package) and whether it had
+    uncommitted changes; None for both when the tree is not a checkout's top level, e.g. an installed copy in a
+    virtual environment that lies inside some other repository (whose commit is not the code that ran)."""
+    root = Path(root or Path(__file__).resolve().parent.parent).resolve()
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-        if rev.returncode != 0:
+        rev = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=5)
+        lines = rev.stdout.split()
+        if rev.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != root:
             return {"commit": None, "dirty": None}
+        rev.stdout = lines[1]
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, timeout=5)
         return {"commit": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}

@@ -50,6 +50,25 @@ def test_git_revision_is_the_checkout_and_its_dirty_flag():
     assert git_revision() == {"commit": rev.stdout.strip(), "dirty": dirty}
 
 
+def test_git_revision_outside_a_checkout_or_inside_another_repository_is_none(tmp_path):
+    """An installed copy (no checkout, or a virtual environment inside another repository) records no commit
+    rather than crashing or naming the enclosing repository's commit."""
+    none = {"commit": None, "dirty": None}
+    assert git_revision(tmp_path) == none
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(git + ["init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "f").write_text("a")
+    subprocess.run(git + ["add", "f"], cwd=tmp_path, check=True)
+    subprocess.run(git + ["commit", "-qm", "m"], cwd=tmp_path, check=True)
+    site = tmp_path / ".venv" / "site-packages"
+    site.mkdir(parents=True)
+    assert git_revision(site) == none
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    assert git_revision(tmp_path) == {"commit": head, "dirty": False}
+    (tmp_path / "f").write_text("b")
+    assert git_revision(tmp_path)["dirty"] is True
+
+
 def test_run_info_records_the_machine(tmp_path):
     write_run_info(tmp_path, {"a": 1}, "test")
     info = json.loads((tmp_path / "run_info.json").read_text())
