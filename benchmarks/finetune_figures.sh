@@ -18,6 +18,9 @@ cd "$(dirname "$0")/.."
 NLP=".venv/bin/nlp-ssl"
 OUT=runs/figures
 export NLP_SSL_DATA_DIR="${NLP_SSL_DATA_DIR:-$(cd .. && pwd)/shared/data}" TQDM_DISABLE=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1
+# torch threads pinned (2, the figures' machine): another thread count gives other weights from the same seed
+# (README: earlier figures withdrawn), and torch's default is the machine's core count. Each run records it.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 if [ $# -ge 1 ]; then
   ENC="$1"
 else
