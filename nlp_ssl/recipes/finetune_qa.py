@@ -25,7 +25,7 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     from nlp_ssl.finetuning import (autocast_dtype, check_trainer_options, checkpoint_to_resume, is_main_process,
                                     main_process_output, refuse_unresumed)
     from nlp_ssl.hub import share
-    from nlp_ssl.runinfo import write_run_info
+    from nlp_ssl.runinfo import RunClock, write_run_info
     from nlp_ssl.tasks.qa_finetune import (headline, load_qa_data, run_metrics, save_qa_run, score_splits, setup_qa,
                                            train_qa)
 
@@ -36,6 +36,7 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
     resolve_qa_task(cfg.task)  # the task's config mistakes and a model that is not there answer at once (no torch
     check_model_dir(cfg.model, cfg.tokenizer)  # import); then what the Trainer would refuse, then the output dir
     check_trainer_options(cfg.train)
+    clock = RunClock()  # the figure's provenance (commit, versions, machine, load at start and end)
     out = Path(cfg.output_dir)
     if check_output_dir(cfg) == "done":
         print(f"{out} already holds this run, finished (same config); nothing to do")
@@ -61,6 +62,7 @@ def main(cfg: QAFinetuneConfig, data_dir: str | None = None) -> dict[str, Any]:
         scored, threshold = score_splits(trainer.model, tokenizer, task, data.evals,
                                          cfg.train.per_device_eval_batch_size, dtype)
         metrics = run_metrics(cfg, task, data, stats, scored, curve)
+        metrics["provenance"] = clock.provenance()  # as classification's metrics.json (SQuAD figures too)
         # --- save ------------------------------------------------------------------------------------
         save_qa_run(tmp, trainer.args.output_dir, cfg, task, trainer, tokenizer, metrics, scored, threshold, curve)
     if is_main_process():

@@ -62,6 +62,9 @@ def test_qa_run_saves_model_predictions_and_official_metrics(v1_run):
     assert m["f1"] == pytest.approx(100 * sum(f1) / len(ids))
     assert metrics["steps"] == 8 and metrics["train_features"] >= metrics["train_questions"] == 300
     assert metrics["train_features_per_second"] > 0
+    saved = json.loads((out / "metrics.json").read_text())  # a SQuAD figure records where it came from
+    assert {"git", "versions", "machine", "wall_seconds"} <= set(saved["provenance"])
+    assert saved["provenance"]["machine"]["load_average_start"] is not None
     settings = json.loads((out / "config.json").read_text())["extractive_qa"]
     assert settings["max_length"] == 96 and settings["version"] == "v1"
     code = ("import sys; from transformers import AutoModelForQuestionAnswering as M; M.from_pretrained(sys.argv[1]); "
