@@ -44,10 +44,12 @@ TASKS = {
 }
 
 
-def nlp_ssl(*args: str, log) -> None:
-    """One `nlp-ssl` command in a fresh process (its output appended to the log)."""
+def nlp_ssl(*args: str, log, threads: int) -> None:
+    """One `nlp-ssl` command in a fresh process (its output appended to the log), with `threads` torch threads
+    (fine-tuning has no thread setting: torch's default would follow the core count, and the weights with it)."""
     cmd = [sys.executable, "-m", "nlp_ssl", *args]
-    env = {**os.environ, "NLP_SSL_DATA_DIR": str(DATA_DIR), "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+    env = {**os.environ, "NLP_SSL_DATA_DIR": str(DATA_DIR), "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+           "OMP_NUM_THREADS": str(threads)}
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     log.write(f"\n$ {' '.join(cmd[1:])}\n# {time.strftime('%H:%M:%S')} load {load}\n")
     log.flush()
@@ -151,7 +153,7 @@ def main() -> None:
                    help="fine-tuning rate of pretrained encoders (default: scratch's; 1e-4 left these short-pretrained "
                         "encoders at chance on SST-2 after 210 steps)")
     p.add_argument("--lr-scratch", type=float, default=1e-3, help="fine-tuning rate from scratch")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run (impl.num_threads; on a shared machine 1: more oversubscribes the cores and runs several times slower)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run, pretraining and fine-tuning (impl.num_threads, OMP_NUM_THREADS; on a shared machine 1: more oversubscribes the cores and runs several times slower)")
     p.add_argument("--budgets", default="tokens,time", help="tokens, time or both")
     p.add_argument("--out", default="runs/spread")
     p.add_argument("--quick", action="store_true", help="tiny budgets and one seed each: checks it works")
@@ -187,7 +189,7 @@ def main() -> None:
                               {"unit": "max_time_minutes", "value": args.minutes, "machine_speed_dependent": True})
                 if not args.tabulate_only and not finished_encoder(enc, seed, args.batch, run_length):
                     nlp_ssl("pretrain", args.config, f"output_dir={enc}", f"train.seed={seed}", *common,
-                            *budget_keys[budget], log=log)
+                            *budget_keys[budget], log=log, threads=args.threads)
                 m = json.loads((enc / "metrics.json").read_text())
                 prov = m.get("provenance", {}).get("machine", {})
                 encoders[name] = {"dir": str(enc), "budget": budget, "seed": seed, "steps": m["steps"],
@@ -209,7 +211,7 @@ def main() -> None:
                 ft = out / "finetune" / task / (name if name == "scratch" else f"{name}-lr{lr:g}")
                 if not args.tabulate_only:
                     nlp_ssl("finetune", config, f"model={enc}", f"init={init}", f"output_dir={ft}", f"seed={ft_seeds}",
-                            f"train.learning_rate=[{lr}]", "save_predictions=false", *overrides, *quick_ft, log=log)
+                            f"train.learning_rate=[{lr}]", "save_predictions=false", *overrides, *quick_ft, log=log, threads=args.threads)
                 scores[task][name] = report_scores(json.loads((ft / "metrics.json").read_text()))
     summary = summarize(encoders, scores)
     result = {"args": vars(args), "encoders": encoders, "tasks": summary, "provenance": clock.provenance(),

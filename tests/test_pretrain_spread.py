@@ -55,3 +55,14 @@ def test_report_scores_reads_the_reported_split(spread):
          "runs": [{"eval": {"test": {"accuracy": 0.5}, "dev": {"accuracy": 0.9}}},
                   {"eval": {"test": {"accuracy": 0.75}, "dev": {"accuracy": 0.1}}}]}
     assert spread.report_scores(m) == [50.0, 75.0]
+
+
+def test_every_command_runs_with_the_chosen_threads(spread, monkeypatch, tmp_path):
+    """Fine-tuning has no thread setting, so the environment pins it: the figures ran at --threads, whatever the
+    caller's environment or the machine's core count."""
+    seen = []
+    monkeypatch.setattr(spread.subprocess, "run", lambda cmd, **kw: seen.append(kw["env"]))
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    with open(tmp_path / "log.txt", "w") as log:
+        spread.nlp_ssl("finetune", "c.yaml", log=log, threads=1)
+    assert seen[0]["OMP_NUM_THREADS"] == "1"
