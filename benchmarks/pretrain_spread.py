@@ -56,9 +56,11 @@ def nlp_ssl(*args: str, log, threads: int) -> None:
     subprocess.run(cmd, cwd=REPO, env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
 
 
-def finished_encoder(enc: Path, seed: int, batch: int, run_length: dict) -> bool:
-    """A complete pretraining run in `enc` with this seed, batch and budget (so `nlp-ssl pretrain`, which would
-    load the corpus only to say so, need not start)."""
+def finished_encoder(enc: Path, seed: int, batch: int, run_length: dict, data: str | None = None,
+                     tokenizer: str | None = None, threads: int | None = None) -> bool:
+    """A complete pretraining run in `enc` with this seed, batch and budget, and (when given) the same corpus,
+    tokenizer and threads (so `nlp-ssl pretrain`, which would load the corpus only to say so, need not start; an
+    encoder of other data is not taken for this study's)."""
     from nlp_ssl.atomic import is_complete
     from nlp_ssl.config import read_yaml
 
@@ -66,8 +68,14 @@ def finished_encoder(enc: Path, seed: int, batch: int, run_length: dict) -> bool
         return False
     train = read_yaml(enc / "config.yaml").get("train") or {}
     recorded = json.loads((enc / "metrics.json").read_text()).get("provenance", {}).get("run_length")
+    config = read_yaml(enc / "config.yaml")
+
+    def same_path(key: str, want: str | None) -> bool:
+        return want is None or (REPO / str(config.get(key))).resolve() == (REPO / want).resolve()
+
     return (train.get("seed") == seed and train.get("per_device_train_batch_size", train.get("per_device_batch_size")) == batch
-            and recorded == run_length)
+            and recorded == run_length and same_path("data", data) and same_path("tokenizer", tokenizer)
+            and (threads is None or (config.get("impl") or {}).get("num_threads") == threads))
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -187,7 +195,8 @@ def main() -> None:
                 run_length = ({"unit": "max_tokens", "value": args.max_tokens, "machine_speed_dependent": False}
                               if budget == "tokens" else
                               {"unit": "max_time_minutes", "value": args.minutes, "machine_speed_dependent": True})
-                if not args.tabulate_only and not finished_encoder(enc, seed, args.batch, run_length):
+                if not args.tabulate_only and not finished_encoder(enc, seed, args.batch, run_length, args.data,
+                                                                       args.tokenizer, args.threads):
                     nlp_ssl("pretrain", args.config, f"output_dir={enc}", f"train.seed={seed}", *common,
                             *budget_keys[budget], log=log, threads=args.threads)
                 m = json.loads((enc / "metrics.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -66,3 +67,20 @@ def test_every_command_runs_with_the_chosen_threads(spread, monkeypatch, tmp_pat
     with open(tmp_path / "log.txt", "w") as log:
         spread.nlp_ssl("finetune", "c.yaml", log=log, threads=1)
     assert seen[0]["OMP_NUM_THREADS"] == "1"
+
+
+def test_a_finished_encoder_of_other_data_or_threads_is_not_reused(spread, tmp_path):
+    from nlp_ssl.checkpoints import mark_finished
+
+    enc = tmp_path / "tokens-seed1"
+    enc.mkdir()
+    (enc / "config.yaml").write_text("data: runs/data/a\ntokenizer: runs/tok\nimpl:\n  num_threads: 1\n"
+                                     "train:\n  seed: 1\n  per_device_train_batch_size: 16\n")
+    length = {"unit": "max_tokens", "value": 100, "machine_speed_dependent": False}
+    (enc / "metrics.json").write_text(json.dumps({"provenance": {"run_length": length}}))
+    mark_finished(enc)
+    assert spread.finished_encoder(enc, 1, 16, length, "runs/data/a", "runs/tok", 1)
+    assert not spread.finished_encoder(enc, 1, 16, length, "runs/data/b", "runs/tok", 1)
+    assert not spread.finished_encoder(enc, 1, 16, length, "runs/data/a", "runs/tok2", 1)
+    assert not spread.finished_encoder(enc, 1, 16, length, "runs/data/a", "runs/tok", 2)
+    assert not spread.finished_encoder(enc, 2, 16, length, "runs/data/a", "runs/tok", 1)
