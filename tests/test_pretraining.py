@@ -74,6 +74,9 @@ def test_trainer_is_configured_through_its_constructor(tmp_path, blocks):
     assert training_arguments(cfg(tmp_path)).max_steps == 3
     # a token budget: 100 tokens at 4 blocks x 8 tokens a step -> ceil(3.125) = 4 steps
     assert training_arguments(cfg(tmp_path, max_steps=-1, max_tokens=100), block_size=8).max_steps == 4
+    # accumulation counts: 100 tokens at 4 blocks x 2 micro-batches x 8 tokens an optimizer step -> 2 steps
+    c2 = cfg(tmp_path, max_steps=-1, max_tokens=100, gradient_accumulation_steps=2)
+    assert training_arguments(c2, block_size=8).max_steps == 2
     with pytest.raises(ValueError, match="needs the block size"):
         training_arguments(cfg(tmp_path, max_steps=-1, max_tokens=100))
     trainer = build_trainer(c, args, setup_objective(c, tok, dd), tok, dd["train"])
