@@ -225,6 +225,21 @@ def _line_of(src: DataSourceConfig, data_dir: str | None, i: int) -> str:
     return f"{describe_source(src, data_dir)}, example {i}"
 
 
+def text_columns(ds, task: TaskConfig, src: DataSourceConfig, data_dir: str | None) -> dict[str, list]:
+    """The task's text columns of `ds` as {text_a: [...], [text_b: [...]]}; a value that is not text is an error
+    naming its file line."""
+    cols: dict[str, list] = {}
+    for name, col in zip(("text_a", "text_b"), task.text_columns):
+        values = column(ds, col)
+        bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
+        if bad is not None:
+            raise DataError(f"{_line_of(src, data_dir, bad)}: text column {col!r} is {values[bad]!r}, not text "
+                            f"({sum(not isinstance(v, str) for v in values)} such rows in "
+                            f"{describe_source(src, data_dir)}); remove or fill those rows")
+        cols[name] = values
+    return cols
+
+
 def _normalise(ds, task: TaskConfig, src: DataSourceConfig, data_dir: str | None, labels: list[str] | None):
     """Check one split and map it to columns text_a, [text_b], label (class id or float)."""
     from datasets import Dataset
@@ -232,15 +247,7 @@ def _normalise(ds, task: TaskConfig, src: DataSourceConfig, data_dir: str | None
     where = describe_source(src, data_dir)
     if len(ds) == 0:
         raise DataError(f"{where}: the split is empty; point the source at a file with examples")
-    cols: dict[str, Any] = {}
-    for name, col in zip(("text_a", "text_b"), task.text_columns):
-        values = column(ds, col)
-        bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
-        if bad is not None:
-            raise DataError(f"{_line_of(src, data_dir, bad)}: text column {col!r} is {values[bad]!r}, not text "
-                            f"({sum(not isinstance(v, str) for v in values)} such rows in {where}); remove or fill "
-                            "those rows")
-        cols[name] = values
+    cols = text_columns(ds, task, src, data_dir)
     raw = column(ds, task.label_column)
     if task.type == "regression":
         bad = next((i for i, v in enumerate(raw) if isinstance(v, bool) or not isinstance(v, (int, float))), None)

@@ -20,7 +20,7 @@ import numpy as np
 
 from nlp_ssl.data.sources import DataSourceConfig, column, describe_source, load_source
 from nlp_ssl.errors import DataError
-from nlp_ssl.tasks.classification import TaskConfig
+from nlp_ssl.tasks.classification import TaskConfig, text_columns
 
 GLUE_FILES = {"sst2": "SST-2.tsv", "cola": "CoLA.tsv", "mrpc": "MRPC.tsv", "qqp": "QQP.tsv", "wnli": "WNLI.tsv",
               "rte": "RTE.tsv", "qnli": "QNLI.tsv", "mnli": "MNLI-m.tsv", "stsb": "STS-B.tsv"}
@@ -59,14 +59,7 @@ def unlabelled_dataset(src: DataSourceConfig, task: TaskConfig, data_dir: str | 
         raise DataError(f"{where}: no id column {id_column!r}; it has {names}")
     id_col = id_column or next((c for c in ID_COLUMNS if c in names), None)
     ids = [str(v) for v in column(raw, id_col)] if id_col else [str(i) for i in range(len(raw))]
-    cols: dict[str, Any] = {}
-    for name, col in zip(("text_a", "text_b"), task.text_columns):
-        values = column(raw, col)
-        bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
-        if bad is not None:
-            raise DataError(f"{where}, example {bad}: text column {col!r} is {values[bad]!r}, not text; remove or "
-                            "fill that row")
-        cols[name] = values
+    cols: dict[str, Any] = text_columns(raw, task, src, data_dir)
     cols["label"] = [0.0 if task.type == "regression" else 0] * len(raw)  # unused: the encoder wants a column
     cols["idx"] = list(range(len(raw)))
     return Dataset.from_dict(cols), ids
