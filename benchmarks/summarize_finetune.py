@@ -6,6 +6,10 @@ With `--json PATH` the tables are also written as JSON, with each run's provenan
 library versions, machine, load average at start and end, as its metrics.json recorded them) and, with
 `--encoder DIR`, the encoder's (its steps, tokens seen, validation loss, run_info.json and provenance).
 
+Runs named `TASK-scratch` and `TASK-pretrained` (benchmarks/cpu_recipe.sh) are also paired: the difference of the
+means, and whether it exceeds twice the larger of the two standard deviations over seeds (QA: one seed, so no
+spread is claimed).
+
 Usage: python benchmarks/summarize_finetune.py runs/figures [--encoder DIR] [--json runs/figures/figures.json]
 """
 
@@ -39,6 +43,7 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(args.root)
     cls_rows, st_rows, qa_rows = [], [], []
+    means: dict[str, tuple[str, float, float | None]] = {}  # run name -> (what, mean %, std % or None)
     runs: dict[str, dict] = {}
     for path in sorted(root.glob("*/metrics.json")):
         m = json.loads(path.read_text())
@@ -48,6 +53,7 @@ def main() -> None:
             split = m["report_split"]
             metric = m["selection"]["metric"]
             s = m["summary"][split][metric]
+            means[name] = (f"{split} {metric}", 100 * s["mean"], 100 * s["std"])
             per_seed = " ".join(f"{100 * r['eval'][split][metric]:.1f}" for r in m["runs"])
             grid = " ".join(f"{lr}:{100 * v:.1f}" for lr, v in m["selection"]["grid"].items())
             cls_rows.append([name, m["init"], m["max_train_samples"] or "all", f"{split} {metric}",
@@ -61,12 +67,23 @@ def main() -> None:
         elif "train_features" in m:  # extractive QA
             for split, e in m["eval"].items():
                 em = e.get("exact_match", e.get("exact"))
+                if split == m.get("report_split", split):
+                    means[name] = (f"{split} F1", e["f1"], None)
                 qa_rows.append([name, m["init"], split, f"{em:.2f}", f"{e['f1']:.2f}", m["steps"], m["train_features"],
                                 f"{m['train_features_per_second']:.1f}", f"{e['eval_features_per_second']:.1f}"])
+    pair_rows = []
+    for name, (what, scratch, s_std) in sorted(means.items()):
+        if not name.endswith("-scratch") or name[:-8] + "-pretrained" not in means:
+            continue
+        _, pre, p_std = means[name[:-8] + "-pretrained"]
+        spread = None if s_std is None or p_std is None else 2 * max(s_std, p_std)
+        pair_rows.append([name[:-8], what, f"{scratch:.1f}", f"{pre:.1f}", f"{pre - scratch:+.1f}",
+                          "-" if spread is None else ("yes" if abs(pre - scratch) > spread else "no") + f" (2 x {spread / 2:.1f})"])
     heads = {"classification": ["run", "init", "labels", "metric", "mean ± std (%)", "per seed", "best lr",
                                 "grid (seed 1, selection split)"],
              "self_training": ["run", "round", "pseudo-labels per seed", "accuracy mean ± std (%)"],
-             "qa": ["run", "init", "split", "EM", "F1", "steps", "train windows", "train windows/s", "eval windows/s"]}
+             "qa": ["run", "init", "split", "EM", "F1", "steps", "train windows", "train windows/s", "eval windows/s"],
+             "pairs": ["task", "metric", "scratch", "pretrained", "difference", "beyond 2 x the larger std?"]}
     if args.json:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from nlp_ssl.runinfo import git_revision, library_versions
@@ -75,7 +92,8 @@ def main() -> None:
                                                                              "versions": library_versions()},
                   "encoder": encoder_record(Path(args.encoder)) if args.encoder else None,
                   "tables": {k: {"headers": heads[k], "rows": rows} for k, rows in
-                             (("classification", cls_rows), ("self_training", st_rows), ("qa", qa_rows)) if rows},
+                             (("classification", cls_rows), ("self_training", st_rows), ("qa", qa_rows),
+                                              ("pairs", pair_rows)) if rows},
                   "runs": runs}
         Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
         print(f"written to {args.json}")
@@ -88,6 +106,9 @@ def main() -> None:
         print()
         print(table(["run", "init", "split", "EM", "F1", "steps", "train windows", "train windows/s", "eval windows/s"],
                     qa_rows))
+    if pair_rows:
+        print()
+        print(table(heads["pairs"], pair_rows))
 
 
 if __name__ == "__main__":

@@ -37,3 +37,32 @@ def test_figures_json_carries_each_runs_provenance_and_the_encoder(tmp_path):
     assert record["encoder"]["run_info"]["git"] == {"commit": "b36293e", "dirty": False}
     assert record["tables"]["classification"]["rows"][0][4] == "60.0 ± 1.0"
     assert len(record["tabulated_at"]["git"]) == 2
+
+
+def _cls_run(root: Path, name: str, init: str, per_seed: list[float]):
+    import statistics
+
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({
+        "init": init, "max_train_samples": 1000, "report_split": "dev",
+        "selection": {"metric": "accuracy", "grid": {"0.001": 0.7}, "best_learning_rate": 1e-3, "oracle": False},
+        "summary": {"dev": {"accuracy": {"mean": statistics.mean(per_seed), "std": statistics.stdev(per_seed), "n": 3}}},
+        "runs": [{"eval": {"dev": {"accuracy": a}}} for a in per_seed]}))
+
+
+def test_scratch_and_pretrained_runs_are_paired_with_their_difference_against_the_spread(tmp_path):
+    root = tmp_path / "recipe"
+    _cls_run(root, "sst2-1000-scratch", "scratch", [0.66, 0.67, 0.68])      # 67.0 ± 1.0
+    _cls_run(root, "sst2-1000-pretrained", "pretrained", [0.71, 0.72, 0.73])  # 72.0 ± 1.0: +5.0 > 2 x 1.0
+    _cls_run(root, "imdb-1000-scratch", "scratch", [0.70, 0.74, 0.78])       # 74.0 ± 4.0
+    _cls_run(root, "imdb-1000-pretrained", "pretrained", [0.75, 0.76, 0.77])  # 76.0 ± 1.0: +2.0 < 2 x 4.0
+    _cls_run(root, "sst2-100-scratch", "scratch", [0.5, 0.5, 0.5])           # no pretrained counterpart: no pair
+    out = tmp_path / "f.json"
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "summarize_finetune.py"), str(root), "--json", str(out)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = {r[0]: r for r in json.loads(out.read_text())["tables"]["pairs"]["rows"]}
+    assert set(rows) == {"sst2-1000", "imdb-1000"}
+    assert rows["sst2-1000"][2:5] == ["67.0", "72.0", "+5.0"] and rows["sst2-1000"][5].startswith("yes")
+    assert rows["imdb-1000"][4] == "+2.0" and rows["imdb-1000"][5] == "no (2 x 4.0)"
