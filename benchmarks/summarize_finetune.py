@@ -7,8 +7,9 @@ library versions, machine, load average at start and end, as its metrics.json re
 `--encoder DIR`, the encoder's (its steps, tokens seen, validation loss, run_info.json and provenance).
 
 Runs named `TASK-scratch` and `TASK-pretrained` (benchmarks/cpu_recipe.sh) are also paired: the difference of the
-means, and whether it exceeds twice the larger of the two standard deviations over seeds (QA: one seed, so no
-spread is claimed).
+means, and whether it exceeds twice the larger of the two standard deviations over seeds (a side with one seed,
+as QA runs have, gives no spread and none is claimed); a pair whose metric, seeds or training examples differ is
+refused.
 
 Usage: python benchmarks/summarize_finetune.py runs/figures [--encoder DIR] [--json runs/figures/figures.json]
 """
@@ -43,7 +44,8 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(args.root)
     cls_rows, st_rows, qa_rows = [], [], []
-    means: dict[str, tuple[str, float, float | None]] = {}  # run name -> (what, mean %, std % or None)
+    # run name -> (what, mean %, std % or None when fewer than 2 seeds, what must match for a fair pair)
+    means: dict[str, tuple[str, float, float | None, tuple]] = {}
     runs: dict[str, dict] = {}
     for path in sorted(root.glob("*/metrics.json")):
         m = json.loads(path.read_text())
@@ -53,7 +55,8 @@ def main() -> None:
             split = m["report_split"]
             metric = m["selection"]["metric"]
             s = m["summary"][split][metric]
-            means[name] = (f"{split} {metric}", 100 * s["mean"], 100 * s["std"])
+            means[name] = (f"{split} {metric}", 100 * s["mean"], 100 * s["std"] if s.get("n", 2) >= 2 else None,
+                           (tuple(m.get("seeds") or ()), m.get("max_train_samples")))
             per_seed = " ".join(f"{100 * r['eval'][split][metric]:.1f}" for r in m["runs"])
             grid = " ".join(f"{lr}:{100 * v:.1f}" for lr, v in m["selection"]["grid"].items())
             cls_rows.append([name, m["init"], m["max_train_samples"] or "all", f"{split} {metric}",
@@ -68,14 +71,17 @@ def main() -> None:
             for split, e in m["eval"].items():
                 em = e.get("exact_match", e.get("exact"))
                 if split == m.get("report_split", split):
-                    means[name] = (f"{split} F1", e["f1"], None)
+                    means[name] = (f"{split} F1", e["f1"], None, (m.get("seed"), m.get("max_train_samples")))
                 qa_rows.append([name, m["init"], split, f"{em:.2f}", f"{e['f1']:.2f}", m["steps"], m["train_features"],
                                 f"{m['train_features_per_second']:.1f}", f"{e['eval_features_per_second']:.1f}"])
     pair_rows = []
-    for name, (what, scratch, s_std) in sorted(means.items()):
+    for name, (what, scratch, s_std, setup) in sorted(means.items()):
         if not name.endswith("-scratch") or name[:-8] + "-pretrained" not in means:
             continue
-        _, pre, p_std = means[name[:-8] + "-pretrained"]
+        p_what, pre, p_std, p_setup = means[name[:-8] + "-pretrained"]
+        if (p_what, p_setup) != (what, setup):
+            sys.exit(f"{name} and {name[:-8]}-pretrained are not comparable: {what} {setup} vs {p_what} {p_setup} "
+                     "(metric and split, seeds, training examples must match)")
         spread = None if s_std is None or p_std is None else 2 * max(s_std, p_std)
         pair_rows.append([name[:-8], what, f"{scratch:.1f}", f"{pre:.1f}", f"{pre - scratch:+.1f}",
                           "-" if spread is None else ("yes" if abs(pre - scratch) > spread else "no") + f" (2 x {spread / 2:.1f})"])

@@ -66,3 +66,39 @@ def test_scratch_and_pretrained_runs_are_paired_with_their_difference_against_th
     assert set(rows) == {"sst2-1000", "imdb-1000"}
     assert rows["sst2-1000"][2:5] == ["67.0", "72.0", "+5.0"] and rows["sst2-1000"][5].startswith("yes")
     assert rows["imdb-1000"][4] == "+2.0" and rows["imdb-1000"][5] == "no (2 x 4.0)"
+
+
+def _qa_run(root: Path, name: str, init: str, f1: float, seed: int = 1):
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({
+        "init": init, "seed": seed, "steps": 1600, "train_features": 100, "train_features_per_second": 10.0,
+        "report_split": "dev", "eval": {"dev": {"exact_match": f1 / 2, "f1": f1, "eval_features_per_second": 5.0},
+                                        "selection": {"exact_match": 1.0, "f1": 2.0, "eval_features_per_second": 5.0}}}))
+
+
+def test_one_seed_sides_and_qa_pairs_claim_no_spread_and_mismatched_pairs_are_refused(tmp_path):
+    root = tmp_path / "recipe"
+    _cls_run(root, "sst2-scratch", "scratch", [0.80, 0.81, 0.82])
+    one = root / "sst2-pretrained"
+    _cls_run(root, "sst2-pretrained", "pretrained", [0.83, 0.84, 0.85])
+    m = json.loads((one / "metrics.json").read_text())
+    m["summary"]["dev"]["accuracy"].update(std=0.0, n=1)  # one seed: its std of 0 is no spread
+    m["runs"] = m["runs"][:1]
+    (one / "metrics.json").write_text(json.dumps(m))
+    _qa_run(root, "squad-scratch", "scratch", 8.0)
+    _qa_run(root, "squad-pretrained", "pretrained", 12.5)
+    out = tmp_path / "f.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "summarize_finetune.py"), str(root), "--json", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = {r[0]: r for r in json.loads(out.read_text())["tables"]["pairs"]["rows"]}
+    assert rows["sst2"][4:] == ["+3.0", "-"]
+    assert rows["squad"][1:] == ["dev F1", "8.0", "12.5", "+4.5", "-"]  # the reported split, not selection
+    _qa_run(root, "squad-pretrained-2", "pretrained", 1.0)
+    (root / "squad-pretrained").rename(root / "old")
+    (root / "squad-pretrained-2").rename(root / "squad-pretrained")
+    m = json.loads((root / "squad-pretrained" / "metrics.json").read_text())
+    (root / "squad-pretrained" / "metrics.json").write_text(json.dumps({**m, "seed": 2}))
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert res.returncode != 0 and "not comparable" in res.stderr
