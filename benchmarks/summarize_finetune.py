@@ -90,6 +90,8 @@ def main() -> None:
              "self_training": ["run", "round", "pseudo-labels per seed", "accuracy mean ± std (%)"],
              "qa": ["run", "init", "split", "EM", "F1", "steps", "train windows", "train windows/s", "eval windows/s"],
              "pairs": ["task", "metric", "scratch", "pretrained", "difference", "beyond 2 x the larger std?"]}
+    tables = [(k, rows) for k, rows in (("classification", cls_rows), ("self_training", st_rows), ("qa", qa_rows),
+                                        ("pairs", pair_rows)) if rows]
     if args.json:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from nlp_ssl.runinfo import git_revision, library_versions
@@ -97,24 +99,11 @@ def main() -> None:
         record = {"command": " ".join(["python", *sys.argv]), "tabulated_at": {"git": git_revision(),
                                                                              "versions": library_versions()},
                   "encoder": encoder_record(Path(args.encoder)) if args.encoder else None,
-                  "tables": {k: {"headers": heads[k], "rows": rows} for k, rows in
-                             (("classification", cls_rows), ("self_training", st_rows), ("qa", qa_rows),
-                                              ("pairs", pair_rows)) if rows},
+                  "tables": {k: {"headers": heads[k], "rows": rows} for k, rows in tables},
                   "runs": runs}
         Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
         print(f"written to {args.json}")
-    if cls_rows:
-        print(table(heads["classification"], cls_rows))
-    if st_rows:
-        print()
-        print(table(["run", "round", "pseudo-labels per seed", "accuracy mean ± std (%)"], st_rows))
-    if qa_rows:
-        print()
-        print(table(["run", "init", "split", "EM", "F1", "steps", "train windows", "train windows/s", "eval windows/s"],
-                    qa_rows))
-    if pair_rows:
-        print()
-        print(table(heads["pairs"], pair_rows))
+    print("\n\n".join(table(heads[k], rows) for k, rows in tables))
 
 
 if __name__ == "__main__":

@@ -115,10 +115,9 @@ def git_revision(root: str | Path | None = None) -> dict[str, Any]:
         lines = rev.stdout.split()
         if rev.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != root:
             return {"commit": None, "dirty": None}
-        rev.stdout = lines[1]
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, timeout=5)
-        return {"commit": rev.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+        return {"commit": lines[1], "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 
