@@ -17,6 +17,19 @@ Saved: the discriminator as a standard `ElectraForPreTraining` directory (it is 
 `AutoModel`, `AutoModelForSequenceClassification`, `AutoModelForQuestionAnswering` load it) and the generator as
 an `ElectraForMaskedLM` in `generator/` (with the tokenizer, so `pipeline("fill-mask", model=DIR/generator)`
 works).
+
+`model.arch: modernbert` builds the same objective on pre-norm ModernBERT layers (at tiny size the post-norm
+ELECTRA/BERT layers stay on the unigram plateau; see configs/pretrain/modernbert-tiny-imdb-recipe-cpu.yaml).
+There is no `ElectraForPreTraining` for those layers, so:
+- the discriminator is a `ModernBertModel` plus a replaced-token head (ModernBERT's prediction head, then one
+  logit per token); the encoder is saved as a plain `ModernBertModel` directory (`AutoModel`,
+  `AutoModelForSequenceClassification`, `AutoModelForQuestionAnswering` load it; they add their own heads) and
+  the replaced-token head goes to `rtd_head.safetensors` (resuming only);
+- ModernBERT has no embedding_size: the narrower generator reads the shared token table through a linear map
+  (H -> generator width, `ProjectedEmbedding`), and its output layer is its own (the generator's config unties
+  it). ModernBERT has rotary positions, so only the token table is shared. The generator is saved as a standard
+  `ModernBertForMaskedLM` whose token table is the projected table (fill-mask loads it); the map itself goes to
+  `generator/embedding_projection.safetensors` (resuming only).
 """
 
 from __future__ import annotations
@@ -37,6 +50,8 @@ from nlp_ssl.objectives.registry import (
 )
 
 GENERATOR_DIR = "generator"
+RTD_HEAD_FILE = "rtd_head.safetensors"  # ModernBERT discriminator's head (resume only)
+PROJECTION_FILE = "embedding_projection.safetensors"  # ModernBERT generator's map from the shared table
 EVAL_SAMPLING_SEED = 0  # seed of the replacements sampled in evaluation (training: the global RNG)
 
 
@@ -98,7 +113,7 @@ class ElectraPretrainer(nn.Module):
     def __init__(self, generator: ElectraForMaskedLM, discriminator: ElectraForPreTraining, loss_weight: float = 50.0,
                  temperature: float = 1.0):
         super().__init__()
-        if generator.config.embedding_size != discriminator.config.embedding_size:
+        if getattr(generator.config, "embedding_size", None) != getattr(discriminator.config, "embedding_size", None):
             raise ConfigError(["objective.electra: generator and discriminator need the same embedding_size to share embeddings"])
         self.generator = generator
         self.discriminator = discriminator
@@ -129,10 +144,7 @@ class ElectraPretrainer(nn.Module):
                 token_type_ids: torch.Tensor | None = None) -> ElectraPreTrainingOutput:
         """input_ids (B, T): masked inputs; labels (B, T): original ids at masked positions, -100 elsewhere."""
         selected = labels != -100  # (B, T)
-        gen_hidden = self.generator.electra(input_ids=input_ids, attention_mask=attention_mask,
-                                            token_type_ids=token_type_ids)[0]  # (B, T, Hg)
-        gen_logits = self.generator.generator_lm_head(
-            self.generator.generator_predictions(gen_hidden[selected]))  # (N, Hg) -> (N, E) -> (N, V)
+        gen_logits = self.generator_logits(input_ids, attention_mask, token_type_ids, selected)  # (N, V)
         targets = labels[selected]  # (N,)
         gen_loss = F.cross_entropy(gen_logits.float(), targets) if targets.numel() else gen_logits.sum() * 0.0
 
@@ -141,14 +153,25 @@ class ElectraPretrainer(nn.Module):
             corrupted[selected] = self.sample(gen_logits)
             original = torch.where(selected, labels, input_ids)  # (B, T): the text before masking
             replaced = (corrupted != original).long()  # (B, T): 1 = replaced; a correct sample is original
-        disc_logits = self.discriminator(input_ids=corrupted, attention_mask=attention_mask,
-                                         token_type_ids=token_type_ids).logits  # (B, T)
+        disc_logits = self.discriminator_logits(corrupted, attention_mask, token_type_ids)  # (B, T)
         valid = attention_mask.bool() if attention_mask is not None else torch.ones_like(selected)
         disc_loss = F.binary_cross_entropy_with_logits(disc_logits[valid].float(), replaced[valid].float())
         labels_out = torch.where(valid, replaced, torch.full_like(replaced, -100))
         return ElectraPreTrainingOutput(loss=gen_loss + self.loss_weight * disc_loss, generator_loss=gen_loss,
                                         discriminator_loss=disc_loss, generator_logits=gen_logits,
                                         discriminator_logits=disc_logits, discriminator_labels=labels_out)
+
+    def generator_logits(self, input_ids, attention_mask, token_type_ids, selected) -> torch.Tensor:
+        """The generator's logits on the selected (masked) positions only: (N, V)."""
+        gen_hidden = self.generator.electra(input_ids=input_ids, attention_mask=attention_mask,
+                                            token_type_ids=token_type_ids)[0]  # (B, T, Hg)
+        return self.generator.generator_lm_head(
+            self.generator.generator_predictions(gen_hidden[selected]))  # (N, Hg) -> (N, E) -> (N, V)
+
+    def discriminator_logits(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
+        """One replaced-token logit per position: (B, T)."""
+        return self.discriminator(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).logits
 
     # --- what is saved ---------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str, tokenizer=None, state_dict=None, **kwargs) -> None:
@@ -173,12 +196,174 @@ class ElectraPretrainer(nn.Module):
         self.tie()
 
 
+# --- ModernBERT layers -------------------------------------------------------------------------------------
+class ProjectedEmbedding(nn.Module):
+    """A shared token table (V, H) read through a linear map to a narrower width: ids -> (..., Hg)."""
+
+    def __init__(self, shared: nn.Embedding, width: int):
+        super().__init__()
+        self.shared = shared
+        self.proj = nn.Linear(shared.embedding_dim, width, bias=False)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.shared(input_ids))
+
+    def table(self, shared_weight: torch.Tensor | None = None, proj_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The (V, Hg) table the map amounts to (what a standalone generator saves); weights may be given."""
+        e = self.shared.weight if shared_weight is None else shared_weight
+        p = self.proj.weight if proj_weight is None else proj_weight
+        return e @ p.T
+
+
+class ModernBertDiscriminator(nn.Module):
+    """`ModernBertModel` + replaced-token head (ModernBERT's prediction head, then one logit per token)."""
+
+    def __init__(self, model):
+        from transformers.models.modernbert.modeling_modernbert import ModernBertPredictionHead
+
+        super().__init__()
+        self.model = model
+        self.head = ModernBertPredictionHead(model.config)
+        self.classifier = nn.Linear(model.config.hidden_size, 1)
+        model._init_weights(self.head)  # ModernBERT's own init of its prediction head
+        std = model.config.hidden_size ** -0.5  # ModernBERT's init of its classifiers
+        nn.init.trunc_normal_(self.classifier.weight, std=std, a=-3 * std, b=3 * std)
+        nn.init.zeros_(self.classifier.bias)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B, T, H)
+        return self.classifier(self.head(hidden)).squeeze(-1)  # (B, T)
+
+    def head_state(self, state_dict: dict | None = None) -> dict:
+        """The head's weights (from a gathered `state_dict` of this module when given)."""
+        if state_dict is not None:
+            return {k: v for k, v in state_dict.items() if not k.startswith("model.")}
+        return {f"head.{k}": v for k, v in self.head.state_dict().items()} | \
+            {f"classifier.{k}": v for k, v in self.classifier.state_dict().items()}
+
+
+class ModernBertElectraPretrainer(ElectraPretrainer):
+    """ELECTRA on ModernBERT layers: a `ModernBertDiscriminator` and a narrow `ModernBertForMaskedLM` (untied
+    output layer) whose input embedding is the discriminator's token table through a `ProjectedEmbedding`."""
+
+    def tie(self) -> None:
+        shared = self.discriminator.model.embeddings.tok_embeddings
+        emb = self.generator.model.embeddings
+        if isinstance(emb.tok_embeddings, ProjectedEmbedding):
+            emb.tok_embeddings.shared = shared
+        else:
+            emb.tok_embeddings = ProjectedEmbedding(shared, self.generator.config.hidden_size)
+
+    def generator_logits(self, input_ids, attention_mask, token_type_ids, selected) -> torch.Tensor:
+        gen_hidden = self.generator.model(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B, T, Hg)
+        return self.generator.decoder(self.generator.head(gen_hidden[selected]))  # (N, V)
+
+    def discriminator_logits(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
+        return self.discriminator(input_ids=input_ids, attention_mask=attention_mask)
+
+    def save_pretrained(self, save_directory: str, tokenizer=None, state_dict=None, **kwargs) -> None:
+        """Encoder as `ModernBertModel` + `rtd_head.safetensors`; generator as `ModernBertForMaskedLM` in
+        `generator/` (token table = the projected shared table) + `embedding_projection.safetensors`."""
+        from safetensors.torch import save_file
+
+        from nlp_ssl.distributed import substate
+
+        out, gen_out = Path(save_directory), Path(save_directory) / GENERATOR_DIR
+        disc_sd = substate(state_dict, "discriminator.")
+        self.discriminator.model.save_pretrained(str(out), state_dict=substate(disc_sd, "model."))
+        save_file({k: v.detach().contiguous() for k, v in self.discriminator.head_state(disc_sd).items()},
+                  str(out / RTD_HEAD_FILE))
+        gen_sd = substate(state_dict, "generator.") or self.generator.state_dict()
+        key = "model.embeddings.tok_embeddings."
+        shared_w = gen_sd.pop(key + "shared.weight", None)
+        if shared_w is None:  # a gathered state dict names the shared table once, under the discriminator
+            shared_w = disc_sd["model.embeddings.tok_embeddings.weight"]
+        proj_w = gen_sd.pop(key + "proj.weight")
+        gen_sd = {k: v for k, v in gen_sd.items()}
+        gen_sd[key + "weight"] = self.generator.model.embeddings.tok_embeddings.table(shared_w, proj_w).detach()
+        self.generator.save_pretrained(str(gen_out), state_dict=gen_sd)
+        save_file({"proj.weight": proj_w.detach().contiguous()}, str(gen_out / PROJECTION_FILE))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(gen_out))
+
+    def load_checkpoint(self, directory: str) -> None:
+        from safetensors.torch import load_file
+
+        path = Path(directory)
+        self.discriminator.model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
+        head = load_file(str(path / RTD_HEAD_FILE))
+        self.discriminator.load_state_dict(head, strict=False)
+        gen = load_file(str(path / GENERATOR_DIR / "model.safetensors"))
+        gen.pop("model.embeddings.tok_embeddings.weight", None)  # the projected table: rebuilt from the map
+        missing, unexpected = self.generator.load_state_dict(gen, strict=False)
+        shared = {"model.embeddings.tok_embeddings.shared.weight", "model.embeddings.tok_embeddings.proj.weight"}
+        if unexpected or set(missing) - shared:
+            raise ValueError(f"{path / GENERATOR_DIR}: checkpoint does not match the generator "
+                             f"(missing {missing}, unexpected {unexpected})")
+        self.generator.model.embeddings.tok_embeddings.load_state_dict(
+            load_file(str(path / GENERATOR_DIR / PROJECTION_FILE)), strict=False)
+        self.tie()
+
+
+def modernbert_electra_configs(model_cfg, electra: ElectraObjectiveConfig, tokenizer):
+    """(discriminator, generator) ModernBertConfigs: same vocabulary; the generator narrower, its output untied."""
+    import copy
+
+    from nlp_ssl.modeling import hf_config
+
+    if electra.embedding_size:
+        raise ConfigError(["objective.electra.embedding_size: ModernBERT has no separate embedding width; set it to "
+                           "null (the generator reads the shared table through a linear map)"])
+    disc = hf_config(model_cfg, tokenizer)
+    L, H, A, I = model_cfg.dims()
+    gh, ga, gi = generator_dims(H, A, I, electra.generator_width)
+    gen = copy.deepcopy(disc)
+    gen.num_hidden_layers, gen.hidden_size, gen.num_attention_heads = electra.generator_layers or L, gh, ga
+    gen.intermediate_size, gen.tie_word_embeddings = gi, False
+    if hasattr(gen, "layer_types") and gen.layer_types is not None:
+        gen.layer_types = gen.layer_types[:gen.num_hidden_layers]
+    for c in (disc, gen):
+        c._attn_implementation = model_cfg.attn_implementation
+    return disc, gen
+
+
+def build_modernbert_models(model_cfg, objective: ObjectiveConfig, tokenizer) -> ModernBertElectraPretrainer:
+    """ModernBERT generator and discriminator from config, or from a saved ModernBERT ELECTRA run (init_from)."""
+    from transformers import AutoConfig, ModernBertForMaskedLM, ModernBertModel
+
+    e = objective.electra
+    if model_cfg.init_from:
+        from nlp_ssl.hub import local_path
+
+        init = Path(local_path(model_cfg.init_from, "model.init_from"))
+        for need in (GENERATOR_DIR + "/config.json", GENERATOR_DIR + "/" + PROJECTION_FILE, RTD_HEAD_FILE):
+            if not (init / need).exists():
+                raise ConfigError([f"model.init_from: {model_cfg.init_from} holds no {need} of a ModernBERT ELECTRA run"])
+        disc_cfg = AutoConfig.from_pretrained(str(init))
+        gen_cfg = AutoConfig.from_pretrained(str(init / GENERATOR_DIR))
+        for c in (disc_cfg, gen_cfg):
+            c._attn_implementation = model_cfg.attn_implementation
+    else:
+        disc_cfg, gen_cfg = modernbert_electra_configs(model_cfg, e, tokenizer)
+    model = ModernBertElectraPretrainer(ModernBertForMaskedLM(gen_cfg), ModernBertDiscriminator(ModernBertModel(disc_cfg)),
+                                        loss_weight=e.loss_weight, temperature=e.temperature)
+    if model_cfg.init_from:
+        model.load_checkpoint(str(init))
+    return model
+
+
 def build_models(model_cfg, objective: ObjectiveConfig, tokenizer) -> ElectraPretrainer:
     """Generator and discriminator from config (random init), or from a saved ELECTRA run (`model.init_from`)."""
     e = objective.electra
+    if model_cfg.arch == "modernbert":
+        return build_modernbert_models(model_cfg, objective, tokenizer)
     if model_cfg.arch != "bert":
-        raise ConfigError([f"model.arch: objective.task electra builds ELECTRA encoders (BERT layers); set model.arch "
-                           f"to bert (got {model_cfg.arch})"])
+        raise ConfigError([f"model.arch: objective.task electra builds ELECTRA encoders on BERT layers (arch bert) or "
+                           f"ModernBERT layers (arch modernbert), not {model_cfg.arch}"])
     if model_cfg.init_from:
         from nlp_ssl.hub import local_path
 

@@ -130,19 +130,21 @@ class SentenceOrderOutput(ModelOutput):
     order_loss: torch.Tensor | None = None
 
 
-_PARTS = {"bert": ("bert", "cls"), "roberta": ("roberta", "lm_head")}
+# model_type -> (encoder attribute, masked-LM head attributes applied in order)
+_PARTS = {"bert": ("bert", ("cls",)), "roberta": ("roberta", ("lm_head",)), "modernbert": ("model", ("head", "decoder"))}
 
 
 class MLMWithSentenceOrder(nn.Module):
-    """A `*ForMaskedLM` (BERT or RoBERTa) plus a sentence-order head on [CLS]; one encoder pass feeds both."""
+    """A `*ForMaskedLM` (BERT, RoBERTa or ModernBERT) plus a sentence-order head on [CLS]; one encoder pass feeds
+    both. ModernBERT has no token types: its pairs are told apart by the [SEP] between them alone."""
 
     def __init__(self, mlm_model, weight: float = 1.0):
         super().__init__()
         arch = mlm_model.config.model_type
         if arch not in _PARTS:
-            raise ConfigError([f"objective.sentence_order: supported for model.arch bert and roberta, not {arch}"])
+            raise ConfigError([f"objective.sentence_order: supported for model.arch {', '.join(_PARTS)}, not {arch}"])
         self.mlm = mlm_model
-        self.encoder_attr, self.head_attr = _PARTS[arch]
+        self.encoder_attr, self.head_attrs = _PARTS[arch]
         H = mlm_model.config.hidden_size
         self.order_head = nn.Sequential(nn.Linear(H, H), nn.Tanh(), nn.Linear(H, 2))
         self.weight = weight
@@ -152,15 +154,22 @@ class MLMWithSentenceOrder(nn.Module):
                 attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None):
         from nlp_ssl.modeling import _sparse_output
 
+        types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         hidden = getattr(self.mlm, self.encoder_attr)(input_ids=input_ids, attention_mask=attention_mask,
-                                                      token_type_ids=token_type_ids)[0]  # (B, T, H)
-        mlm = _sparse_output(hidden, labels, getattr(self.mlm, self.head_attr))  # loss, logits (N, V)
+                                                      **types)[0]  # (B, T, H)
+        mlm = _sparse_output(hidden, labels, self.lm_head)  # loss, logits (N, V)
         order_logits = self.order_head(hidden[:, 0])  # (B, 2)
         has = sentence_order_label != -100
         order_loss = F.cross_entropy(order_logits[has].float(), sentence_order_label[has]) if has.any() \
             else order_logits.sum() * 0.0
         return SentenceOrderOutput(loss=mlm.loss + self.weight * order_loss, logits=mlm.logits, order_logits=order_logits,
                                    order_labels=sentence_order_label, mlm_loss=mlm.loss, order_loss=order_loss)
+
+    def lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The masked-LM head of the wrapped model on selected states: (N, H) -> (N, V)."""
+        for attr in self.head_attrs:
+            hidden = getattr(self.mlm, attr)(hidden)
+        return hidden
 
     def save_pretrained(self, save_directory: str, tokenizer=None, state_dict=None, **kwargs) -> None:
         """`state_dict`: the full weights gathered from sharded ranks (FSDP), else None (the modules' own)."""

@@ -158,3 +158,101 @@ def test_discriminator_loss_sends_no_gradient_into_the_generator_through_the_sam
     assert all(g is None or not g.abs().sum() for g in grads)
     grads = torch.autograd.grad(out.generator_loss, own, allow_unused=True)
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+# --- ModernBERT layers ------------------------------------------------------------------------------------
+MODERN = ModelConfig(arch="modernbert", num_layers=2, hidden_size=32, num_heads=2, intermediate_size=64,
+                     max_position_embeddings=64)
+
+
+class ModernTok(Tok):  # ModernBertConfig also reads the [CLS] / [SEP] ids
+    cls_token_id, sep_token_id = 2, 3
+
+
+def modern(weight=50.0):
+    torch.manual_seed(0)
+    return build_models(MODERN, ObjectiveConfig(task="electra", electra=ElectraObjectiveConfig(loss_weight=weight)),
+                        ModernTok())
+
+
+def masked_batch():
+    ids = torch.randint(5, 50, (2, 10))
+    labels = torch.full_like(ids, -100)
+    labels[:, 2:5] = ids[:, 2:5]
+    inputs = ids.clone()
+    inputs[:, 2:5] = 4
+    return inputs, labels
+
+
+def test_modernbert_generator_reads_the_discriminator_token_table_through_a_map():
+    from nlp_ssl.objectives.electra import ModernBertElectraPretrainer, ProjectedEmbedding
+
+    m = modern()
+    assert isinstance(m, ModernBertElectraPretrainer)
+    emb = m.generator.model.embeddings.tok_embeddings
+    table = m.discriminator.model.embeddings.tok_embeddings.weight
+    assert isinstance(emb, ProjectedEmbedding) and emb.shared.weight is table
+    assert (m.generator.config.hidden_size, m.generator.config.num_attention_heads) == (8, 1)  # 1/4 width
+    assert emb.proj.weight.shape == (8, 32) and not m.generator.config.tie_word_embeddings
+    n_params = sum(p.numel() for p in m.parameters())  # the shared table counts once
+    assert n_params == sum(p.numel() for p in m.discriminator.parameters()) + \
+        sum(p.numel() for n, p in m.generator.named_parameters() if "tok_embeddings.shared" not in n)
+    inputs, labels = masked_batch()
+    out = m(inputs, labels)
+    g_gen = torch.autograd.grad(out.generator_loss, table, retain_graph=True)[0]
+    g_disc = torch.autograd.grad(out.discriminator_loss, table, retain_graph=True)[0]
+    assert g_gen.abs().sum() > 0 and g_disc.abs().sum() > 0  # both losses train the one table
+    assert out.generator_logits.shape == (6, 50)  # the generator's head ran on the 6 masked positions only
+
+
+def test_modernbert_labels_and_loss_terms_by_hand(monkeypatch):
+    import torch.nn.functional as F
+
+    m = modern(weight=50.0).eval()
+    inputs = torch.tensor([[2, 4, 11, 4, 4, 3], [2, 15, 4, 17, 18, 3]])
+    labels = torch.tensor([[-100, 10, -100, 12, 13, -100], [-100, -100, 16, -100, -100, -100]])
+    monkeypatch.setattr(m, "sample", lambda logits: torch.tensor([10, 20, 13, 30]))  # 10 and 13 = the originals
+    out = m(inputs, labels)
+    replaced = torch.tensor([[0, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0]])
+    assert out.discriminator_labels.tolist() == replaced.tolist()
+    gen = m.generator  # its stock dense loss (the projected embedding in place) equals our sparse one
+    ref_gen = F.cross_entropy(gen.decoder(gen.head(gen.model(input_ids=inputs)[0]))[labels != -100], labels[labels != -100])
+    corrupted = torch.tensor([[2, 10, 11, 20, 13, 3], [2, 15, 30, 17, 18, 3]])
+    ref_disc = F.binary_cross_entropy_with_logits(m.discriminator(corrupted), replaced.float())
+    assert out.generator_loss.item() == pytest.approx(ref_gen.item(), rel=1e-5)
+    assert out.discriminator_loss.item() == pytest.approx(ref_disc.item(), rel=1e-5)
+    assert out.loss.item() == pytest.approx(ref_gen.item() + 50 * ref_disc.item(), rel=1e-5)
+
+
+def test_modernbert_saves_standard_models_and_resumes_exactly(tmp_path):
+    from transformers import AutoModel, ModernBertForMaskedLM
+
+    m = modern()
+    with torch.no_grad():  # move the map and head off their initial values so a lost one would show
+        m.generator.model.embeddings.tok_embeddings.proj.weight.mul_(1.5)
+        m.discriminator.classifier.weight.add_(0.3)
+    m.save_pretrained(str(tmp_path / "ck"))
+    fresh = modern()
+    fresh.load_checkpoint(str(tmp_path / "ck"))
+    a, b = m.state_dict(), fresh.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert fresh.generator.model.embeddings.tok_embeddings.shared is fresh.discriminator.model.embeddings.tok_embeddings
+    # plain transformers: the encoder is a ModernBertModel, the generator a ModernBertForMaskedLM that computes
+    # what the wrapper's generator computes
+    enc = AutoModel.from_pretrained(str(tmp_path / "ck"))
+    assert type(enc).__name__ == "ModernBertModel"
+    assert torch.equal(enc.embeddings.tok_embeddings.weight, m.discriminator.model.embeddings.tok_embeddings.weight)
+    gen = ModernBertForMaskedLM.from_pretrained(str(tmp_path / "ck" / "generator")).eval()
+    m.eval()
+    inputs, _ = masked_batch()
+    with torch.no_grad():
+        ours = m.generator.decoder(m.generator.head(m.generator.model(input_ids=inputs)[0]))
+        torch.testing.assert_close(gen(input_ids=inputs).logits, ours, rtol=1e-5, atol=1e-5)
+
+
+def test_modernbert_rejects_a_separate_embedding_size():
+    from nlp_ssl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="embedding_size"):
+        build_models(MODERN, ObjectiveConfig(task="electra", electra=ElectraObjectiveConfig(embedding_size=16)),
+                     ModernTok())

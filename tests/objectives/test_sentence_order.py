@@ -75,3 +75,23 @@ def test_loss_is_mlm_plus_weighted_order_cross_entropy():
     assert out.mlm_loss.item() == pytest.approx(ref_mlm.item(), rel=1e-5)
     assert out.loss.item() == pytest.approx(ref_mlm.item() + 2.0 * ref_order.item(), rel=1e-5)
     assert out.logits.shape == (2, 100)  # MLM head on the 2 masked positions only
+
+
+def test_modernbert_order_loss_without_token_types():
+    """ModernBERT has no token types: the pair goes in without them, and the MLM term equals the stock dense loss."""
+    from transformers import ModernBertConfig, ModernBertForMaskedLM
+
+    torch.manual_seed(0)
+    mlm = ModernBertForMaskedLM(ModernBertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
+                                                 num_attention_heads=2, intermediate_size=64, pad_token_id=0,
+                                                 global_attn_every_n_layers=1, sparse_prediction=False))
+    m = MLMWithSentenceOrder(mlm, weight=0.5).eval()
+    ids = torch.tensor([[CLS, 4, 11, SEP, 12, 13, SEP], [CLS, 20, 21, SEP, 4, 23, SEP]])
+    labels = torch.full_like(ids, -100)
+    labels[0, 1], labels[1, 4] = 10, 22
+    order = torch.tensor([0, 1])
+    out = m(ids, labels, order, attention_mask=torch.ones_like(ids))
+    ref_mlm = mlm(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+    assert out.mlm_loss.item() == pytest.approx(ref_mlm.item(), rel=1e-5)
+    assert out.loss.item() == pytest.approx(ref_mlm.item() + 0.5 * F.cross_entropy(out.order_logits, order).item(), rel=1e-5)
+    assert out.logits.shape == (2, 100) and out.order_logits.shape == (2, 2)

@@ -146,3 +146,60 @@ def test_electra_resume_equals_uninterrupted_run(tmp_path, blocks):
         assert a.keys() == b.keys()
         for k in a:
             torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6)
+
+
+MODERN = {"arch": "modernbert", "num_layers": 2, "hidden_size": 32, "num_heads": 2, "intermediate_size": 64}
+
+
+def test_modernbert_electra_trains_saves_loadable_models_and_resumes_exactly(tmp_path, blocks):
+    """Pre-norm ELECTRA: the encoder saved as a plain ModernBertModel, the generator as a ModernBertForMaskedLM that
+    fill-mask loads, and a run killed after step 2 resumes to the uninterrupted run's weights."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    electra = {"task": "electra"}
+    metrics = main(cfg(tmp_path, blocks, electra, name="straight", model=MODERN, max_steps=4, save_steps=2))
+    out = tmp_path / "straight"
+    assert metrics["steps"] == 4 and 0 <= metrics["eval_rtd_accuracy"] <= 1 and 0 < metrics["eval_replaced_share"] < 0.15
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["ModernBertModel"]
+    assert (out / "rtd_head.safetensors").exists() and (out / "generator" / "embedding_projection.safetensors").exists()
+    code = (
+        "import sys, torch\n"
+        "from transformers import AutoModel, AutoModelForSequenceClassification, AutoModelForQuestionAnswering, pipeline\n"
+        f"d = {str(out)!r}\n"
+        "enc = AutoModel.from_pretrained(d)\n"
+        "assert type(enc).__name__ == 'ModernBertModel'\n"
+        "c = AutoModelForSequenceClassification.from_pretrained(d, num_labels=2)\n"
+        "assert torch.equal(c.model.embeddings.tok_embeddings.weight, enc.embeddings.tok_embeddings.weight)\n"
+        "AutoModelForQuestionAnswering.from_pretrained(d)\n"
+        "gen = pipeline('fill-mask', model=d + '/generator')\n"
+        "res = gen('the city is [MASK] .')\n"
+        "assert len(res) == 5 and all('[MASK]' not in o['sequence'] for o in res)\n"
+        "print('OK', 'nlp_ssl' in sys.modules)\n"
+    )
+    assert run_plain(code).startswith("OK False")
+
+    shutil.copytree(out, tmp_path / "resumed")
+    for f in (tmp_path / "resumed").iterdir():  # "killed" after step 2
+        if f.is_file() and f.name not in ("config.yaml", "run_info.json"):
+            f.unlink()
+    shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "checkpoint-4")
+    metrics = main(cfg(tmp_path, blocks, electra, name="resumed", model=MODERN, max_steps=4, save_steps=2, resume=True))
+    assert metrics["steps"] == 4
+    for part in ("model.safetensors", "rtd_head.safetensors", "generator/model.safetensors",
+                 "generator/embedding_projection.safetensors"):
+        a, b = load_file(str(out / part)), load_file(str(tmp_path / "resumed" / part))
+        assert a.keys() == b.keys()
+        for k in a:
+            torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6)
+
+
+def test_modernbert_mlm_with_sentence_order(tmp_path, document_blocks):
+    """ModernBERT has no token types: the order pairs go in without them and the saved model is a plain MLM."""
+    metrics = main(cfg(tmp_path, document_blocks, {"task": "mlm", "sentence_order": True}, model=MODERN, max_steps=2))
+    out = tmp_path / "run"
+    assert 0 <= metrics["eval_sentence_order_accuracy"] <= 1 and 0 <= metrics["eval_mlm_accuracy"] <= 1
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["ModernBertForMaskedLM"]
+    assert (out / "sentence_order_head.safetensors").exists()
