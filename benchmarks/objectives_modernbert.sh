@@ -60,7 +60,7 @@ probes() {  # NAME: an encoder under $OUT, or scratch
   $NLP finetune configs/finetune/recipe/sst2-1000.yaml "${init[@]}" output_dir=$OUT/sst2-100-$name \
     max_train_samples=100 train.num_train_epochs=30 train.per_device_train_batch_size=16 > $OUT/sst2-100-$name.log 2>&1
   # zero-shot STS for scratch too: mean-pooled states of an untrained encoder already rank pairs by word overlap
-  $NLP evaluate "${init[1]#model=}" task.type=sts_zero_shot task.pooling=mean > $OUT/sts-$name.log 2>&1
+  $NLP evaluate "${init[0]#model=}" task.type=sts_zero_shot task.pooling=mean > $OUT/sts-$name.log 2>&1
 }
 case "${1:-all}" in
   pair1|pair2|pair3) data; "$1" ;;
