@@ -12,7 +12,8 @@
 # chosen with seed 1 on the selection split carved from train, grid extended at an edge, then seeds 1-3, reported
 # on GLUE dev), STS-B dev zero-shot Spearman (cosine of mean-pooled states, no labels; an untrained encoder scores
 # well above 0 here, so scratch gets it too); scratch = the same shape untrained (runs/arch/modernbert-tiny, made by benchmarks/cpu_recipe.sh).
-# Usage: bash benchmarks/objectives_modernbert.sh [all|pair1|pair2|pair3|probes ENCODER...|scratch]
+# Then a SimCSE stage (800 steps, mean pooling, 32-token units of one review) after mlm-token and after electra.
+# Usage: bash benchmarks/objectives_modernbert.sh [all|pair1|pair2|pair3|probes ENCODER...|scratch|simcse ENCODER...]
 # Results: runs/objectives/ (NAME.log, NAME/metrics.json, sst2-{1000,100}-NAME/, sts-NAME.log); then
 #   python benchmarks/summarize_finetune.py runs/objectives
 # Needs: configs/tokenizer/wordpiece-wiki-8k.yaml, configs/prepare/imdb-unsup-128.yaml, and the two variants below.
@@ -62,12 +63,22 @@ probes() {  # NAME: an encoder under $OUT, or scratch
   # zero-shot STS for scratch too: mean-pooled states of an untrained encoder already rank pairs by word overlap
   $NLP evaluate "${init[0]#model=}" task.type=sts_zero_shot task.pooling=mean > $OUT/sts-$name.log 2>&1
 }
+simcse() {  # NAME: a SimCSE stage after that encoder, on review-sized units (one review per document block, cut
+  # to 32 tokens: the earlier stage on 64-token cuts of stream blocks was trivial, loss 0.003), then zero-shot STS
+  $NLP pretrain configs/pretrain/simcse-tiny-cpu.yaml output_dir=$OUT/$1-simcse model.arch=modernbert \
+    model.init_from=$OUT/$1 data=runs/data/imdb-unsup-wp8k-128-docs objective.simcse.pooling=mean \
+    objective.simcse.max_length=32 train.max_time_minutes=null train.max_steps=800 impl.num_threads=1 \
+    "train.report_to=[none]" > $OUT/$1-simcse.log 2>&1
+  $NLP evaluate $OUT/$1-simcse task.type=sts_zero_shot > $OUT/sts-$1-simcse.log 2>&1
+}
 case "${1:-all}" in
   pair1|pair2|pair3) data; "$1" ;;
   probes) shift; for n in "$@"; do probes "$n"; done ;;
+  simcse) shift; for n in "$@"; do simcse "$n"; done ;;
   scratch) probes scratch ;;
   all) data; pair1; pair2; pair3   # then the probes in two one-thread streams
        (for n in scratch mlm-token mlm-wwm mlm-span; do probes $n; done) & a=$!
-       for n in electra mlm-docs mlm-sop; do probes $n; done; wait $a ;;
-  *) echo "usage: $0 [all|pair1|pair2|pair3|probes ENCODER...|scratch]" >&2; exit 2 ;;
+       for n in electra mlm-docs mlm-sop; do probes $n; done; wait $a
+       simcse mlm-token & a=$!; simcse electra; wait $a ;;
+  *) echo "usage: $0 [all|pair1|pair2|pair3|probes ENCODER...|scratch|simcse ENCODER...]" >&2; exit 2 ;;
 esac

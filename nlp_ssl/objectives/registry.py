@@ -9,7 +9,9 @@ stays free of torch.
     mlm         objectives/mlm.py                       *ForMaskedLM (sparse head)            the MLM model
     clm         objectives/clm.py                       *LMHeadModel / *ForCausalLM           the causal LM
     electra     objectives/electra.py                   generator + discriminator             ElectraForPreTraining
-                                                                                              (+ generator/ ElectraForMaskedLM)
+                                                                                              (+ generator/ ElectraForMaskedLM);
+                                                                                              arch modernbert: ModernBertModel
+                                                                                              (+ generator/ ModernBertForMaskedLM)
     simcse      objectives/simcse.py                    encoder, twice per sentence           the encoder (AutoModel)
     mlm + sentence_order: true  objectives/sentence_order.py  MLM model + order head         the MLM model (+ head file)
 
