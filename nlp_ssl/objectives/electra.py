@@ -22,14 +22,17 @@ works).
 ELECTRA/BERT layers stay on the unigram plateau; see configs/pretrain/modernbert-tiny-imdb-recipe-cpu.yaml).
 There is no `ElectraForPreTraining` for those layers, so:
 - the discriminator is a `ModernBertModel` plus a replaced-token head (ModernBERT's prediction head, then one
-  logit per token); the encoder is saved as a plain `ModernBertModel` directory (`AutoModel`,
-  `AutoModelForSequenceClassification`, `AutoModelForQuestionAnswering` load it; they add their own heads) and
-  the replaced-token head goes to `rtd_head.safetensors` (resuming only);
+  logit per token); the encoder is saved as a `ModernBertModel` directory (`AutoModel`,
+  `AutoModelForSequenceClassification`, `AutoModelForQuestionAnswering` load it) whose weights also carry the
+  head's dense+norm as `head.*`, which the Auto task heads start from, as they do from a masked-LM checkpoint's
+  prediction head (so fine-tuning compares objectives, not head inits); the whole replaced-token head goes to
+  `rtd_head.safetensors` (resuming and `model.init_from` only);
 - ModernBERT has no embedding_size: the narrower generator reads the shared token table through a linear map
-  (H -> generator width, `ProjectedEmbedding`), and its output layer is its own (the generator's config unties
-  it). ModernBERT has rotary positions, so only the token table is shared. The generator is saved as a standard
+  (H -> generator width, `ProjectedEmbedding`), and its output layer is tied to that projected table
+  (`TiedDecoder`), so its softmax trains every row of the shared table as in the paper. ModernBERT has rotary
+  positions, so only the token table is shared. The generator is saved as a standard tied
   `ModernBertForMaskedLM` whose token table is the projected table (fill-mask loads it); the map itself goes to
-  `generator/embedding_projection.safetensors` (resuming only).
+  `generator/embedding_projection.safetensors` (resuming and `model.init_from` only).
 """
 
 from __future__ import annotations
@@ -197,6 +200,9 @@ class ElectraPretrainer(nn.Module):
 
 
 # --- ModernBERT layers -------------------------------------------------------------------------------------
+TABLE_KEY = "model.embeddings.tok_embeddings.weight"  # where a standalone ModernBERT keeps its token table
+
+
 class ProjectedEmbedding(nn.Module):
     """A shared token table (V, H) read through a linear map to a narrower width: ids -> (..., Hg)."""
 
@@ -208,11 +214,28 @@ class ProjectedEmbedding(nn.Module):
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.proj(self.shared(input_ids))
 
-    def table(self, shared_weight: torch.Tensor | None = None, proj_weight: torch.Tensor | None = None) -> torch.Tensor:
-        """The (V, Hg) table the map amounts to (what a standalone generator saves); weights may be given."""
-        e = self.shared.weight if shared_weight is None else shared_weight
-        p = self.proj.weight if proj_weight is None else proj_weight
-        return e @ p.T
+    def table(self) -> torch.Tensor:
+        """The (V, Hg) table the map amounts to."""
+        return projected_table(self.shared.weight, self.proj.weight)
+
+
+def projected_table(shared_weight: torch.Tensor, proj_weight: torch.Tensor) -> torch.Tensor:
+    """(V, H) table and (Hg, H) map -> the (V, Hg) table a standalone generator saves."""
+    return shared_weight @ proj_weight.T
+
+
+class TiedDecoder(nn.Module):
+    """The generator's output layer tied to its (projected, shared) input table: logits = x @ table^T + bias, so
+    the generator's softmax trains every row of the shared table, as in the paper. The table is not a parameter
+    of this module (it belongs to the embeddings); only the bias is."""
+
+    def __init__(self, embedding: ProjectedEmbedding, bias: nn.Parameter | None):
+        super().__init__()
+        self.__dict__["embedding"] = embedding  # a reference, not a submodule: no second name for its weights
+        self.bias = bias
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.linear(hidden, self.embedding.table(), self.bias)
 
 
 class ModernBertDiscriminator(nn.Module):
@@ -238,17 +261,11 @@ class ModernBertDiscriminator(nn.Module):
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B, T, H)
         return self.classifier(self.head(hidden)).squeeze(-1)  # (B, T)
 
-    def head_state(self, state_dict: dict | None = None) -> dict:
-        """The head's weights (from a gathered `state_dict` of this module when given)."""
-        if state_dict is not None:
-            return {k: v for k, v in state_dict.items() if not k.startswith("model.")}
-        return {f"head.{k}": v for k, v in self.head.state_dict().items()} | \
-            {f"classifier.{k}": v for k, v in self.classifier.state_dict().items()}
-
 
 class ModernBertElectraPretrainer(ElectraPretrainer):
-    """ELECTRA on ModernBERT layers: a `ModernBertDiscriminator` and a narrow `ModernBertForMaskedLM` (untied
-    output layer) whose input embedding is the discriminator's token table through a `ProjectedEmbedding`."""
+    """ELECTRA on ModernBERT layers: a `ModernBertDiscriminator` and a narrow `ModernBertForMaskedLM` whose input
+    embedding is the discriminator's token table through a `ProjectedEmbedding` and whose output layer is tied to
+    that projected table (`TiedDecoder`)."""
 
     def tie(self) -> None:
         shared = self.discriminator.model.embeddings.tok_embeddings
@@ -257,6 +274,8 @@ class ModernBertElectraPretrainer(ElectraPretrainer):
             emb.tok_embeddings.shared = shared
         else:
             emb.tok_embeddings = ProjectedEmbedding(shared, self.generator.config.hidden_size)
+        bias = self.generator.decoder.bias
+        self.generator.decoder = TiedDecoder(emb.tok_embeddings, bias)
 
     def generator_logits(self, input_ids, attention_mask, token_type_ids, selected) -> torch.Tensor:
         gen_hidden = self.generator.model(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B, T, Hg)
@@ -266,27 +285,36 @@ class ModernBertElectraPretrainer(ElectraPretrainer):
         return self.discriminator(input_ids=input_ids, attention_mask=attention_mask)
 
     def save_pretrained(self, save_directory: str, tokenizer=None, state_dict=None, **kwargs) -> None:
-        """Encoder as `ModernBertModel` + `rtd_head.safetensors`; generator as `ModernBertForMaskedLM` in
-        `generator/` (token table = the projected shared table) + `embedding_projection.safetensors`."""
+        """The encoder (`ModernBertModel`) with the replaced-token head's dense+norm as `head.*` (as a masked-LM
+        checkpoint carries its prediction head: the Auto heads start from it) and `rtd_head.safetensors` (the
+        whole head); the generator as a tied `ModernBertForMaskedLM` in `generator/` (token table and output
+        layer = the projected shared table) with `embedding_projection.safetensors` (the map)."""
         from safetensors.torch import save_file
 
         from nlp_ssl.distributed import substate
 
         out, gen_out = Path(save_directory), Path(save_directory) / GENERATOR_DIR
-        disc_sd = substate(state_dict, "discriminator.")
-        self.discriminator.model.save_pretrained(str(out), state_dict=substate(disc_sd, "model."))
-        save_file({k: v.detach().contiguous() for k, v in self.discriminator.head_state(disc_sd).items()},
+        full = state_dict if state_dict is not None else self.state_dict()
+        shared_key = "generator.model.embeddings.tok_embeddings.shared.weight"
+        table = full.get("discriminator." + TABLE_KEY, full.get(shared_key))  # a gathered dict may hold one name
+        if table is None:
+            raise ValueError(f"ELECTRA state dict holds no token table (neither discriminator.{TABLE_KEY} nor {shared_key})")
+        disc = substate(full, "discriminator.")
+        disc[TABLE_KEY] = table
+        encoder = {k: v for k, v in disc.items() if k.startswith(("model.", "head."))}
+        self.discriminator.model.save_pretrained(str(out), state_dict=encoder)
+        save_file({k: v.detach().contiguous() for k, v in disc.items() if k.startswith(("head.", "classifier."))},
                   str(out / RTD_HEAD_FILE))
-        gen_sd = substate(state_dict, "generator.") or self.generator.state_dict()
+        gen = substate(full, "generator.")
         key = "model.embeddings.tok_embeddings."
-        shared_w = gen_sd.pop(key + "shared.weight", None)
-        if shared_w is None:  # a gathered state dict names the shared table once, under the discriminator
-            shared_w = disc_sd["model.embeddings.tok_embeddings.weight"]
-        proj_w = gen_sd.pop(key + "proj.weight")
-        gen_sd = {k: v for k, v in gen_sd.items()}
-        gen_sd[key + "weight"] = self.generator.model.embeddings.tok_embeddings.table(shared_w, proj_w).detach()
-        self.generator.save_pretrained(str(gen_out), state_dict=gen_sd)
-        save_file({"proj.weight": proj_w.detach().contiguous()}, str(gen_out / PROJECTION_FILE))
+        gen.pop(key + "shared.weight", None)
+        proj = gen.pop(key + "proj.weight")
+        projected = projected_table(table, proj).detach()
+        gen[key + "weight"] = projected
+        gen["decoder.weight"] = projected
+        self.generator.config.tie_word_embeddings = True
+        self.generator.save_pretrained(str(gen_out), state_dict=gen)
+        save_file({"proj.weight": proj.detach().contiguous()}, str(gen_out / PROJECTION_FILE))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(gen_out))
 
@@ -294,37 +322,49 @@ class ModernBertElectraPretrainer(ElectraPretrainer):
         from safetensors.torch import load_file
 
         path = Path(directory)
-        self.discriminator.model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
-        head = load_file(str(path / RTD_HEAD_FILE))
-        self.discriminator.load_state_dict(head, strict=False)
+        disc = load_file(str(path / "model.safetensors"))
+        disc.update(load_file(str(path / RTD_HEAD_FILE)))
+        missing, unexpected = self.discriminator.load_state_dict(disc, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{path}: checkpoint does not match the discriminator (missing {missing}, "
+                             f"unexpected {unexpected})")
         gen = load_file(str(path / GENERATOR_DIR / "model.safetensors"))
-        gen.pop("model.embeddings.tok_embeddings.weight", None)  # the projected table: rebuilt from the map
+        for k in ("model.embeddings.tok_embeddings.weight", "decoder.weight"):  # the projected table: rebuilt
+            gen.pop(k, None)
         missing, unexpected = self.generator.load_state_dict(gen, strict=False)
         shared = {"model.embeddings.tok_embeddings.shared.weight", "model.embeddings.tok_embeddings.proj.weight"}
-        if unexpected or set(missing) - shared:
+        if unexpected or set(missing) != shared:
             raise ValueError(f"{path / GENERATOR_DIR}: checkpoint does not match the generator "
                              f"(missing {missing}, unexpected {unexpected})")
-        self.generator.model.embeddings.tok_embeddings.load_state_dict(
-            load_file(str(path / GENERATOR_DIR / PROJECTION_FILE)), strict=False)
+        proj = load_file(str(path / GENERATOR_DIR / PROJECTION_FILE))
+        if set(proj) != {"proj.weight"}:
+            raise ValueError(f"{path / GENERATOR_DIR / PROJECTION_FILE}: expected one tensor proj.weight, got {sorted(proj)}")
+        self.generator.model.embeddings.tok_embeddings.proj.load_state_dict({"weight": proj["proj.weight"]}, strict=True)
         self.tie()
 
 
 def modernbert_electra_configs(model_cfg, electra: ElectraObjectiveConfig, tokenizer):
-    """(discriminator, generator) ModernBertConfigs: same vocabulary; the generator narrower, its output untied."""
+    """(discriminator, generator) ModernBertConfigs: same vocabulary; the generator narrower and no deeper."""
     import copy
 
     from nlp_ssl.modeling import hf_config
 
-    if electra.embedding_size:
-        raise ConfigError(["objective.electra.embedding_size: ModernBERT has no separate embedding width; set it to "
-                           "null (the generator reads the shared table through a linear map)"])
-    disc = hf_config(model_cfg, tokenizer)
     L, H, A, I = model_cfg.dims()
+    problems = []
+    if electra.embedding_size:
+        problems.append("objective.electra.embedding_size: ModernBERT has no separate embedding width; set it to "
+                        "null (the generator reads the shared table through a linear map)")
+    if electra.generator_layers and electra.generator_layers > L:
+        problems.append(f"objective.electra.generator_layers: at most the discriminator's {L} layers with model.arch "
+                        f"modernbert (got {electra.generator_layers})")
+    if problems:
+        raise ConfigError(problems)
+    disc = hf_config(model_cfg, tokenizer)
     gh, ga, gi = generator_dims(H, A, I, electra.generator_width)
     gen = copy.deepcopy(disc)
     gen.num_hidden_layers, gen.hidden_size, gen.num_attention_heads = electra.generator_layers or L, gh, ga
-    gen.intermediate_size, gen.tie_word_embeddings = gi, False
-    if hasattr(gen, "layer_types") and gen.layer_types is not None:
+    gen.intermediate_size, gen.tie_word_embeddings = gi, True
+    if getattr(gen, "layer_types", None) is not None:
         gen.layer_types = gen.layer_types[:gen.num_hidden_layers]
     for c in (disc, gen):
         c._attn_implementation = model_cfg.attn_implementation
@@ -332,7 +372,8 @@ def modernbert_electra_configs(model_cfg, electra: ElectraObjectiveConfig, token
 
 
 def build_modernbert_models(model_cfg, objective: ObjectiveConfig, tokenizer) -> ModernBertElectraPretrainer:
-    """ModernBERT generator and discriminator from config, or from a saved ModernBERT ELECTRA run (init_from)."""
+    """ModernBERT generator and discriminator from config, or from a saved ModernBERT ELECTRA run (init_from:
+    it needs the run's generator/, rtd_head.safetensors and generator/embedding_projection.safetensors)."""
     from transformers import AutoConfig, ModernBertForMaskedLM, ModernBertModel
 
     e = objective.electra

@@ -184,24 +184,29 @@ def masked_batch():
     return inputs, labels
 
 
-def test_modernbert_generator_reads_the_discriminator_token_table_through_a_map():
-    from nlp_ssl.objectives.electra import ModernBertElectraPretrainer, ProjectedEmbedding
+def test_modernbert_generator_reads_and_writes_the_discriminator_token_table_through_a_map():
+    from nlp_ssl.objectives.electra import ModernBertElectraPretrainer, ProjectedEmbedding, TiedDecoder
 
     m = modern()
     assert isinstance(m, ModernBertElectraPretrainer)
     emb = m.generator.model.embeddings.tok_embeddings
     table = m.discriminator.model.embeddings.tok_embeddings.weight
     assert isinstance(emb, ProjectedEmbedding) and emb.shared.weight is table
+    assert isinstance(m.generator.decoder, TiedDecoder) and m.generator.decoder.embedding is emb
     assert (m.generator.config.hidden_size, m.generator.config.num_attention_heads) == (8, 1)  # 1/4 width
-    assert emb.proj.weight.shape == (8, 32) and not m.generator.config.tie_word_embeddings
-    n_params = sum(p.numel() for p in m.parameters())  # the shared table counts once
+    assert emb.proj.weight.shape == (8, 32)
+    n_params = sum(p.numel() for p in m.parameters())  # the shared table counts once; the decoder owns a bias only
     assert n_params == sum(p.numel() for p in m.discriminator.parameters()) + \
         sum(p.numel() for n, p in m.generator.named_parameters() if "tok_embeddings.shared" not in n)
+    assert {n for n, _ in m.generator.decoder.named_parameters()} == {"bias"}
     inputs, labels = masked_batch()
     out = m(inputs, labels)
     g_gen = torch.autograd.grad(out.generator_loss, table, retain_graph=True)[0]
     g_disc = torch.autograd.grad(out.discriminator_loss, table, retain_graph=True)[0]
     assert g_gen.abs().sum() > 0 and g_disc.abs().sum() > 0  # both losses train the one table
+    # the tied output layer: the generator's softmax trains rows of tokens that appear nowhere in the batch
+    absent = sorted(set(range(5, 50)) - set(inputs.flatten().tolist()) - set(labels.flatten().tolist()))
+    assert absent and (g_gen[absent].abs().sum(-1) > 0).all()
     assert out.generator_logits.shape == (6, 50)  # the generator's head ran on the 6 masked positions only
 
 
@@ -215,8 +220,11 @@ def test_modernbert_labels_and_loss_terms_by_hand(monkeypatch):
     out = m(inputs, labels)
     replaced = torch.tensor([[0, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0]])
     assert out.discriminator_labels.tolist() == replaced.tolist()
-    gen = m.generator  # its stock dense loss (the projected embedding in place) equals our sparse one
-    ref_gen = F.cross_entropy(gen.decoder(gen.head(gen.model(input_ids=inputs)[0]))[labels != -100], labels[labels != -100])
+    gen, table = m.generator, m.discriminator.model.embeddings.tok_embeddings.weight
+    proj = gen.model.embeddings.tok_embeddings.proj.weight  # by hand: input = E[id] P^T, logits = h (E P^T)^T + b
+    hidden = gen.model(inputs_embeds=table[inputs] @ proj.T)[0]
+    logits = gen.head(hidden) @ (table @ proj.T).T + gen.decoder.bias
+    ref_gen = F.cross_entropy(logits[labels != -100], labels[labels != -100])
     corrupted = torch.tensor([[2, 10, 11, 20, 13, 3], [2, 15, 30, 17, 18, 3]])
     ref_disc = F.binary_cross_entropy_with_logits(m.discriminator(corrupted), replaced.float())
     assert out.generator_loss.item() == pytest.approx(ref_gen.item(), rel=1e-5)
@@ -228,9 +236,9 @@ def test_modernbert_saves_standard_models_and_resumes_exactly(tmp_path):
     from transformers import AutoModel, ModernBertForMaskedLM
 
     m = modern()
-    with torch.no_grad():  # move the map and head off their initial values so a lost one would show
-        m.generator.model.embeddings.tok_embeddings.proj.weight.mul_(1.5)
-        m.discriminator.classifier.weight.add_(0.3)
+    with torch.no_grad():  # move every weight off its initial value, so any tensor left unloaded would show
+        for p in m.parameters():
+            p.add_(0.01 * torch.randn_like(p))
     m.save_pretrained(str(tmp_path / "ck"))
     fresh = modern()
     fresh.load_checkpoint(str(tmp_path / "ck"))
@@ -241,7 +249,12 @@ def test_modernbert_saves_standard_models_and_resumes_exactly(tmp_path):
     # what the wrapper's generator computes
     enc = AutoModel.from_pretrained(str(tmp_path / "ck"))
     assert type(enc).__name__ == "ModernBertModel"
-    assert torch.equal(enc.embeddings.tok_embeddings.weight, m.discriminator.model.embeddings.tok_embeddings.weight)
+    a, b = enc.state_dict(), m.discriminator.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    from transformers import AutoModelForSequenceClassification
+
+    clf = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "ck"), num_labels=2)
+    assert torch.equal(clf.head.dense.weight, m.discriminator.head.dense.weight)  # starts from the pretrained head
     gen = ModernBertForMaskedLM.from_pretrained(str(tmp_path / "ck" / "generator")).eval()
     m.eval()
     inputs, _ = masked_batch()
@@ -250,9 +263,15 @@ def test_modernbert_saves_standard_models_and_resumes_exactly(tmp_path):
         torch.testing.assert_close(gen(input_ids=inputs).logits, ours, rtol=1e-5, atol=1e-5)
 
 
-def test_modernbert_rejects_a_separate_embedding_size():
+def test_modernbert_rejects_a_separate_embedding_size_and_a_deeper_generator():
     from nlp_ssl.errors import ConfigError
 
     with pytest.raises(ConfigError, match="embedding_size"):
         build_models(MODERN, ObjectiveConfig(task="electra", electra=ElectraObjectiveConfig(embedding_size=16)),
                      ModernTok())
+    with pytest.raises(ConfigError, match="generator_layers: at most the discriminator's 2"):
+        build_models(MODERN, ObjectiveConfig(task="electra", electra=ElectraObjectiveConfig(generator_layers=3)),
+                     ModernTok())
+    m = build_models(MODERN, ObjectiveConfig(task="electra", electra=ElectraObjectiveConfig(generator_layers=1)),
+                     ModernTok())
+    assert m.generator.config.num_hidden_layers == 1 and len(m.generator.model.layers) == 1

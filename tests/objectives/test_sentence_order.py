@@ -78,7 +78,7 @@ def test_loss_is_mlm_plus_weighted_order_cross_entropy():
 
 
 def test_modernbert_order_loss_without_token_types():
-    """ModernBERT has no token types: the pair goes in without them, and the MLM term equals the stock dense loss."""
+    """ModernBERT (no token types): the loss is the MLM term (equal to the stock dense loss) + weight x order loss."""
     from transformers import ModernBertConfig, ModernBertForMaskedLM
 
     torch.manual_seed(0)

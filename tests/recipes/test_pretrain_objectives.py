@@ -173,6 +173,7 @@ def test_modernbert_electra_trains_saves_loadable_models_and_resumes_exactly(tmp
         "assert type(enc).__name__ == 'ModernBertModel'\n"
         "c = AutoModelForSequenceClassification.from_pretrained(d, num_labels=2)\n"
         "assert torch.equal(c.model.embeddings.tok_embeddings.weight, enc.embeddings.tok_embeddings.weight)\n"
+        "assert c.classifier.weight.shape == (2, 32)\n"
         "AutoModelForQuestionAnswering.from_pretrained(d)\n"
         "gen = pipeline('fill-mask', model=d + '/generator')\n"
         "res = gen('the city is [MASK] .')\n"
@@ -181,8 +182,11 @@ def test_modernbert_electra_trains_saves_loadable_models_and_resumes_exactly(tmp
     )
     assert run_plain(code).startswith("OK False")
 
+    from safetensors.torch import load_file as load
+
+    assert {"head.dense.weight", "head.norm.weight"} <= set(load(str(out / "model.safetensors")))  # the Auto heads' start
     shutil.copytree(out, tmp_path / "resumed")
-    for f in (tmp_path / "resumed").iterdir():  # "killed" after step 2
+    for f in [*(tmp_path / "resumed").iterdir(), *(tmp_path / "resumed" / "generator").iterdir()]:  # "killed" after step 2
         if f.is_file() and f.name not in ("config.yaml", "run_info.json"):
             f.unlink()
     shutil.rmtree(tmp_path / "resumed" / "checkpoints" / "checkpoint-4")
