@@ -6,8 +6,8 @@ With `--json PATH` the tables are also written as JSON, with each run's provenan
 library versions, machine, load average at start and end, as its metrics.json recorded them) and, with
 `--encoder DIR`, the encoder's (its steps, tokens seen, validation loss, run_info.json and provenance).
 
-Runs named `TASK-scratch` and `TASK-pretrained` (benchmarks/cpu_recipe.sh) are also paired: the difference of the
-means, and whether it exceeds twice the larger of the two standard deviations over seeds (a side with one seed,
+Runs named `TASK-scratch` are also paired with every `TASK-ENCODER` run beside them (`TASK-pretrained` in
+benchmarks/cpu_recipe.sh; one per objective in benchmarks/objectives_modernbert.sh): the difference of the means, and whether it exceeds twice the larger of the two standard deviations over seeds (a side with one seed,
 as QA runs have, gives no spread and none is claimed); a pair whose metric, seeds or training examples differ is
 refused.
 
@@ -75,21 +75,26 @@ def main() -> None:
                 qa_rows.append([name, m["init"], split, f"{em:.2f}", f"{e['f1']:.2f}", m["steps"], m["train_features"],
                                 f"{m['train_features_per_second']:.1f}", f"{e['eval_features_per_second']:.1f}"])
     pair_rows = []
-    for name, (what, scratch, s_std, setup) in sorted(means.items()):
-        if not name.endswith("-scratch") or name[:-8] + "-pretrained" not in means:
+    # each TASK-scratch run against every other TASK-ENCODER run (the longest TASK prefix wins: sst2-1000-x is
+    # sst2-1000's, not sst2's)
+    tasks = sorted((n[:-len("-scratch")] for n in means if n.endswith("-scratch")), key=len, reverse=True)
+    for name in sorted(means):
+        task = next((t for t in tasks if name.startswith(t + "-")), None)
+        if task is None or name == task + "-scratch":
             continue
-        p_what, pre, p_std, p_setup = means[name[:-8] + "-pretrained"]
+        what, scratch, s_std, setup = means[task + "-scratch"]
+        p_what, pre, p_std, p_setup = means[name]
         if (p_what, p_setup) != (what, setup):
-            sys.exit(f"{name} and {name[:-8]}-pretrained are not comparable: {what} {setup} vs {p_what} {p_setup} "
+            sys.exit(f"{task}-scratch and {name} are not comparable: {what} {setup} vs {p_what} {p_setup} "
                      "(metric and split, seeds, training examples must match)")
         spread = None if s_std is None or p_std is None else 2 * max(s_std, p_std)
-        pair_rows.append([name[:-8], what, f"{scratch:.1f}", f"{pre:.1f}", f"{pre - scratch:+.1f}",
+        pair_rows.append([task, name[len(task) + 1:], what, f"{scratch:.1f}", f"{pre:.1f}", f"{pre - scratch:+.1f}",
                           "-" if spread is None else ("yes" if abs(pre - scratch) > spread else "no") + f" (2 x {spread / 2:.1f})"])
     heads = {"classification": ["run", "init", "labels", "metric", "mean ± std (%)", "per seed", "best lr",
                                 "grid (seed 1, selection split)"],
              "self_training": ["run", "round", "pseudo-labels per seed", "accuracy mean ± std (%)"],
              "qa": ["run", "init", "split", "EM", "F1", "steps", "train windows", "train windows/s", "eval windows/s"],
-             "pairs": ["task", "metric", "scratch", "pretrained", "difference", "beyond 2 x the larger std?"]}
+             "pairs": ["task", "encoder", "metric", "scratch", "encoder's", "difference", "beyond 2 x the larger std?"]}
     tables = [(k, rows) for k, rows in (("classification", cls_rows), ("self_training", st_rows), ("qa", qa_rows),
                                         ("pairs", pair_rows)) if rows]
     if args.json:

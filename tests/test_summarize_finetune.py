@@ -64,8 +64,9 @@ def test_scratch_and_pretrained_runs_are_paired_with_their_difference_against_th
     assert res.returncode == 0, res.stderr[-2000:]
     rows = {r[0]: r for r in json.loads(out.read_text())["tables"]["pairs"]["rows"]}
     assert set(rows) == {"sst2-1000", "imdb-1000"}
-    assert rows["sst2-1000"][2:5] == ["67.0", "72.0", "+5.0"] and rows["sst2-1000"][5].startswith("yes")
-    assert rows["imdb-1000"][4] == "+2.0" and rows["imdb-1000"][5] == "no (2 x 4.0)"
+    assert rows["sst2-1000"][1] == "pretrained"
+    assert rows["sst2-1000"][3:6] == ["67.0", "72.0", "+5.0"] and rows["sst2-1000"][6].startswith("yes")
+    assert rows["imdb-1000"][5] == "+2.0" and rows["imdb-1000"][6] == "no (2 x 4.0)"
 
 
 def _qa_run(root: Path, name: str, init: str, f1: float, seed: int = 1):
@@ -93,9 +94,25 @@ def test_one_seed_sides_and_qa_pairs_claim_no_spread_and_mismatched_pairs_are_re
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 0, res.stderr[-2000:]
     rows = {r[0]: r for r in json.loads(out.read_text())["tables"]["pairs"]["rows"]}
-    assert rows["sst2"][4:] == ["+3.0", "-"]
-    assert rows["squad"][1:] == ["dev F1", "8.0", "12.5", "+4.5", "-"]  # the reported split, not selection
+    assert rows["sst2"][5:] == ["+3.0", "-"]
+    assert rows["squad"][1:] == ["pretrained", "dev F1", "8.0", "12.5", "+4.5", "-"]  # the reported split, not selection
     qa = root / "squad-pretrained" / "metrics.json"
     qa.write_text(json.dumps({**json.loads(qa.read_text()), "seed": 2}))  # another seed than scratch's
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert res.returncode != 0 and "not comparable" in res.stderr
+
+
+def test_every_encoder_is_paired_with_its_task_scratch_run_by_the_longest_task_prefix(tmp_path):
+    root = tmp_path / "objectives"
+    _cls_run(root, "sst2-scratch", "scratch", [0.80, 0.80, 0.80])
+    _cls_run(root, "sst2-mlm-token", "pretrained", [0.81, 0.81, 0.81])
+    _cls_run(root, "sst2-1000-scratch", "scratch", [0.66, 0.67, 0.68])
+    _cls_run(root, "sst2-1000-electra", "pretrained", [0.70, 0.70, 0.70])
+    _cls_run(root, "sst2-1000-mlm-token", "pretrained", [0.69, 0.69, 0.69])
+    out = tmp_path / "f.json"
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "summarize_finetune.py"), str(root), "--json", str(out)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    pairs = [(r[0], r[1], r[5]) for r in json.loads(out.read_text())["tables"]["pairs"]["rows"]]
+    assert sorted(pairs) == [("sst2", "mlm-token", "+1.0"), ("sst2-1000", "electra", "+3.0"),
+                             ("sst2-1000", "mlm-token", "+2.0")]
