@@ -1,6 +1,7 @@
 """Tabulate fine-tuning results: every `metrics.json` under a directory (benchmarks/finetune_figures.sh writes
 runs/figures). Classification summaries: the report split's headline metric, mean ± std over seeds, the learning
-rate chosen on the selection split and the grid (marked `oracle` when that split is the reported one); self-training: the metric per round; QA: EM/F1 and training features/s.
+rate chosen on the selection split and the grid (marked `oracle` when that split is the reported one); self-training: the metric per round; QA: EM/F1 and training features/s; zero-shot STS (`nlp-ssl evaluate MODEL
+task.type=sts_zero_shot output_dir=DIR`): Spearman and Pearson, in the pairs table on a 0-100 scale.
 
 With `--json PATH` the tables are also written as JSON, with each run's provenance (commit and dirty flag,
 library versions, machine, load average at start and end, as its metrics.json recorded them) and, with
@@ -43,7 +44,7 @@ def main() -> None:
     ap.add_argument("--json", help="also write the tables and every run's provenance to this file")
     args = ap.parse_args()
     root = Path(args.root)
-    cls_rows, st_rows, qa_rows = [], [], []
+    cls_rows, st_rows, qa_rows, zs_rows = [], [], [], []
     # run name -> (what, mean %, std % or None when fewer than 2 seeds, what must match for a fair pair)
     means: dict[str, tuple[str, float, float | None, tuple]] = {}
     runs: dict[str, dict] = {}
@@ -74,6 +75,10 @@ def main() -> None:
                     means[name] = (f"{split} F1", e["f1"], None, (m.get("seed"), m.get("max_train_samples")))
                 qa_rows.append([name, m["init"], split, f"{em:.2f}", f"{e['f1']:.2f}", m["steps"], m["train_features"],
                                 f"{m['train_features_per_second']:.1f}", f"{e['eval_features_per_second']:.1f}"])
+        elif str(m.get("task", "")).endswith("-zero-shot"):  # `nlp-ssl evaluate ... output_dir=` (no labels)
+            for split, e in m["eval"].items():
+                means.setdefault(name, (f"{split} Spearman", 100 * e["spearmanr"], None, (m.get("pooling"),)))
+                zs_rows.append([name, m["model"], m["pooling"], split, f"{e['spearmanr']:.4f}", f"{e['pearson']:.4f}"])
     pair_rows = []
     # each TASK-scratch run against every other TASK-ENCODER run (the longest TASK prefix wins: sst2-1000-x is
     # sst2-1000's, not sst2's)
@@ -94,9 +99,10 @@ def main() -> None:
                                 "grid (seed 1, selection split)"],
              "self_training": ["run", "round", "pseudo-labels per seed", "accuracy mean ± std (%)"],
              "qa": ["run", "init", "split", "EM", "F1", "steps", "train windows", "train windows/s", "eval windows/s"],
+             "zero_shot": ["run", "model", "pooling", "split", "Spearman", "Pearson"],
              "pairs": ["task", "encoder", "metric", "scratch", "encoder's", "difference", "beyond 2 x the larger std?"]}
     tables = [(k, rows) for k, rows in (("classification", cls_rows), ("self_training", st_rows), ("qa", qa_rows),
-                                        ("pairs", pair_rows)) if rows]
+                                        ("zero_shot", zs_rows), ("pairs", pair_rows)) if rows]
     if args.json:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from nlp_ssl.runinfo import git_revision, library_versions

@@ -116,3 +116,19 @@ def test_every_encoder_is_paired_with_its_task_scratch_run_by_the_longest_task_p
     pairs = [(r[0], r[1], r[5]) for r in json.loads(out.read_text())["tables"]["pairs"]["rows"]]
     assert sorted(pairs) == [("sst2", "mlm-token", "+1.0"), ("sst2-1000", "electra", "+3.0"),
                              ("sst2-1000", "mlm-token", "+2.0")]
+
+
+def test_zero_shot_sts_runs_are_tabulated_and_paired(tmp_path):
+    root = tmp_path / "objectives"
+    for name, rho in (("sts-scratch", 0.58), ("sts-electra", 0.61)):
+        (root / name).mkdir(parents=True)
+        (root / name / "metrics.json").write_text(json.dumps({
+            "model": f"runs/{name}", "task": "stsb-zero-shot", "pooling": "mean",
+            "eval": {"dev": {"spearmanr": rho, "pearson": rho - 0.05, "pairs": 1500}}}))
+    out = tmp_path / "f.json"
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "summarize_finetune.py"), str(root), "--json", str(out)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    tables = json.loads(out.read_text())["tables"]
+    assert [r[0] for r in tables["zero_shot"]["rows"]] == ["sts-electra", "sts-scratch"]
+    assert tables["pairs"]["rows"] == [["sts", "electra", "dev Spearman", "58.0", "61.0", "+3.0", "-"]]
