@@ -19,7 +19,7 @@
 # (benchmarks/cpu_recipe.sh).
 # Then a SimCSE stage (800 steps, mean pooling, 32-token units of one review) after mlm-token and after electra.
 # Usage: bash benchmarks/objectives_modernbert.sh [all|pair1|pair2|pair3|probes ENCODER...|scratch|simcse ENCODER...]
-# Results: runs/objectives/ (NAME.log, NAME/metrics.json, sst2-{1000,100}-NAME/, sts-NAME.log); then
+# Results: runs/objectives/ (NAME.log, NAME/metrics.json, sst2-{1000,100}-NAME/, sts-NAME/metrics.json); then
 #   python benchmarks/summarize_finetune.py runs/objectives
 # Needs: configs/tokenizer/wordpiece-wiki-8k.yaml, configs/prepare/imdb-unsup-128.yaml, and the two variants below.
 set -euo pipefail
@@ -68,7 +68,8 @@ probes() {  # NAME: an encoder under $OUT, or scratch
   $NLP finetune configs/finetune/recipe/sst2-1000.yaml "${init[@]}" output_dir=$OUT/sst2-100-$name \
     max_train_samples=100 train.num_train_epochs=30 train.per_device_train_batch_size=16 > $OUT/sst2-100-$name.log 2>&1
   # zero-shot STS for scratch too: mean-pooled states of an untrained encoder already rank pairs by word overlap
-  $NLP evaluate "${init[0]#model=}" task.type=sts_zero_shot task.pooling=mean > $OUT/sts-$name.log 2>&1
+  $NLP evaluate "${init[0]#model=}" task.type=sts_zero_shot task.pooling=mean output_dir=$OUT/sts-$name \
+    > $OUT/sts-$name.log 2>&1
 }
 simcse() {  # NAME: a SimCSE stage after that encoder, on review-sized units (one review per document block, cut
   # to 32 tokens: the earlier stage on 64-token cuts of stream blocks was trivial, loss 0.003), then zero-shot STS
@@ -76,7 +77,7 @@ simcse() {  # NAME: a SimCSE stage after that encoder, on review-sized units (on
     model.init_from=$OUT/$1 data=runs/data/imdb-unsup-wp8k-128-docs objective.simcse.pooling=mean \
     objective.simcse.max_length=32 train.max_time_minutes=null train.max_steps=800 impl.num_threads=1 \
     "train.report_to=[none]" > $OUT/$1-simcse.log 2>&1
-  $NLP evaluate $OUT/$1-simcse task.type=sts_zero_shot > $OUT/sts-$1-simcse.log 2>&1
+  $NLP evaluate $OUT/$1-simcse task.type=sts_zero_shot output_dir=$OUT/sts-$1-simcse > $OUT/sts-$1-simcse.log 2>&1
 }
 case "${1:-all}" in
   pair1|pair2|pair3) data; "$1" ;;
