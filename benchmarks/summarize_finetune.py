@@ -47,6 +47,7 @@ def main() -> None:
     cls_rows, st_rows, qa_rows, zs_rows = [], [], [], []
     # run name -> (what, mean %, std % or None when fewer than 2 seeds, what must match for a fair pair)
     means: dict[str, tuple[str, float, float | None, tuple]] = {}
+    methods: set[str] = set()  # runs that are a method (self-training), not an encoder: never paired
     runs: dict[str, dict] = {}
     for path in sorted(root.glob("*/metrics.json")):
         m = json.loads(path.read_text())
@@ -64,6 +65,8 @@ def main() -> None:
                              f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}", per_seed,
                              f"{m['selection']['best_learning_rate']:g}"
                              + (" (oracle)" if m["selection"].get("oracle") else ""), grid])
+            if m.get("self_training_rounds"):
+                methods.add(name)
             for rnd in m.get("self_training_rounds", []):
                 r = rnd["summary"][split][metric]
                 st_rows.append([name, rnd["round"], " ".join(map(str, rnd["pseudo_labels"])),
@@ -76,22 +79,27 @@ def main() -> None:
                 qa_rows.append([name, m["init"], split, f"{em:.2f}", f"{e['f1']:.2f}", m["steps"], m["train_features"],
                                 f"{m['train_features_per_second']:.1f}", f"{e['eval_features_per_second']:.1f}"])
         elif str(m.get("task", "")).endswith("-zero-shot"):  # `nlp-ssl evaluate ... output_dir=` (no labels)
+            reported = "dev" if "dev" in m["eval"] else next(iter(m["eval"]))
+            e = m["eval"][reported]
+            means[name] = (f"{reported} Spearman", 100 * e["spearmanr"], None, (m.get("pooling"),))
             for split, e in m["eval"].items():
-                means.setdefault(name, (f"{split} Spearman", 100 * e["spearmanr"], None, (m.get("pooling"),)))
                 zs_rows.append([name, m["model"], m["pooling"], split, f"{e['spearmanr']:.4f}", f"{e['pearson']:.4f}"])
-    pair_rows = []
-    # each TASK-scratch run against every other TASK-ENCODER run (the longest TASK prefix wins: sst2-1000-x is
-    # sst2-1000's, not sst2's)
+    pair_rows, refused = [], []
+    # each TASK-scratch run against every other TASK-ENCODER run whose metric, seeds and training examples match;
+    # of the TASK prefixes a name has, the longest that matches wins (sst2-1000-x is sst2-1000's, not sst2's)
     tasks = sorted((n[:-len("-scratch")] for n in means if n.endswith("-scratch")), key=len, reverse=True)
     for name in sorted(means):
-        task = next((t for t in tasks if name.startswith(t + "-")), None)
-        if task is None or name == task + "-scratch":
+        candidates = [t for t in tasks if name.startswith(t + "-") and name != t + "-scratch"]
+        if not candidates or name in methods or name.endswith("-scratch"):
+            continue
+        p_what, pre, p_std, p_setup = means[name]
+        task = next((t for t in candidates if means[t + "-scratch"][::3] == (p_what, p_setup)), None)
+        if task is None:  # named like a pair but set up differently: refused (reported, the rest still printed)
+            what, _, _, setup = means[candidates[0] + "-scratch"]
+            refused.append(f"{candidates[0]}-scratch and {name} are not comparable: {what} {setup} vs {p_what} "
+                           f"{p_setup} (metric and split, seeds, training examples must match)")
             continue
         what, scratch, s_std, setup = means[task + "-scratch"]
-        p_what, pre, p_std, p_setup = means[name]
-        if (p_what, p_setup) != (what, setup):
-            sys.exit(f"{task}-scratch and {name} are not comparable: {what} {setup} vs {p_what} {p_setup} "
-                     "(metric and split, seeds, training examples must match)")
         spread = None if s_std is None or p_std is None else 2 * max(s_std, p_std)
         pair_rows.append([task, name[len(task) + 1:], what, f"{scratch:.1f}", f"{pre:.1f}", f"{pre - scratch:+.1f}",
                           "-" if spread is None else ("yes" if abs(pre - scratch) > spread else "no") + f" (2 x {spread / 2:.1f})"])
@@ -115,6 +123,8 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
         print(f"written to {args.json}")
     print("\n\n".join(table(heads[k], rows) for k, rows in tables))
+    if refused:
+        sys.exit("\n".join(refused))
 
 
 if __name__ == "__main__":

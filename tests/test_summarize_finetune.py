@@ -39,13 +39,13 @@ def test_figures_json_carries_each_runs_provenance_and_the_encoder(tmp_path):
     assert len(record["tabulated_at"]["git"]) == 2
 
 
-def _cls_run(root: Path, name: str, init: str, per_seed: list[float]):
+def _cls_run(root: Path, name: str, init: str, per_seed: list[float], labels: int | None = 1000, **extra):
     import statistics
 
     run = root / name
     run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps({
-        "init": init, "max_train_samples": 1000, "report_split": "dev",
+        **extra, "init": init, "max_train_samples": labels, "report_split": "dev",
         "selection": {"metric": "accuracy", "grid": {"0.001": 0.7}, "best_learning_rate": 1e-3, "oracle": False},
         "summary": {"dev": {"accuracy": {"mean": statistics.mean(per_seed), "std": statistics.stdev(per_seed), "n": 3}}},
         "runs": [{"eval": {"dev": {"accuracy": a}}} for a in per_seed]}))
@@ -132,3 +132,21 @@ def test_zero_shot_sts_runs_are_tabulated_and_paired(tmp_path):
     tables = json.loads(out.read_text())["tables"]
     assert [r[0] for r in tables["zero_shot"]["rows"]] == ["sts-electra", "sts-scratch"]
     assert tables["pairs"]["rows"] == [["sts", "electra", "dev Spearman", "58.0", "61.0", "+3.0", "-"]]
+
+
+def test_a_run_is_never_paired_with_a_shorter_task_set_up_differently_nor_a_method_with_scratch(tmp_path):
+    """Without sst2-1000-scratch, sst2-1000-pretrained (1,000 labels) must not pair with sst2-scratch (all labels):
+    it is refused by name, the tables still print; self-training is a method, not an encoder, and is not paired."""
+    root = tmp_path / "runs"
+    _cls_run(root, "sst2-scratch", "scratch", [0.80, 0.80, 0.80], labels=None)
+    _cls_run(root, "sst2-1000-pretrained", "pretrained", [0.70, 0.70, 0.70], labels=1000)
+    _cls_run(root, "imdb-100-scratch", "scratch", [0.6, 0.6, 0.6], labels=100)
+    _cls_run(root, "imdb-100-self-training", "pretrained", [0.7, 0.7, 0.7], labels=100,
+             self_training_rounds=[{"round": 1, "pseudo_labels": [10], "summary": {"dev": {"accuracy": {
+                 "mean": 0.7, "std": 0.0}}}}])
+    out = tmp_path / "f.json"
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "summarize_finetune.py"), str(root), "--json", str(out)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert res.returncode != 0 and "sst2-scratch and sst2-1000-pretrained are not comparable" in res.stderr
+    assert "sst2-1000-pretrained" in res.stdout  # the run's own row is still printed
+    assert "pairs" not in json.loads(out.read_text())["tables"]  # nothing paired: neither mismatch nor method

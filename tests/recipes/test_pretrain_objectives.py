@@ -207,3 +207,21 @@ def test_modernbert_mlm_with_sentence_order(tmp_path, document_blocks):
     assert 0 <= metrics["eval_sentence_order_accuracy"] <= 1 and 0 <= metrics["eval_mlm_accuracy"] <= 1
     assert json.loads((out / "config.json").read_text())["architectures"] == ["ModernBertForMaskedLM"]
     assert (out / "sentence_order_head.safetensors").exists()
+
+
+def test_modernbert_sentence_order_batches_carry_no_token_types(document_blocks, tiny_tokenizer_dir):
+    """ModernBERT's forward swallows unknown keyword arguments, so the collator itself must leave token types out."""
+    import datasets
+
+    from nlp_ssl.modeling import ModelConfig
+    from nlp_ssl.objectives.registry import ObjectiveConfig, build_objective
+    from nlp_ssl.tokenization import load_tokenizer
+
+    blocks = datasets.load_from_disk(str(document_blocks))
+    tok = load_tokenizer(str(tiny_tokenizer_dir))
+    for model, has_types in ((MODERN, False), (TINY, True)):
+        setup = build_objective(ObjectiveConfig(task="mlm", sentence_order=True), ModelConfig(**model), tok, blocks,
+                                eval_blocks=8)
+        batch = setup.collator([blocks["train"][i] | {"idx": i} for i in range(4)])
+        assert {"input_ids", "labels", "sentence_order_label", "attention_mask"} <= set(batch)
+        assert ("token_type_ids" in batch) == has_types
