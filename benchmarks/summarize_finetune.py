@@ -1,6 +1,7 @@
 """Tabulate fine-tuning results: every `metrics.json` under a directory (benchmarks/finetune_figures.sh writes
 runs/figures). Classification summaries: the report split's headline metric, mean ± std over seeds, the learning
-rate chosen on the selection split and the grid (marked `oracle` when that split is the reported one); self-training: the metric per round; QA: EM/F1 and training features/s; zero-shot STS (`nlp-ssl evaluate MODEL
+rate chosen on the selection split and the grid (marked `oracle` when that split is the reported one);
+self-training: the metric per round; QA: EM/F1 and training features/s; zero-shot STS (`nlp-ssl evaluate MODEL
 task.type=sts_zero_shot output_dir=DIR`): Spearman and Pearson, in the pairs table on a 0-100 scale.
 
 With `--json PATH` the tables are also written as JSON, with each run's provenance (commit and dirty flag,
@@ -8,9 +9,11 @@ library versions, machine, load average at start and end, as its metrics.json re
 `--encoder DIR`, the encoder's (its steps, tokens seen, validation loss, run_info.json and provenance).
 
 Runs named `TASK-scratch` are also paired with every `TASK-ENCODER` run beside them (`TASK-pretrained` in
-benchmarks/cpu_recipe.sh; one per objective in benchmarks/objectives_modernbert.sh): the difference of the means, and whether it exceeds twice the larger of the two standard deviations over seeds (a side with one seed,
-as QA runs have, gives no spread and none is claimed); a pair whose metric, seeds or training examples differ is
-refused.
+benchmarks/cpu_recipe.sh; one per objective in benchmarks/objectives_modernbert.sh; self-training runs are a
+method, not an encoder, and are not paired): the difference of the means, and whether it exceeds twice the larger
+of the two standard deviations over seeds (a side with one seed, as QA runs have, gives no spread and none is
+claimed). A run named like a pair whose metric, seeds or training examples differ is refused: the tables still
+print, and the script exits non-zero naming it.
 
 Usage: python benchmarks/summarize_finetune.py runs/figures [--encoder DIR] [--json runs/figures/figures.json]
 """
