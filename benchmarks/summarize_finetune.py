@@ -96,7 +96,12 @@ def main() -> None:
         if not candidates or name in methods or name.endswith("-scratch"):
             continue
         p_what, pre, p_std, p_setup = means[name]
-        task = next((t for t in candidates if means[t + "-scratch"][::3] == (p_what, p_setup)), None)
+
+        def comparable(t: str) -> bool:  # same metric and split, seeds and training examples as T-scratch
+            what, _, _, setup = means[t + "-scratch"]
+            return (what, setup) == (p_what, p_setup)
+
+        task = next((t for t in candidates if comparable(t)), None)
         if task is None:  # named like a pair but set up differently: refused (reported, the rest still printed)
             what, _, _, setup = means[candidates[0] + "-scratch"]
             refused.append(f"{candidates[0]}-scratch and {name} are not comparable: {what} {setup} vs {p_what} "

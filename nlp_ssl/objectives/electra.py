@@ -311,8 +311,7 @@ class ModernBertElectraPretrainer(ElectraPretrainer):
         proj = gen.pop(key + "proj.weight")
         projected = projected_table(table, proj).detach()
         gen[key + "weight"] = projected
-        gen["decoder.weight"] = projected
-        self.generator.config.tie_word_embeddings = True
+        gen["decoder.weight"] = projected  # tied in the saved config (modernbert_electra_configs)
         self.generator.save_pretrained(str(gen_out), state_dict=gen)
         save_file({"proj.weight": proj.detach().contiguous()}, str(gen_out / PROJECTION_FILE))
         if tokenizer is not None:
