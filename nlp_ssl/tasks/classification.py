@@ -40,6 +40,12 @@ class TaskConfig:
             example's index and `split_seed`, so they never overlap train and do not depend on the file order
             of other splits.
         split_seed: seed of the held-out selection.
+        held_out_unit: what `held_out` draws: `example` (each example on its own), `contained_text` (each
+            example with the longest training text that contains its text word for word, so a sentence is held
+            out with every phrase cut from it: GLUE SST-2's train is 67k phrases of about 7k sentences; single
+            texts) or `shared_text` (examples that share a text in any text column stay together, e.g. a premise
+            paired with several hypotheses, or a duplicated review). Fractions are then shares of those groups.
+            Null: the preset's (contained_text for sst2, shared_text for the other local presets), else example.
         text_columns: one column (single sentence) or two (sentence pair).
         label_column: the label column (class names or ids; numbers for regression).
         labels: class names in id order; integer labels index into it, string labels must be in it. Null: the
@@ -66,6 +72,7 @@ class TaskConfig:
     eval: dict[str, DataSourceConfig] | None = None
     held_out: dict[str, float] | None = None
     split_seed: int = 0
+    held_out_unit: Literal["example", "contained_text", "shared_text"] | None = None
     text_columns: list[str] | None = None
     label_column: str | None = None
     labels: list[str] | None = None
@@ -104,7 +111,8 @@ def _src(path: str | None, hub_config: str | None, split: str, **kw: Any) -> Dat
 
 
 def _glue(name: str, text_columns: list[str], labels: list[str] | None, metrics: list[str], local: bool,
-          selection: float, eval_splits: dict[str, str] | None = None, **local_kw: Any) -> TaskConfig:
+          selection: float, eval_splits: dict[str, str] | None = None, unit: str | None = None,
+          **local_kw: Any) -> TaskConfig:
     """A GLUE task: its labelled dev split(s) are reported; the learning rate (and best weights, with eval_steps)
     are chosen on `selection`, a seeded share of train carved out before any training sample is drawn, so
     nothing is chosen on the reported split."""
@@ -116,8 +124,8 @@ def _glue(name: str, text_columns: list[str], labels: list[str] | None, metrics:
         type="regression" if labels is None else "classification",
         train=_src(path("train"), name, "train", **local_kw),
         eval={k: _src(path("dev") if k == "dev" else None, name, v, **local_kw) for k, v in splits.items()},
-        held_out={"selection": selection}, text_columns=text_columns, label_column="label", labels=labels,
-        metrics=metrics, selection_split="selection", report_split=next(iter(splits)))
+        held_out={"selection": selection}, held_out_unit=unit, text_columns=text_columns, label_column="label",
+        labels=labels, metrics=metrics, selection_split="selection", report_split=next(iter(splits)))
 
 
 _COLA_COLUMNS = {"header": False, "column_names": ["source", "label", "original_mark", "sentence"]}
@@ -125,21 +133,25 @@ _MRPC_COLUMNS = {"format": "tsv", "rename_columns": {"Quality": "label", "#1 Str
 
 # Selection shares of train: about 1,000-4,000 examples on the large tasks, 10% on the small ones.
 PRESETS: dict[str, TaskConfig] = {
-    "sst2": _glue("sst2", ["sentence"], ["negative", "positive"], ["accuracy"], local=True, selection=0.02),
+    # SST-2's train is phrases cut from sentences: a sentence is held out with all of its phrases. Elsewhere
+    # examples that share a text (a premise, a sentence scored against several, a duplicate) stay together.
+    # The Hub-only presets (qnli, mnli, qqp, wnli) draw examples: not checked here, set held_out_unit to group.
+    "sst2": _glue("sst2", ["sentence"], ["negative", "positive"], ["accuracy"], local=True, selection=0.02,
+                  unit="contained_text"),
     "cola": _glue("cola", ["sentence"], ["unacceptable", "acceptable"], ["matthews_correlation", "accuracy"],
-                  local=True, selection=0.1, **_COLA_COLUMNS),
+                  local=True, selection=0.1, unit="shared_text", **_COLA_COLUMNS),
     "mrpc": TaskConfig(
         # The original MRPC files have no dev split (GLUE carves its 408 dev pairs out of train): the selection
         # split is a seeded 10% of train, and the original test file (labelled) is scored and reported as `test`.
         train=_src("glue/mrpc/msr_paraphrase_train.txt", "mrpc", "train", **_MRPC_COLUMNS),
         eval={"test": _src("glue/mrpc/msr_paraphrase_test.txt", "mrpc", "test", **_MRPC_COLUMNS)},
-        held_out={"selection": 0.1}, text_columns=["sentence1", "sentence2"], label_column="label",
-        labels=["not_equivalent", "equivalent"], metrics=["f1", "accuracy"], selection_split="selection",
+        held_out={"selection": 0.1}, held_out_unit="shared_text", text_columns=["sentence1", "sentence2"],
+        label_column="label", labels=["not_equivalent", "equivalent"], metrics=["f1", "accuracy"], selection_split="selection",
         report_split="test"),
     "stsb": _glue("stsb", ["sentence1", "sentence2"], None, ["pearson", "spearmanr"], local=True, selection=0.1,
-                  rename_columns={"score": "label"}),
+                  unit="shared_text", rename_columns={"score": "label"}),
     "rte": _glue("rte", ["sentence1", "sentence2"], ["entailment", "not_entailment"], ["accuracy"], local=True,
-                 selection=0.1),
+                 selection=0.1, unit="shared_text"),
     "qnli": _glue("qnli", ["question", "sentence"], ["entailment", "not_entailment"], ["accuracy"], local=False,
                   selection=0.02),
     "mnli": _glue("mnli", ["premise", "hypothesis"], ["entailment", "neutral", "contradiction"], ["accuracy"],
@@ -153,7 +165,8 @@ PRESETS: dict[str, TaskConfig] = {
     # are disjoint seeded parts of train.
     "imdb": TaskConfig(
         train=DataSourceConfig(path="sentiment/imdb/train.jsonl.gz", hub_name="stanfordnlp/imdb", split="train"),
-        eval={}, held_out={"dev": 0.1, "test": 0.2}, text_columns=["text"], label_column="label",
+        eval={}, held_out={"dev": 0.1, "test": 0.2}, held_out_unit="shared_text", text_columns=["text"],
+        label_column="label",
         labels=["neg", "pos"], metrics=["accuracy"], selection_split="dev", report_split="test"),
 }
 
@@ -284,6 +297,21 @@ def infer_labels(values: list) -> list[str]:
     return sorted(str(v) for v in distinct)
 
 
+def held_out_keys(train, task: TaskConfig) -> np.ndarray:
+    """What `held_out` hashes per training example: its index, or its group's (`task.held_out_unit`)."""
+    from nlp_ssl.data.split import containment_groups, shared_text_groups
+
+    if (task.held_out_unit or "example") == "example":
+        return np.arange(len(train))
+    texts = [[str(t) for t in column(train, name)] for name in ("text_a", "text_b") if name in train.column_names]
+    if task.held_out_unit == "contained_text":
+        if len(texts) > 1:
+            raise ConfigError(["task.held_out_unit: contained_text groups the phrases of one text column; a "
+                               "sentence-pair task groups by shared_text"])
+        return containment_groups(texts[0])
+    return shared_text_groups(*texts)
+
+
 def load_task(task: TaskConfig, data_dir: str | None = None) -> tuple[dict[str, Any], list[str] | None]:
     """Load, check and normalise every split of a resolved task.
 
@@ -300,7 +328,7 @@ def load_task(task: TaskConfig, data_dir: str | None = None) -> tuple[dict[str, 
     train = _normalise(train_raw, task, task.train, data_dir, labels)
     splits = {}
     if task.held_out:
-        u = hash_uniform(np.arange(len(train)), task.split_seed)
+        u = hash_uniform(held_out_keys(train, task), task.split_seed)
         lo = 0.0
         taken = np.zeros(len(train), dtype=bool)
         for name, frac in task.held_out.items():
