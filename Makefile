@@ -34,14 +34,15 @@ test-slow: setup
 test-all: setup
 	$(BIN)/python -m pytest -q
 
-bench: setup
-	$(BIN)/python benchmarks/bench_tokenizer.py
+bench: setup  # the speed benchmarks (hours; an idle machine); the pay-off studies: benchmarks/payoff.py
+	$(BIN)/python benchmarks/bench_prepare.py --tokenizer
 	$(BIN)/python benchmarks/bench_prepare.py
-	$(BIN)/python benchmarks/bench_prepare_scaling.py
+	$(BIN)/python benchmarks/bench_prepare.py --scaling
 	$(BIN)/python benchmarks/bench_pretrain.py --vocab 8192,30522
 	$(BIN)/python benchmarks/bench_pretrain.py --grid
-	$(BIN)/python benchmarks/bench_pretrain_quality.py
+	$(BIN)/python benchmarks/bench_pretrain.py --quality
 	$(BIN)/python benchmarks/bench_finetune.py
+	$(BIN)/python benchmarks/tables.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -18,8 +18,9 @@ Needs the prepared IMDB blocks and tokenizer (`nlp-ssl train-tokenizer configs/t
 `nlp-ssl prepare configs/prepare/imdb-unsup-128.yaml`), or --data/--tokenizer pointing at others (blocks of 128).
 
 Usage:
-    python benchmarks/bench_scale.py --quick        # end-to-end check (1 repeat, 12 steps): numbers are no result
+    python benchmarks/bench_scale.py --quick        # end-to-end check (1 repeat, 6 steps): numbers are no result
     python benchmarks/bench_scale.py --repeats 3    # on an idle machine
+With --quick and no --data, the blocks and tokenizer are the benchmarks' own small ones (300 Wikipedia articles).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, RESULTS, machine, ratio, table
+from harness import REPO, interleaved, ratio, save_results, wiki_blocks
 
 LAUNCH = {"1 process": None, "2 ranks, 1 machine": "cpu-2proc.yaml", "2 simulated machines": "cpu-2node.yaml"}
 
@@ -55,9 +56,10 @@ def worker(config_path: str, result_path: str, comm_repeats: int = 20) -> None:
     import yaml
     from accelerate import PartialState
 
-    from nlp_ssl.config import from_dict
-    from nlp_ssl.modeling import build_mlm_model
     from nlp_ssl.cli import main as cli
+    from nlp_ssl.config import from_dict
+    from nlp_ssl.layout import read_run
+    from nlp_ssl.modeling import build_mlm_model
     from nlp_ssl.pretraining import PretrainConfig
     from nlp_ssl.tokenization import load_tokenizer
 
@@ -78,10 +80,9 @@ def worker(config_path: str, result_path: str, comm_repeats: int = 20) -> None:
     if cli(["pretrain", config_path]):  # as `accelerate launch scripts/pretrain.py CONFIG` runs it
         raise SystemExit(f"pretraining failed on rank {state.process_index}")
     if state.is_main_process:
-        out = Path(cfg.output_dir)
-        world = json.loads((out / "metrics.json").read_text())["world_size"]
-        Path(result_path).write_text(json.dumps({"log": json.loads((out / "log_history.json").read_text()),
-                                                 "comm_seconds": comm, "parameters": n, "world_size": world}))
+        run = read_run(cfg.output_dir)
+        Path(result_path).write_text(json.dumps({"log": run.log_history(), "comm_seconds": comm, "parameters": n,
+                                                 "world_size": run.metrics["world_size"]}))
 
 
 def free_port() -> int:
@@ -124,53 +125,54 @@ def measure(row: str, args, work: Path) -> dict:
             "comm_share": None if r["comm_seconds"] is None else r["comm_seconds"] / step_s, "parameters": r["parameters"]}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> Path | None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--worker", nargs=2, metavar=("CONFIG", "RESULT"), help=argparse.SUPPRESS)
-    ap.add_argument("--data", default=str(REPO / "runs/data/imdb-unsup-wp8k-128"),
-                    help="prepared blocks of 128 (nlp-ssl prepare); default: the IMDB unsup blocks")
-    ap.add_argument("--tokenizer", default=str(REPO / "runs/tokenizers/wordpiece-wiki-8k"))
+    ap.add_argument("--worker", nargs=2, metavar=("CONFIG", "RESULT"), help="(internal) one rank of a measured run")
+    ap.add_argument("--data", default=None, help="prepared blocks of 128 (nlp-ssl prepare); default: the IMDB unsup "
+                    "blocks of configs/prepare/imdb-unsup-128.yaml (--quick: the benchmarks' own small blocks)")
+    ap.add_argument("--tokenizer", default=None, help="default: runs/tokenizers/wordpiece-wiki-8k (--quick: the "
+                    "tokenizer of the small blocks)")
     ap.add_argument("--global-batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=10, help="steps left out of the median")
     ap.add_argument("--logging-steps", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="1 repeat, 12 steps: checks the script works")
-    args = ap.parse_args()
+    ap.add_argument("--quick", action="store_true", help="1 repeat, 6 steps: checks the script works (numbers are "
+                    "no result; written under runs/bench/quick)")
+    args = ap.parse_args(argv)
     if args.worker:
         return worker(*args.worker)
+    from nlp_ssl.runinfo import RunClock
+
+    clock = RunClock()
+    if args.quick:
+        args.repeats, args.steps, args.warmup, args.logging_steps, args.global_batch = 1, 6, 2, 2, 8
+        if args.data is None:
+            args.data = str(wiki_blocks(128, 8192, quick=True))
+            args.tokenizer = json.loads((Path(args.data) / "prepare_report.json").read_text())["tokenizer"]
+    args.data = args.data or str(REPO / "runs/data/imdb-unsup-wp8k-128")
+    args.tokenizer = args.tokenizer or str(REPO / "runs/tokenizers/wordpiece-wiki-8k")
     if not (Path(args.data) / "dataset_dict.json").exists():
         raise SystemExit(f"{args.data}: no prepared blocks; run nlp-ssl prepare configs/prepare/imdb-unsup-128.yaml "
                          "or pass --data")
-    if args.quick:
-        args.repeats, args.steps, args.warmup, args.logging_steps = 1, 12, 3, 3
-    load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {row: [] for row in LAUNCH}
-        for rep in range(args.repeats):
-            for row in LAUNCH:
-                runs[row].append(measure(row, args, Path(tmp)))
-                m = runs[row][-1]
-                print(f"  repeat {rep + 1}/{args.repeats} {row}: {m['tokens_per_second']:,.0f} tokens/s", flush=True)
-    load1 = os.getloadavg()
+        runs = interleaved({row: (lambda row=row: measure(row, args, Path(tmp))) for row in LAUNCH}, args.repeats,
+                           show=lambda m: f"{m['tokens_per_second']:,.0f} tokens/s")
     base = [m["tokens_per_second"] for m in runs["1 process"]]
     rows = []
     for row, ms in runs.items():
         tps = [m["tokens_per_second"] for m in ms]
         shares = [m["comm_share"] for m in ms if m["comm_share"] is not None]
         comm = [m["comm_seconds"] * 1000 for m in ms if m["comm_seconds"] is not None]
-        rows.append([row, 1 if LAUNCH[row] is None else 2, statistics.median(tps), ratio(tps, base),
-                     statistics.median(m["step_seconds"] for m in ms) * 1000,
+        rows.append([row, 1 if LAUNCH[row] is None else 2, round(statistics.median(tps)), ratio(tps, base),
+                     round(statistics.median(m["step_seconds"] for m in ms) * 1000),
                      f"{statistics.median(comm):.1f}" if comm else "-",
                      f"{100 * statistics.median(shares):.0f}%" if shares else "-"])
     params = runs["1 process"][0]["parameters"]
-    out = table(["run", "ranks", "tokens/s", "vs 1 process", "step ms", "all-reduce ms", "comm share"], rows)
-    head = (f"bench_scale: BERT tiny ({params / 1e6:.2f}M parameters), T=128, global batch {args.global_batch}, "
-            f"{args.steps} steps (median window after {args.warmup}), {args.repeats} repeat(s), 1 thread per rank; "
-            f"{machine()}; load average {load0[0]:.1f} at start, {load1[0]:.1f} at end")
-    print(head + "\n" + out)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_scale.md").write_text(head + "\n\n" + out + "\n")
+    title = (f"bench_scale: BERT tiny ({params / 1e6:.2f}M parameters), T=128, global batch {args.global_batch}, "
+             f"{args.steps} steps (median window after {args.warmup}), {args.repeats} repeat(s), 1 thread per rank")
+    headers = ["run", "ranks", "tokens/s", "vs 1 process", "step ms", "all-reduce ms", "comm share"]
+    return save_results("bench_scale", title, {"scale": (headers, rows)}, clock, args.quick, args=vars(args))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class ExtractiveQA:
         import torch
         from transformers import AutoModelForQuestionAnswering
 
-        from nlp_ssl.finetuning import check_model_dir, check_trained_head
+        from nlp_ssl.tasks.models import check_model_dir, check_trained_head
         from nlp_ssl.tasks.qa import check_fast_tokenizer
         from nlp_ssl.tokenization import load_tokenizer
 
@@ -67,7 +67,7 @@ class ExtractiveQA:
         """(answer per id, null - best score per id, n-best per id) for rows with id, question, context."""
         from datasets import Dataset
 
-        from nlp_ssl.finetuning import PadCollator, predict
+        from nlp_ssl.tasks.inference import PadCollator, predict
         from nlp_ssl.tasks.qa import eval_features, postprocess
 
         feats = eval_features(rows, self.tokenizer, self._task())
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None, debug: bool = False) -> int:
     import argparse
     import sys
 
-    from nlp_ssl.cli import run_guarded
+    from nlp_ssl.guard import run_guarded
 
     ap = argparse.ArgumentParser(prog="nlp-ssl answer", description="Answer questions with an extractive-QA model.")
     ap.add_argument("model", help="model directory (e.g. written by `nlp-ssl finetune` with task.type extractive_qa)")

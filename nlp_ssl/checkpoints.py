@@ -20,6 +20,7 @@ from pathlib import Path
 
 from nlp_ssl.atomic import MARKER, atomic_write_text, is_complete, write_marker
 from nlp_ssl.faults import fault_point
+from nlp_ssl.layout import LOG_HISTORY_FILE, METRICS_FILE, TIME_BUDGET_FILE
 
 PROGRESS_FILE = "nlp_ssl_progress.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -92,8 +93,6 @@ class CompleteCheckpoints:
             progress["elapsed_seconds"] = self.time_budget.elapsed()
         atomic_write_text(ckpt / PROGRESS_FILE, json.dumps(progress) + "\n")
         if self.time_budget is not None:
-            from nlp_ssl.training import TIME_BUDGET_FILE
-
             atomic_write_text(ckpt / TIME_BUDGET_FILE, json.dumps({"elapsed_seconds": progress["elapsed_seconds"]}))
         for cb in self.callback_handler.callbacks:  # callbacks with state of their own (fine-tuning's selection)
             if hasattr(cb, "save_to_checkpoint"):
@@ -153,7 +152,7 @@ class CompleteCheckpoints:
         return self.run_seconds()
 
 
-def save_final(trainer, tokenizer, out: str | Path, metrics: dict, metrics_file: str = "metrics.json") -> bool:
+def save_final(trainer, tokenizer, out: str | Path, metrics: dict, metrics_file: str = METRICS_FILE) -> bool:
     """Save the final model, tokenizer, metrics and log history into `out` (which also holds checkpoints/).
 
     Collective: every rank calls it. Under FSDP (or DeepSpeed ZeRO-3) the weights are sharded, and all ranks
@@ -184,7 +183,7 @@ def save_final(trainer, tokenizer, out: str | Path, metrics: dict, metrics_file:
     tokenizer.save_pretrained(str(tmp))
     (tmp / "training_args.bin").unlink(missing_ok=True)
     (tmp / metrics_file).write_text(json.dumps(metrics, indent=2) + "\n")
-    (tmp / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
+    (tmp / LOG_HISTORY_FILE).write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
     names = sorted(f.name for f in tmp.iterdir())
     for name in names:
         if (tmp / name).is_dir() and (out / name).is_dir():  # a sub-artifact (ELECTRA's generator/) left by an

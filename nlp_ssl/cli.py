@@ -5,7 +5,7 @@ lazily, so `nlp-ssl --help` and config errors answer at once.
 
 Errors a user can cause (`nlp_ssl.errors`) print as one paragraph, `nlp-ssl COMMAND: KIND: message`, and exit
 with their class's code (config 3, data 4, output 5, model/tokenizer 6, training 7); `--debug` adds the
-traceback. Anything else is a bug: printed with its traceback, exit code 70.
+traceback. Anything else is a bug: printed with its traceback, exit code 70 (`nlp_ssl.guard.run_guarded`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import argparse
 import importlib
 import os
 import sys
-import traceback
 from typing import Any, Callable
 
-from nlp_ssl.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, NlpSslError, OutputError
+from nlp_ssl.guard import EXIT_BROKEN_PIPE, run_guarded  # noqa: F401  (EXIT_BROKEN_PIPE: re-exported)
 
 # command -> (recipe module, config class, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -72,12 +71,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def recipe_for(command: str, data: dict) -> tuple[str, str]:
-    """(recipe module, config class name) for a raw config of `command`: `finetune` with `task.type:
-    extractive_qa` runs the question-answering recipe."""
+    """(module, class name) of the config class `command` builds from the raw config `data`: the command's own,
+    except for `finetune`, whose config class is the one the task registry declares for `task.type`
+    (`tasks.registry.spec_for_config`)."""
     module, class_name, _ = COMMANDS[command]
-    task = data.get("task") if isinstance(data, dict) else None
-    if command == "finetune" and isinstance(task, dict) and task.get("type") == "extractive_qa":
-        return "nlp_ssl.recipes.finetune_qa", "QAFinetuneConfig"
+    if command == "finetune":
+        from nlp_ssl.tasks.registry import spec_for_config
+
+        config = spec_for_config(data).config_class()
+        return config.__module__, config.__name__
     return module, class_name
 
 
@@ -86,8 +88,9 @@ def build_config(command: str, data: dict, source: str = "<config>") -> tuple[An
     from nlp_ssl.config import from_dict
 
     module_name, class_name = recipe_for(command, data)
-    module = importlib.import_module(module_name)
-    return from_dict(getattr(module, class_name), data, source=source), module.main
+    config_class = getattr(importlib.import_module(module_name), class_name)
+    recipe = importlib.import_module(COMMANDS[command][0])
+    return from_dict(config_class, data, source=source), recipe.main
 
 
 def resolve_config(command: str, path: str, overrides: list[str]):
@@ -149,82 +152,6 @@ def run(command: str, data: dict, data_dir: str | None = None) -> dict[str, Any]
     """
     cfg, main_fn = build_config(command, data)
     return main_fn(cfg, data_dir)
-
-
-def _user_error(e: BaseException) -> NlpSslError | None:
-    """The user-facing form of an error, or None for a bug. Disk full and permission errors raised while
-    writing are the user's to fix (free space, choose another folder)."""
-    import errno
-
-    if isinstance(e, NlpSslError):
-        return e
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return OutputError(f"the disk is full (writing {e.filename or 'an output file'}); free some space and run "
-                           "again: finished outputs are intact and an interrupted run resumes")
-    if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-        return OutputError(f"no permission to write {e.filename or 'an output file'} ({e.strerror}); choose "
-                           "another output folder or fix its permissions")
-    return None
-
-
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader closed the pipe
-
-
-def _stdout_closed() -> bool:
-    """Whether stdout is a pipe whose reader has gone (so a BrokenPipeError came from our own output, not from a
-    worker's pipe or a socket, which stay errors)."""
-    import select
-
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        return True
-    except (OSError, ValueError):
-        return False
-    try:
-        poller = select.poll()
-        poller.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
-    except (OSError, ValueError, AttributeError):  # no file descriptor (captured output), or no poll here
-        return False
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail again on the closed pipe."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # stdout without a file descriptor (captured): nothing to flush into a pipe
-        pass
-
-
-def run_guarded(command: str, fn: Callable[[], object], debug: bool = False) -> int:
-    """Run `fn` and turn what it raises into an exit code: user errors as one paragraph (traceback only with
-    `debug`), bugs with their traceback."""
-    try:
-        rc = fn()
-    except KeyboardInterrupt:
-        print(f"nlp-ssl {command}: interrupted; finished outputs are intact, unfinished ones were removed",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as e:  # noqa: BLE001 - every exception is reported, one way or the other
-        if isinstance(e, BrokenPipeError) and _stdout_closed():  # the reader went away (`... --dry-run | head`)
-            _quiet_stdout()
-            return EXIT_BROKEN_PIPE
-        user = _user_error(e)
-        if user is None:
-            traceback.print_exc()
-            print(f"nlp-ssl {command}: internal error ({type(e).__name__}): this is a bug in nlp-ssl; please "
-                  "report it with the traceback above", file=sys.stderr)
-            return EXIT_INTERNAL
-        if debug:
-            traceback.print_exc()
-        print(f"nlp-ssl {command}: {user.kind}: {user}", file=sys.stderr)
-        return user.exit_code
-    return rc if isinstance(rc, int) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -149,9 +149,6 @@ def _build(cls: type[T], data: dict, prefix: str, problems: list[str], failed: s
             problems.append(f"{prefix}{key}: renamed; write '{renamed_path(prefix, renamed[key])}' instead "
                             "(one vocabulary across commands, Hugging Face TrainingArguments names where they exist)")
             continue
-        if key not in fields and key in getattr(cls, "ELSEWHERE", {}):  # a key another command keeps here
-            problems.append(f"{prefix}{key}: {cls.ELSEWHERE[key]}")
-            continue
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(fields)}"
@@ -425,17 +422,26 @@ def read_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
 
 def field_docs(cls: type) -> dict[str, str]:
     """The description of each field of `cls`, from the `Attributes:` section of its docstring (Google style;
-    `a, b: text` describes both), continuation lines joined. The docstring is the one source of truth.
+    `a, b: text` describes both), continuation lines joined; a field a subclass inherits is described by its
+    base's docstring unless the subclass describes it again. The docstrings are the one source of truth.
 
     Example:
-        >>> from nlp_ssl.training import ImplConfig
+        >>> from nlp_ssl.optimization import ImplConfig
         >>> field_docs(ImplConfig)["num_threads"]
         "CPU threads torch uses (null: torch's default, all cores)."
     """
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # the base's entries first, each subclass's over them
+        out.update(_attribute_docs(klass.__dict__.get("__doc__")))
+    return out
+
+
+def _attribute_docs(docstring: str | None) -> dict[str, str]:
+    """{name: description} from the `Attributes:` section of one docstring (see `field_docs`)."""
     import inspect
     import re
 
-    doc = inspect.cleandoc(cls.__doc__ or "")
+    doc = inspect.cleandoc(docstring or "")
     lines = doc.splitlines()
     try:
         start = next(i for i, line in enumerate(lines) if line.strip() == "Attributes:")

@@ -80,6 +80,16 @@ def join_process_group() -> tuple[int, int]:
     return distributed_world()
 
 
+def is_main_process() -> bool:
+    """True on the process that writes outputs (rank 0 under `accelerate launch`, or the only process)."""
+    return process_state().is_main_process
+
+
+def wait_for_everyone() -> None:
+    """Collective: returns once every rank has reached it (at once without a process group)."""
+    process_state().wait_for_everyone()
+
+
 def fsdp_requested() -> bool:
     """True when `accelerate launch` was given an FSDP config (it exports ACCELERATE_USE_FSDP to every rank)."""
     return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
@@ -123,7 +133,7 @@ def configure_sharding(trainer, log=print) -> str:
 
 def refuse_sharded_parameters(trainer, what: str = "fine-tuning") -> None:
     """Refuse a Trainer whose parameters are sharded across ranks (FSDP, DeepSpeed ZeRO-3) for `what`: its
-    prediction (`finetuning.predict`) runs the model on each rank's own share of the examples, a different number
+    prediction (`tasks.inference.predict`) runs the model on each rank's own share of the examples, a different number
     of batches per rank, and a sharded model's forward is collective (it gathers each block's weights), so the
     rank with fewer batches would leave the others waiting forever; its save writes the local module on rank 0.
     DDP and ZeRO-1/2 keep whole weights on every rank and run as they are. A config error naming the fix."""

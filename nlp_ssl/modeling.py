@@ -207,7 +207,7 @@ def build_mlm_model(cfg: ModelConfig, tokenizer, block_size: int | None = None):
     if cfg.init_from:
         from transformers import AutoConfig
 
-        from nlp_ssl.hub import local_path
+        from nlp_ssl.hub.inputs import local_path
 
         init_from = local_path(cfg.init_from, "model.init_from")  # a directory or a Hub id
         config = AutoConfig.from_pretrained(init_from)
@@ -246,7 +246,7 @@ def build_causal_model(cfg: ModelConfig, tokenizer, block_size: int | None = Non
     from transformers import AutoModelForCausalLM, BertLMHeadModel, RobertaForCausalLM
 
     if cfg.init_from:
-        from nlp_ssl.hub import local_path
+        from nlp_ssl.hub.inputs import local_path
 
         model = AutoModelForCausalLM.from_pretrained(local_path(cfg.init_from, "model.init_from"), is_decoder=True)
     else:

@@ -1,5 +1,7 @@
 """Output-directory policy shared by the commands: is `output_dir` free, the same run finished (nothing to do), the
-same run unfinished (resume), or another run (refused unless asked to overwrite)? Also small atomic writes.
+same run unfinished (resume), or another run (refused unless asked to overwrite)? Also small atomic writes, and
+where each rank writes under `accelerate launch` (`main_process_output`: the main process builds the run directory,
+the others write into scratch space).
 
 A run's identity is its resolved config without the keys that only say where it is written or shared, or how to
 treat an existing directory (`output_dir`, `hub`, `overwrite`, `resume`), so a moved run still resumes.
@@ -11,16 +13,17 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from nlp_ssl.config import from_dict, migrate, read_yaml, to_dict
 from nlp_ssl.errors import OutputError
-
-METRICS_FILE = "metrics.json"
-CONFIG_FILE = "config.yaml"  # written by runinfo.write_run_info
+from nlp_ssl.layout import (CHECKPOINTS_DIR, CONFIG_FILE, LOG_HISTORY_FILE, METRICS_FILE,  # noqa: F401  (re-exported)
+                            TENSORBOARD_DIR, read_json)
 
 
 def comparable_config(cfg_dict: dict) -> dict:
@@ -119,11 +122,12 @@ def check_resumable_output_dir(cfg: Any, command: str = "pretrain") -> tuple[str
         raise OutputError(f"{out} already holds a run; set train.resume=true to continue it, overwrite=true "
                           "to start over, or choose another output_dir")
     if not saved.exists():
-        raise OutputError(f"train.resume: {out} holds files but no config.yaml of an nlp-ssl run; choose another output_dir")
+        raise OutputError(f"train.resume: {out} holds files but no {CONFIG_FILE} of an nlp-ssl run; choose another "
+                          "output_dir")
     if not same:
         raise OutputError(f"train.resume: the config differs from the one {out} was trained with ({saved}); "
                           "resume with the same config, or set overwrite=true to start over")
-    last = last_complete_checkpoint(out / "checkpoints")
+    last = last_complete_checkpoint(out / CHECKPOINTS_DIR)
     if last is None:  # stopped before its first complete checkpoint: nothing to keep, start again
         print(f"{out} holds this run but no complete checkpoint yet; starting it from step 0")
         return "start", None
@@ -131,7 +135,8 @@ def check_resumable_output_dir(cfg: Any, command: str = "pretrain") -> tuple[str
 
 
 def read_metrics(out: str | Path) -> dict[str, Any]:
-    return json.loads((Path(out) / METRICS_FILE).read_text())
+    """A run's metrics.json (an error naming the file when it is missing, truncated or not JSON)."""
+    return read_json(Path(out) / METRICS_FILE)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -151,9 +156,42 @@ def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
 def clear_for_start(out: Path, overwrite: bool) -> None:
     """On the main process, remove an output_dir that `overwrite` replaces. Every rank has checked the directory
     before it is removed, and waits until it is."""
-    from nlp_ssl.finetuning import is_main_process, wait_for_everyone
+    from nlp_ssl.distributed import is_main_process, wait_for_everyone
 
     wait_for_everyone()
     if overwrite and out.exists() and is_main_process():
         shutil.rmtree(out)
     wait_for_everyone()
+
+
+@contextlib.contextmanager
+def main_process_output(final: str | Path) -> Iterator[Path]:
+    """Where a run writes its files: on the main process a temporary directory that replaces `final` when the
+    block succeeds (`atomic.atomic_dir`); on the other ranks a scratch directory that is thrown away. All
+    ranks meet after the block, so no rank reads `final` before it is complete."""
+    from nlp_ssl.atomic import atomic_dir
+    from nlp_ssl.distributed import is_main_process, wait_for_everyone
+
+    if is_main_process():
+        with atomic_dir(final) as tmp:
+            yield tmp
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield Path(tmp)
+    wait_for_everyone()
+
+
+def save_model_dir(out: Path, model, tokenizer, metrics: dict[str, Any]) -> None:
+    """A standard model directory: weights + config (with label names), tokenizer, metrics.json."""
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def keep_training_logs(work_dir: str | Path, out: Path, log_history: list[dict]) -> None:
+    """Keep what the Trainer logged in its scratch `work_dir`: `log_history.json` and, when TensorBoard logging is
+    on (`train.report_to: [tensorboard]`), its event files under `out/tensorboard/`."""
+    (out / LOG_HISTORY_FILE).write_text(json.dumps(log_history, indent=1) + "\n")
+    runs = Path(work_dir) / "runs"  # the Trainer's default TensorBoard directory under its output_dir
+    if runs.is_dir():
+        shutil.copytree(runs, out / TENSORBOARD_DIR, dirs_exist_ok=True)

@@ -12,13 +12,12 @@ matplotlib is imported inside the functions: importing it costs about a second a
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
-from typing import Any
 
-PLOTS_DIR = "plots"
+from nlp_ssl.layout import (LEARNING_CURVE_FILE, LOG_HISTORY_FILE, METRICS_FILE, PLOTS_DIR, RUN_INFO_FILE, read_json,
+                            run_kind)
 
 
 def _pyplot():
@@ -28,13 +27,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
@@ -159,24 +151,25 @@ def plot_grid(summary: dict, out_dir: Path, title: str = "") -> list[Path]:
 
 def plot_run(run_dir: str | Path) -> list[Path]:
     """Draw the plots of a finished run into `run_dir/plots/`; returns the files written (none if no log)."""
-    run_dir = Path(run_dir)
-    metrics = _read(run_dir / "metrics.json") or {}
-    history = _read(run_dir / "log_history.json")
-    info = _read(run_dir / "run_info.json") or {}
+    run_dir = Path(run_dir)  # finished, or still being written (no metrics.json yet: plotted from its log alone)
+    metrics = read_json(run_dir / METRICS_FILE, {})
+    history = read_json(run_dir / LOG_HISTORY_FILE, None)
+    kind = run_kind(metrics, read_json(run_dir / RUN_INFO_FILE, {}))
     out = run_dir / PLOTS_DIR
     title = re.sub(r"^\.(.+)\.tmp-\d+$", r"\1", run_dir.name)  # a run still being written (runinfo.atomic_dir)
-    if "selection" in metrics and "runs" in metrics:
+    if kind == "grid":
         return plot_grid(metrics, out, title)
     if not isinstance(history, list) or not history:
         return []
-    if info.get("command") == "pretrain" or "tokens_seen" in metrics:
+    if kind == "pretrain":
         steps = metrics.get("steps") or 0
         tps = metrics["tokens_seen"] / steps if steps and metrics.get("tokens_seen") else None
         return plot_pretraining(history, tps, out, title)
     final = {split: {k: v for k, v in m.items() if k in ("accuracy", "f1", "matthews_correlation", "pearson",
                                                           "spearmanr", "macro_f1", "exact_match", "exact")}
              for split, m in (metrics.get("eval") or {}).items()}
-    return plot_finetuning(history, final, metrics.get("steps"), out, title, _read(run_dir / "learning_curve.json"))
+    return plot_finetuning(history, final, metrics.get("steps"), out, title,
+                           read_json(run_dir / LEARNING_CURVE_FILE, None))
 
 
 def label_efficiency(points: dict[str, list[tuple[int, float, float]]], path: Path, ylabel: str,

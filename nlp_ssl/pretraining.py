@@ -20,7 +20,7 @@ from nlp_ssl.errors import ConfigError, DataError, ModelError
 from nlp_ssl.hub import HubConfig
 from nlp_ssl.modeling import ModelConfig
 from nlp_ssl.objectives.registry import ObjectiveConfig
-from nlp_ssl.training import ImplConfig, TrainConfig
+from nlp_ssl.optimization import ImplConfig, TrainConfig
 
 
 @dataclass
@@ -111,37 +111,12 @@ def setup_objective(cfg: PretrainConfig, tokenizer, blocks):
 
 
 def training_arguments(cfg: PretrainConfig, block_size: int | None = None):
-    """TrainingArguments from the config (checkpoints in output_dir/checkpoints). A token budget
-    (`train.max_tokens`) needs the prepared blocks' `block_size` to become a number of steps."""
-    import torch
-    from transformers import TrainingArguments
+    """TrainingArguments from the config (`optimization.training_arguments`; checkpoints in output_dir/checkpoints).
+    A token budget (`train.max_tokens`) needs the prepared blocks' `block_size` to become a number of steps."""
+    from nlp_ssl.optimization import training_arguments as build
 
     t = cfg.train
-    max_steps, num_epochs = t.trainer_length(1)  # a time budget: run until the TimeBudget callback stops it
-    args = TrainingArguments(
-        output_dir=str(Path(cfg.output_dir) / "checkpoints"),
-        per_device_train_batch_size=t.per_device_train_batch_size,
-        per_device_eval_batch_size=t.per_device_eval_batch_size or t.per_device_train_batch_size * 2,
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
-        learning_rate=t.learning_rate, weight_decay=t.weight_decay,
-        adam_beta1=t.adam_beta1, adam_beta2=t.adam_beta2, adam_epsilon=t.adam_epsilon,
-        max_grad_norm=t.max_grad_norm,
-        lr_scheduler_type={"constant": "constant_with_warmup"}.get(t.lr_scheduler_type, t.lr_scheduler_type),
-        warmup_steps=t.warmup_ratio,  # a float below 1 is a ratio of the run in transformers 5
-        max_steps=max_steps, num_train_epochs=num_epochs,
-        eval_strategy="steps" if t.eval_steps else "no", eval_steps=t.eval_steps or None,
-        save_strategy="steps" if t.save_steps else "no", save_steps=t.save_steps or None,
-        save_total_limit=t.save_total_limit,
-        logging_steps=t.logging_steps, logging_first_step=True,
-        report_to=[r for r in t.report_to if r != "none"],
-        seed=t.seed, data_seed=t.seed,
-        bf16=t.bf16, torch_compile=cfg.impl.torch_compile,
-        dataloader_num_workers=cfg.impl.dataloader_num_workers,
-        remove_unused_columns=False,  # the collator needs `idx` and `word_start`
-        label_names=["labels"],
-        use_cpu=not torch.cuda.is_available(),
-        ddp_find_unused_parameters=False,
-    )
+    args = build(Path(cfg.output_dir) / "checkpoints", t, cfg.impl, seed=t.seed)
     if t.max_tokens is not None:  # the world size is known only now (TrainingArguments reads the launcher's)
         if block_size is None:
             raise ValueError("training_arguments: train.max_tokens needs the block size")
@@ -179,6 +154,10 @@ def build_trainer(cfg: PretrainConfig, args, objective, tokenizer, train_blocks)
     if cfg.train.max_time_minutes:
         budget = TimeBudget(cfg.train.max_time_minutes * 60)
         callbacks.append(budget)
+    if args.activation_checkpointing and not hasattr(objective.model, "activation_checkpointing_enable"):
+        raise ConfigError([f"impl.gradient_checkpointing: the {cfg.objective.task} objective trains "
+                           f"{type(objective.model).__name__}, a wrapper of several models that the Trainer cannot "
+                           "checkpoint; set impl.gradient_checkpointing=false"])
     Trainer = make_trainer_class()
     trainer = Trainer(model=objective.model, args=args, data_collator=objective.collator,
                    train_dataset=PackedBlocks(train_blocks, objective.columns), eval_dataset=objective.eval_set,

@@ -1,14 +1,16 @@
 """A markdown report that compares runs side by side, with the plots it links (`nlp-ssl report`).
 
-Reads only what runs left on disk (metrics.json, config.yaml, run_info.json, log_history.json, predictions,
-README.md), so it works on any finished runs and never reaches back into training code:
+Reads only what runs left on disk, through `nlp_ssl.layout` (`read_run`: metrics.json, config.yaml,
+run_info.json, grid cells; log_history.json, predictions, README.md), so it works on any finished runs and never
+reaches back into training code:
 
 - pretraining runs: a table (parameters, steps, tokens, wall-clock, validation loss) and their curves;
 - fine-tuning runs, grouped by task: pretrained against scratch per number of labels, mean ± std over seeds,
-  and a 95% bootstrap confidence interval of each run's score over the evaluation examples (`evaluate`'s
-  bootstrap, through `nlp_ssl.evaluate_metrics.bootstrap`), plus a label-efficiency plot (score against the
-  number of labels, log x-axis, one line per initialisation);
-- extractive QA runs (EM/F1), self-training rounds, and links to every model card.
+  and a 95% bootstrap confidence interval of each run's score over the evaluation examples
+  (`nlp_ssl.metrics.bootstrap`, seeded), plus a label-efficiency plot (score against the number of labels, log
+  x-axis, one line per initialisation);
+- extractive QA runs (EM/F1, intervals over questions when the run saved its predictions with their reference
+  answers), self-training rounds, and links to every model card.
 
 Example:
     >>> write_report(["runs/quickstart"], "runs/quickstart/report")  # doctest: +SKIP
@@ -17,41 +19,33 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from nlp_ssl.errors import NlpSslError
+from nlp_ssl.layout import (CARD_FILE, LOG_HISTORY_FILE, METRICS_FILE, PLOTS_DIR, RUN_INFO_FILE, FinishedRun, is_run,
+                            predictions_file, read_json, read_jsonl, read_run)
 
 REPORT_FILE = "report.md"
 
 
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _yaml(path: Path) -> dict:
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-
-
 @dataclass
 class Seed:
+    """One run of a configuration (one seed at the chosen rate): its headline score, and for QA its exact match;
+    `ci`/`em_ci`: their 95% bootstrap intervals over the evaluation examples, once computed."""
+
     seed: int
     value: float
     run_dir: Path
     ci: tuple[float, float] | None = None
+    em: float | None = None
+    em_ci: tuple[float, float] | None = None
 
 
 @dataclass
@@ -76,10 +70,15 @@ class Result:
 
     @property
     def std(self) -> float:
-        if len(self.seeds) < 2:
-            return 0.0
-        m = self.mean
-        return math.sqrt(sum((s.value - m) ** 2 for s in self.seeds) / (len(self.seeds) - 1))
+        return _std([s.value for s in self.seeds])
+
+
+def _std(values: list[float]) -> float:
+    """Sample standard deviation (0 for one value)."""
+    if len(values) < 2:
+        return 0.0
+    m = sum(values) / len(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:
@@ -89,19 +88,15 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
         if not p.is_dir():
             raise NlpSslError(f"{p} is not a directory; give run directories (e.g. runs/quickstart/sst2) or a "
                               "directory of runs (e.g. runs/quickstart)")
-        if _is_run(p):
+        if is_run(p):
             out.append(p)
         else:
-            found = sorted(c for c in p.iterdir() if c.is_dir() and _is_run(c))
+            found = sorted(c for c in p.iterdir() if c.is_dir() and is_run(c))
             if not found:
-                raise NlpSslError(f"{p} holds no finished nlp-ssl run (no metrics.json, tokenizer_summary.json or "
-                                  "run_info.json in it or its subdirectories)")
+                raise NlpSslError(f"{p} holds no finished nlp-ssl run (no metrics.json or tokenizer_summary.json in "
+                                  "it or its subdirectories)")
             out.extend(found)
     return out
-
-
-def _is_run(p: Path) -> bool:
-    return (p / "metrics.json").is_file() or (p / "tokenizer_summary.json").is_file()
 
 
 def _labels(metrics: dict, cfg: dict, run_metrics: dict | None = None) -> int | None:
@@ -128,92 +123,154 @@ def _single_split(metrics: dict, task: dict) -> str:
     return (others or evals)[0]
 
 
+def _kind(run: FinishedRun, metrics: dict) -> str:
+    """The report table a run goes into, as its task declares (`tasks.registry`: its ReportSection)."""
+    from nlp_ssl.tasks.registry import spec_for_run
+
+    return spec_for_run(metrics, run.task).report.kind
+
+
+def _em(scores: dict) -> float | None:
+    """QA exact match under either name (SQuAD v1.1 `exact_match`, v2.0 `exact`)."""
+    return scores.get("exact_match", scores.get("exact"))
+
+
 def read_result(run: Path) -> Result | dict | None:
     """A fine-tuning Result, a pretraining/tokenizer record (dict), or None for anything else."""
-    metrics = _json(run / "metrics.json") or {}
-    info = _json(run / "run_info.json") or {}
-    cfg = _yaml(run / "config.yaml")
-    task = cfg.get("task") or {}
-    if info.get("command") == "pretrain" or "tokens_seen" in metrics:
-        return {"kind": "pretrain", "name": run.name, "path": run, "metrics": metrics, "info": info, "cfg": cfg}
-    if (run / "tokenizer_summary.json").is_file():
-        return {"kind": "tokenizer", "name": run.name, "path": run, "summary": _json(run / "tokenizer_summary.json"),
-                "cfg": cfg}
-    if "summary" in metrics and "selection" in metrics:  # multi-seed classification
-        split, metric = metrics["report_split"], metrics["selection"]["metric"]
+    fr = read_run(run)
+    metrics, task = fr.metrics, fr.task
+    if fr.kind == "pretrain":
+        return {"kind": "pretrain", "name": fr.name, "path": fr.path, "metrics": metrics, "info": fr.run_info,
+                "cfg": fr.config}
+    if fr.kind == "tokenizer":
+        return {"kind": "tokenizer", "name": fr.name, "path": fr.path, "summary": fr.summary, "cfg": fr.config}
+    if fr.kind == "grid":  # rates x seeds: the seeds at the chosen rate
+        split = metrics["report_split"]
         lr = metrics["selection"]["best_learning_rate"]
-        seeds = [Seed(r["seed"], r["eval"][split][metric], run / f"lr{r['learning_rate']:g}-seed{r['seed']}")
-                 for r in metrics["runs"]]
-        first = _json(seeds[0].run_dir / "metrics.json") if seeds else None
-        kind = "regression" if task.get("type") == "regression" else "classification"
-        res = Result(run.name, run, kind, task.get("preset") or metrics.get("task") or "task", metrics.get("init", "?"),
-                     _labels(metrics, cfg, first), split, metric, seeds, lr)
+        first = read_json(fr.cell(metrics["runs"][0]["learning_rate"], metrics["runs"][0]["seed"]) / METRICS_FILE,
+                          {}) if metrics["runs"] else {}
+        kind = _kind(fr, first)
+        metric = "f1" if kind == "qa" else metrics["selection"]["metric"]
+        seeds = [Seed(r["seed"], r["eval"][split][metric], fr.cell(r["learning_rate"], r["seed"]),
+                      em=_em(r["eval"][split]) if kind == "qa" else None) for r in metrics["runs"]]
+        res = Result(fr.name, fr.path, kind, task.get("preset") or metrics.get("task") or "task",
+                     metrics.get("init", "?"), _labels(metrics, fr.config, first), split, metric, seeds, lr)
+        if kind == "qa":
+            res.extra["em"] = sum(s.em for s in seeds) / len(seeds)
         if metrics.get("self_training_rounds"):
             res.extra["self_training"] = metrics["self_training_rounds"]
         return res
-    if "eval" in metrics:
-        if "train_features" in metrics or task.get("type") == "extractive_qa":
-            split = _single_split(metrics, task)
-            e = metrics["eval"][split]
-            metric = "f1"
-            res = Result(run.name, run, "qa", task.get("preset") or "squad", metrics.get("init", "?"),
-                         _labels(metrics, cfg), split, metric, [Seed(metrics.get("seed", 1), e["f1"], run)],
-                         metrics.get("learning_rate"))
-            res.extra["em"] = e.get("exact_match", e.get("exact"))
-            return res
-        split = _single_split(metrics, task)
-        metric = (task.get("metrics") or list(metrics["eval"][split]))[0]
-        kind = "regression" if task.get("type") == "regression" else "classification"
-        return Result(run.name, run, kind, task.get("preset") or "task", metrics.get("init", "?"), _labels(metrics, cfg),
-                      split, metric, [Seed(metrics.get("seed", 1), metrics["eval"][split][metric], run)],
-                      metrics.get("learning_rate"))
-    return None
+    if fr.kind != "finetune":
+        return None
+    split = _single_split(metrics, task)
+    scores = metrics["eval"][split]
+    kind = _kind(fr, metrics)
+    preset = task.get("preset") or ("squad" if kind == "qa" else "task")
+    if kind == "qa":
+        seed = Seed(metrics.get("seed", 1), scores["f1"], fr.path, em=_em(scores))
+        res = Result(fr.name, fr.path, kind, preset, metrics.get("init", "?"), _labels(metrics, fr.config), split,
+                     "f1", [seed], metrics.get("learning_rate"))
+        res.extra["em"] = seed.em
+        return res
+    metric = (task.get("metrics") or list(scores))[0]
+    return Result(fr.name, fr.path, kind, preset, metrics.get("init", "?"), _labels(metrics, fr.config), split,
+                  metric, [Seed(metrics.get("seed", 1), scores[metric], fr.path)], metrics.get("learning_rate"))
 
 
-def _predictions(seed: Seed, split: str, kind: str) -> tuple[list, list, list] | None:
-    """(predictions, references, example ids) of a run's predictions-<split>.jsonl, sorted by example id."""
-    path = seed.run_dir / f"predictions-{split}.jsonl"
+# ----------------------------------------------------------------------------------------------------------
+# Bootstrap intervals over the evaluation examples (nlp_ssl.metrics.bootstrap)
+
+Scorer = Callable[[np.ndarray], float]  # the score of a run on the evaluation examples at these indices
+
+
+@dataclass
+class _Scored:
+    """A run's predictions as the bootstrap needs them: which examples (ids, sorted), and how to score a subset."""
+
+    ids: list
+    references: list
+    score: Scorer
+    em: Scorer | None = None  # QA: exact match on the same questions
+
+
+def _scored(seed: Seed, split: str, kind: str, metric: str) -> _Scored | None:
+    """How to score a run on any subset of its evaluation examples, from its predictions-<split>.jsonl; None when
+    it saved none (or, for QA, saved them without their reference answers)."""
+    from nlp_ssl.metrics import METRICS
+
+    path = seed.run_dir / predictions_file(split)
     if not path.is_file():
         return None
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(path)
+    if kind == "qa":
+        return _scored_qa(rows, seed, split)
+    if metric not in METRICS:
+        return None
     rows.sort(key=lambda r: r.get("idx", 0))
     ids = [r.get("idx") for r in rows]
     if kind == "regression":
-        return [float(r["prediction"]) for r in rows], [float(r["label"]) for r in rows], ids
-    names = (_json(seed.run_dir / "run_info.json") or {}).get("labels") or sorted({r["label"] for r in rows})
-    index = {n: i for i, n in enumerate(names)}
-    return [index[r["prediction"]] for r in rows], [index[r["label"]] for r in rows], ids
+        preds, refs = np.array([float(r["prediction"]) for r in rows]), np.array([float(r["label"]) for r in rows])
+    else:
+        names = read_json(seed.run_dir / RUN_INFO_FILE, {}).get("labels") or sorted({r["label"] for r in rows})
+        index = {n: i for i, n in enumerate(names)}
+        preds = np.array([index[r["prediction"]] for r in rows])
+        refs = np.array([index[r["label"]] for r in rows])
+    fn = METRICS[metric]
+    return _Scored(ids, refs.tolist(), lambda i: fn(preds[i], refs[i]))
 
 
-def compare(a: Result, b: Result, n_resamples: int, seed: int = 0) -> dict[str, Any] | None:
+def _scored_qa(rows: list[dict], seed: Seed, split: str) -> _Scored | None:
+    """QA rows ({"id", "prediction": the answer given, "answers": reference texts}) scored per question as the
+    official script does (v2.0 rules when the run reported v2.0's `exact`), in %."""
+    from nlp_ssl.squad_metrics import question_scores
+
+    if not rows or any("answers" not in r for r in rows):
+        return None
+    rows = sorted(rows, key=lambda r: str(r["id"]))
+    evals = read_json(seed.run_dir / METRICS_FILE, {}).get("eval") or {}
+    version = "v2" if "exact" in (evals.get(split) or {}) else "v1"
+    ids = [r["id"] for r in rows]
+    scores = question_scores({r["id"]: r["prediction"] for r in rows}, {r["id"]: list(r["answers"]) for r in rows},
+                             version)
+    f1 = 100 * np.array([scores["f1"][q] for q in ids])
+    em = 100 * np.array([scores["exact_match"][q] for q in ids])
+    return _Scored(ids, [sorted(r["answers"]) for r in rows], lambda i: float(f1[i].mean()),
+                   lambda i: float(em[i].mean()))
+
+
+def compare(a: Result, b: Result, n_resamples: int, seed: int = 0):
     """Mean score of a's seeds minus b's on the same evaluation examples, with a paired bootstrap interval
-    (None when a run has no predictions, or the two were scored on different examples)."""
-    from nlp_ssl.evaluate_metrics import NAMES, bootstrap_difference
+    (`metrics.Bootstrap`; None when a run has no predictions, or the two were scored on different examples)."""
+    from nlp_ssl.metrics import bootstrap
 
-    if a.metric != b.metric or a.split != b.split or a.metric not in NAMES or a.kind == "qa":
+    if a.metric != b.metric or a.split != b.split or a.kind != b.kind:
         return None
-    runs = [_predictions(s, a.split, a.kind) for s in (*a.seeds, *b.seeds)]
-    if any(r is None for r in runs) or any(r[1:] != runs[0][1:] for r in runs):
+    runs = [_scored(s, a.split, a.kind, a.metric) for s in (*a.seeds, *b.seeds)]
+    if any(r is None for r in runs) or any((r.ids, r.references) != (runs[0].ids, runs[0].references) for r in runs):
         return None
-    return bootstrap_difference(a.metric, [r[0] for r in runs[:len(a.seeds)]], [r[0] for r in runs[len(a.seeds):]],
-                                runs[0][1], n_resamples=n_resamples, seed=seed)
+    side_a, side_b = runs[:len(a.seeds)], runs[len(a.seeds):]
+
+    def difference(i: np.ndarray) -> float:
+        return float(np.mean([r.score(i) for r in side_a]) - np.mean([r.score(i) for r in side_b]))
+
+    return bootstrap(difference, len(runs[0].ids), n_resamples=n_resamples, seed=seed)
 
 
 def add_confidence_intervals(results: list[Result], n_resamples: int, seed: int = 0) -> None:
-    """95% bootstrap interval of every run's score over its evaluation examples (needs predictions-<split>.jsonl)."""
+    """95% bootstrap interval of every run's score over its evaluation examples (needs predictions-<split>.jsonl;
+    QA: over questions, for F1 and exact match)."""
     if n_resamples <= 0:
         return
-    from nlp_ssl.evaluate_metrics import NAMES, bootstrap
+    from nlp_ssl.metrics import bootstrap
 
     for r in results:
-        if r.kind == "qa" or r.metric not in NAMES:
-            continue
         for s in r.seeds:
-            data = _predictions(s, r.split, r.kind)
+            data = _scored(s, r.split, r.kind, r.metric)
             if data is None:
                 continue
-            out = bootstrap(r.metric, data[0], data[1], n_resamples=n_resamples, seed=seed)
-            s.ci = out["confidence_interval"]
+            s.ci = bootstrap(data.score, len(data.ids), n_resamples=n_resamples, seed=seed).interval
+            if data.em is not None:
+                s.em_ci = bootstrap(data.em, len(data.ids), n_resamples=n_resamples, seed=seed).interval
 
 
 def _f(v: float | None, pct: bool) -> str:
@@ -236,12 +293,12 @@ def _pretrain_section(runs: list[dict], out: Path, plots: Path) -> list[str]:
         m, info = r["metrics"], r["info"]
         params = info.get("parameters")
         secs = m.get("train_runtime_s")
-        lines.append(f"| [{r['name']}]({_rel(r['path'] / 'README.md', out)}) | "
+        lines.append(f"| [{r['name']}]({_rel(r['path'] / CARD_FILE, out)}) | "
                      f"{f'{params / 1e6:.2f}M' if params else 'n/a'} | {m.get('steps', 'n/a')} | "
                      f"{m.get('tokens_seen', 0):,} | {f'{secs / 60:.1f} min' if secs else 'n/a'} | "
                      f"{_f(m.get('eval_loss'), False)} | {_f(m.get('eval_perplexity'), False)} | "
                      f"{_f(m.get('eval_mlm_accuracy'), True)} | {m.get('tokens_per_second_mean', 0):,.0f} |")
-        history = _json(r["path"] / "log_history.json")
+        history = read_json(r["path"] / LOG_HISTORY_FILE, None)
         if isinstance(history, list) and history:
             steps = m.get("steps") or 0
             tps = m["tokens_seen"] / steps if steps and m.get("tokens_seen") else None
@@ -266,10 +323,10 @@ def _differences(group: list[Result], pct: bool, unit: str, n_resamples: int) ->
         d = compare(a, b, n_resamples)
         if d is None:
             continue
-        lo, hi = d["confidence_interval"]
+        lo, hi = d.interval
         scale = 100 if pct else 1
         sure = "yes" if lo > 0 or hi < 0 else "no"
-        rows.append(f"| {labels or 'all'} | {a.init} − {b.init} | {scale * d['difference']:+.1f} | "
+        rows.append(f"| {labels or 'all'} | {a.init} − {b.init} | {scale * d.value:+.1f} | "
                     f"[{scale * lo:+.1f}, {scale * hi:+.1f}] | {sure} |")
     if not rows:
         return []
@@ -284,10 +341,33 @@ def _run_images(group: list[Result], out: Path) -> list[str]:
     lines: list[str] = []
     for r in sorted(group, key=lambda r: (r.labels or 10**12, r.init)):
         for name in ("grid.png", "training.png"):
-            for png in [r.path / "plots" / name] + ([r.seeds[0].run_dir / "plots" / name] if r.seeds else []):
+            for png in [r.path / PLOTS_DIR / name] + ([r.seeds[0].run_dir / PLOTS_DIR / name] if r.seeds else []):
                 link = f"![{r.name} {png.stem}]({_rel(png, out)})"
                 if png.is_file() and link not in lines:
                     lines += [link, ""]
+    return lines
+
+
+def _qa_table(group: list[Result], out: Path, n_resamples: int) -> list[str]:
+    """Extractive QA: EM and F1 (%) as mean ± std over seeds, and each seed's 95% interval over questions."""
+    def spread(values: list[float]) -> str:
+        m = sum(values) / len(values)
+        return f"{m:.2f} ± {_std(values):.2f}" if len(values) > 1 else f"{m:.2f}"
+
+    def interval(ci: tuple[float, float] | None) -> str:
+        return f"[{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "n/a"
+
+    ci_head = " | EM 95% CI per seed | F1 95% CI per seed" if n_resamples > 0 else ""
+    lines = [f"| training questions | init | EM | F1 | seeds{ci_head} | lr | run |",
+             "| --- | --- | --- | --- | ---" + (" | --- | ---" if n_resamples > 0 else "") + " | --- | --- |"]
+    for r in sorted(group, key=lambda r: (r.labels or 10**12, r.init)):
+        ems = [s.em for s in r.seeds if s.em is not None]
+        cis = " | " + " ".join(interval(s.em_ci) for s in r.seeds) + " | " + " ".join(interval(s.ci) for s in r.seeds)
+        single = [s.run_dir for s in r.seeds] == [r.path]  # a model directory: link its card; a grid: the folder
+        lines.append(f"| {r.labels or 'all'} | {r.init} | {spread(ems) if ems else 'n/a'} | "
+                     f"{spread([s.value for s in r.seeds])} | {len(r.seeds)}" + (cis if n_resamples > 0 else "")
+                     + f" | {r.learning_rate if r.learning_rate is not None else 'n/a'} | "
+                     f"[{r.name}]({_rel(r.path / CARD_FILE if single else r.path, out)}) |")
     return lines
 
 
@@ -299,28 +379,26 @@ def _finetune_section(results: list[Result], out: Path, plots: Path, n_resamples
     for r in results:
         by_task.setdefault((r.task, r.kind, r.metric), []).append(r)
     for (task, kind, metric), group in sorted(by_task.items()):
-        pct = kind == "classification"
+        from nlp_ssl.tasks.registry import report_section
+
+        pct = report_section(kind).pct  # scores in [0, 1] as percentages, as the task declares
         unit = " (%)" if pct else ""
         lines += [f"### {task}: {group[0].split} {metric}", ""]
         if kind == "qa":
-            lines += ["| run | init | training questions | EM | F1 |", "| --- | --- | --- | --- | --- |"]
-            for r in sorted(group, key=lambda r: (r.labels or 0, r.init)):
-                lines.append(f"| [{r.name}]({_rel(r.path / 'README.md', out)}) | {r.init} | {r.labels or 'all'} | "
-                             f"{r.extra.get('em', float('nan')):.2f} | {r.mean:.2f} |")
-            lines.append("")
-            lines += _run_images(group, out)
-            continue
-        ci_head = f" | 95% CI per seed{unit}" if n_resamples > 0 else ""
-        lines += [f"| labels | init | mean ± std{unit} | seeds | per seed{unit}{ci_head} | lr | run |",
-                  "| --- | --- | --- | --- | --- |" + (" --- |" if n_resamples > 0 else "") + " --- | --- |"]
-        for r in sorted(group, key=lambda r: (r.labels or 10**12, r.init)):
-            per_seed = " ".join(_f(s.value, pct) for s in r.seeds)
-            spread = f"{_f(r.mean, pct)} ± {_f(r.std, pct)}" if len(r.seeds) > 1 else _f(r.mean, pct)
-            ci = " ".join(f"[{_f(s.ci[0], pct)}, {_f(s.ci[1], pct)}]" if s.ci else "n/a" for s in r.seeds)
-            lines.append(f"| {r.labels or 'all'} | {r.init} | {spread} | {len(r.seeds)} | "
-                         f"{per_seed}" + (f" | {ci}" if n_resamples > 0 else "") +
-                         f" | {r.learning_rate if r.learning_rate is not None else 'n/a'} | "
-                         f"[{r.name}]({_rel(r.path, out)}) |")
+            lines += _qa_table(group, out, n_resamples)
+            unit = " (%)"  # EM and F1 are percentages already
+        else:
+            ci_head = f" | 95% CI per seed{unit}" if n_resamples > 0 else ""
+            lines += [f"| labels | init | mean ± std{unit} | seeds | per seed{unit}{ci_head} | lr | run |",
+                      "| --- | --- | --- | --- | --- |" + (" --- |" if n_resamples > 0 else "") + " --- | --- |"]
+            for r in sorted(group, key=lambda r: (r.labels or 10**12, r.init)):
+                per_seed = " ".join(_f(s.value, pct) for s in r.seeds)
+                spread = f"{_f(r.mean, pct)} ± {_f(r.std, pct)}" if len(r.seeds) > 1 else _f(r.mean, pct)
+                ci = " ".join(f"[{_f(s.ci[0], pct)}, {_f(s.ci[1], pct)}]" if s.ci else "n/a" for s in r.seeds)
+                lines.append(f"| {r.labels or 'all'} | {r.init} | {spread} | {len(r.seeds)} | "
+                             f"{per_seed}" + (f" | {ci}" if n_resamples > 0 else "") +
+                             f" | {r.learning_rate if r.learning_rate is not None else 'n/a'} | "
+                             f"[{r.name}]({_rel(r.path, out)}) |")
         lines.append("")
         if n_resamples > 0:
             lines += _differences(group, pct, unit, n_resamples)
@@ -348,7 +426,8 @@ def _finetune_section(results: list[Result], out: Path, plots: Path, n_resamples
                 lines.append("")
     if n_resamples > 0:
         lines += [f"Confidence intervals: 95%, bootstrap over the evaluation examples ({n_resamples} resamples, "
-                  "evaluate's bootstrap with nlp-ssl's metric modules); they show how much a score would move on "
+                  "percentile bootstrap, `nlp_ssl.metrics.bootstrap`; extractive QA: over questions); they show how "
+                  "much a score would move on "
                   "another sample of evaluation data of the same size, and say nothing about variation between "
                   "seeds (see mean ± std).", ""]
     return lines
@@ -375,7 +454,7 @@ def write_report(paths: list[str | Path], output: str | Path, n_resamples: int =
     if not records:
         raise NlpSslError(f"no pretraining, fine-tuning or tokenizer runs among {', '.join(map(str, paths))}")
     out.mkdir(parents=True, exist_ok=True)
-    plots = out / "plots"
+    plots = out / PLOTS_DIR
     results = [r for r in records if isinstance(r, Result)]
     add_confidence_intervals(results, n_resamples)
     where = ", ".join(f"`{r.path if isinstance(r, Result) else r['path']}`" for r in records)
@@ -387,7 +466,7 @@ def write_report(paths: list[str | Path], output: str | Path, n_resamples: int =
                   "| --- | --- | --- | --- | --- |"]
         for t in toks:
             s = t["summary"] or {}
-            lines.append(f"| [{t['name']}]({_rel(t['path'] / 'README.md', out)}) | {s.get('vocab_size', 'n/a')} | "
+            lines.append(f"| [{t['name']}]({_rel(t['path'] / CARD_FILE, out)}) | {s.get('vocab_size', 'n/a')} | "
                          f"{s.get('training_documents', 'n/a')} | {_f(s.get('tokens_per_word'), False)} | "
                          f"{s.get('unknown_rate', float('nan')):.2e} |")
         lines.append("")
@@ -398,12 +477,12 @@ def write_report(paths: list[str | Path], output: str | Path, n_resamples: int =
         lines += _finetune_section(results, out, plots, n_resamples)
     cards = [(r.name if s.run_dir == r.path else f"{r.name}/{s.run_dir.name}", s.run_dir) for r in results
              for s in r.seeds] + [(r["name"], r["path"]) for r in toks + pre]
-    cards = [(n, p) for n, p in cards if (p / "README.md").is_file()]
+    cards = [(n, p) for n, p in cards if (p / CARD_FILE).is_file()]
     if cards:
         lines += ["## Model cards", "", "Each model directory holds its card (README.md), ready for the Hub "
                   "(`nlp-ssl push DIR --repo-id USER/NAME --dry-run` shows what would be shared):", ""]
         for n, p in cards:
-            lines.append(f"- [{n}]({_rel(p / 'README.md', out)}): {_card_summary(p / 'README.md')}")
+            lines.append(f"- [{n}]({_rel(p / CARD_FILE, out)}): {_card_summary(p / CARD_FILE)}")
         lines.append("")
     path = out / REPORT_FILE
     path.write_text("\n".join(lines), encoding="utf-8")

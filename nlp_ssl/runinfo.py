@@ -27,6 +27,7 @@ from typing import Any
 
 from nlp_ssl.atomic import atomic_dir, atomic_write_text  # noqa: F401  (atomic_dir: re-exported)
 from nlp_ssl.config import dump_yaml, to_dict
+from nlp_ssl.layout import CONFIG_FILE, RUN_INFO_FILE
 
 LIBRARIES = ("nlp-ssl", "torch", "transformers", "tokenizers", "datasets", "accelerate", "huggingface_hub",
              "safetensors", "numpy", "pyarrow")
@@ -159,7 +160,7 @@ def write_run_info(out_dir: str | Path, config: Any, command: str, extra: dict |
     """Write `config.yaml` (resolved) and `run_info.json` (command, versions, git revision, time) into out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "config.yaml", f"# nlp-ssl {command} (resolved config)\n" + dump_yaml(config))
+    atomic_write_text(out_dir / CONFIG_FILE, f"# nlp-ssl {command} (resolved config)\n" + dump_yaml(config))
     info = {
         "command": command,
         "argv": redact_argv(sys.argv),
@@ -169,7 +170,7 @@ def write_run_info(out_dir: str | Path, config: Any, command: str, extra: dict |
         "machine": {**machine_info(), "load_average": load_average()},
         **(extra or {}),
     }
-    atomic_write_text(out_dir / "run_info.json", json.dumps(info, indent=2, default=str) + "\n")
+    atomic_write_text(out_dir / RUN_INFO_FILE, json.dumps(info, indent=2, default=str) + "\n")
 
 
 def _drop_nulls(data: Any) -> Any:

@@ -50,13 +50,35 @@ class GridResult:
     runs: list[dict[str, Any]]
 
 
+def grid_extension(scores: dict[float, float]) -> float | None:
+    """The next rate to try when the best of a grid (>= 2 rates) sits at its edge, else None: one geometric
+    step beyond that edge, the step being the ratio between the edge rate and its neighbour.
+
+    Example:
+        >>> grid_extension({1e-4: 0.80, 3e-4: 0.82, 1e-3: 0.85})   # best at the top edge -> 1e-3 x (1e-3 / 3e-4)
+        0.0033333333333333335
+        >>> grid_extension({1e-4: 0.80, 3e-4: 0.86, 1e-3: 0.85}) is None
+        True
+    """
+    valid = {lr: s for lr, s in scores.items() if not math.isnan(s)}
+    if len(scores) < 2 or not valid:
+        return None
+    rates = sorted(scores)
+    best = max(valid, key=valid.get)
+    if best == rates[-1]:
+        return rates[-1] * (rates[-1] / rates[-2])
+    if best == rates[0]:
+        return rates[0] * (rates[0] / rates[1])
+    return None
+
+
 def run_grid(learning_rates: list[float], seeds: list[int], run: Callable[[float, int], dict[str, Any]],
              score: Callable[[dict[str, Any]], float],
              extend: Callable[[dict[float, float]], float | None] | None = None) -> GridResult:
     """Train each rate with the first seed, pick the best by `score` (a selection-split metric of a run's
     metrics), then train the other seeds at that rate. The first seed's run at the best rate is reused.
 
-    `extend` (e.g. `finetuning.grid_extension`) may name one more rate to try after the grid, when the best one
+    `extend` (e.g. `grid_extension`) may name one more rate to try after the grid, when the best one
     sits at an edge; it is scored the same way."""
     grid = {lr: run(lr, seeds[0]) for lr in learning_rates}
     scores = {lr: score(m) for lr, m in grid.items()}

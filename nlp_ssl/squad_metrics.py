@@ -59,19 +59,52 @@ def _best(metric, prediction: str, truths: list[str]) -> float:
     return max(metric(prediction, t) for t in truths)
 
 
-def squad_v1(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
-    """SQuAD v1.1: mean EM and F1 (x100) over the reference questions; a missing prediction scores 0."""
-    if not references:
-        raise ValueError("no reference questions to score")
-    em = f1 = 0.0
+def question_scores(predictions: dict[str, str], references: dict[str, list[str]],
+                    version: str = "v1") -> dict[str, dict[str, float]]:
+    """Each question's exact match (0 or 1) and F1 (0 to 1), as the official scripts score it before averaging: 100
+    times their mean is `squad_v1`'s exact_match and f1 (v1), or `squad_v2`'s exact and f1 scored without na_scores
+    (v2: `predictions` are the answers given, "" for no answer). What bootstrap intervals over questions resample.
+
+    Example:
+        >>> question_scores({"q1": "Eiffel tower", "q2": "in 1889"}, {"q1": ["the Eiffel Tower"], "q2": ["1889"]})
+        {'exact_match': {'q1': 1.0, 'q2': 0.0}, 'f1': {'q1': 1.0, 'q2': 0.6666666666666666}}
+    """
+    if version == "v2":
+        exact, f1 = _raw_v2(predictions, references)
+        return {"exact_match": exact, "f1": f1}
+    if version != "v1":
+        raise ValueError(f"SQuAD version {version!r}; use v1 or v2")
+    exact, f1 = {}, {}
     for qid, truths in references.items():
         if not truths:
             raise ValueError(f"question {qid} has no reference answer; SQuAD v1.1 questions are all answerable")
         pred = predictions.get(qid, "")
-        em += _best(exact_match, pred, truths)
-        f1 += _best(f1_score_v1, pred, truths)
+        exact[qid] = _best(exact_match, pred, truths)
+        f1[qid] = _best(f1_score_v1, pred, truths)
+    return {"exact_match": exact, "f1": f1}
+
+
+def prediction_rows(predictions: dict[str, str], references: dict[str, list[str]]) -> list[dict]:
+    """The rows a QA run saves as predictions-<split>.jsonl: each question's answer given (after the null threshold)
+    with its reference answers, so `nlp-ssl report` can score every question again (`question_scores`) and
+    bootstrap over questions without the data.
+
+    Example:
+        >>> prediction_rows({"q1": "1889"}, {"q1": ["1889", "in 1889"]})
+        [{'id': 'q1', 'prediction': '1889', 'answers': ['1889', 'in 1889']}]
+    """
+    return [{"id": qid, "prediction": predictions.get(qid, ""), "answers": list(truths)}
+            for qid, truths in references.items()]
+
+
+def squad_v1(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
+    """SQuAD v1.1: mean EM and F1 (x100) over the reference questions; a missing prediction scores 0."""
+    if not references:
+        raise ValueError("no reference questions to score")
+    scores = question_scores(predictions, references, "v1")
     n = len(references)
-    return {"exact_match": 100 * em / n, "f1": 100 * f1 / n, "total": n}
+    return {"exact_match": 100 * sum(scores["exact_match"].values()) / n, "f1": 100 * sum(scores["f1"].values()) / n,
+            "total": n}
 
 
 def _raw_v2(predictions: dict[str, str], references: dict[str, list[str]]):

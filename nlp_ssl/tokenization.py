@@ -223,7 +223,7 @@ def load_tokenizer(path: str) -> "PreTrainedTokenizerFast":
     """Load a saved fast tokenizer, with a clear error when the directory holds none."""
     from transformers import AutoTokenizer
 
-    from nlp_ssl.hub import local_path
+    from nlp_ssl.hub.inputs import local_path
 
     path = local_path(str(path), "tokenizer")  # a Hub id is downloaded into the Hub cache first
     check_tokenizer_dir(path)

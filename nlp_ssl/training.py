@@ -2,213 +2,20 @@
 schedule ends exactly at the deadline, a stop on non-finite loss, masked-LM metrics, throughput logging.
 
 Everything else (DDP/FSDP/DeepSpeed through `accelerate launch`, checkpoints, resume, TensorBoard, Hub push,
-AdamW without weight decay on norms and biases) is the Trainer's own.
+AdamW without weight decay on norms and biases) is the Trainer's own. The `train:` and `impl:` configs and the
+`TrainingArguments` made from them are `nlp_ssl.optimization`'s.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 
 from nlp_ssl.errors import TrainingError  # noqa: F401  (re-exported: raised here, defined with the others)
-
-
-TIME_BUDGET_FILE = "time_budget.json"  # elapsed training seconds, saved in each checkpoint
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation and run control (what changes results).
-
-    Attributes:
-        per_device_train_batch_size: blocks per device per step; the global batch is this x devices x
-            accumulation.
-        per_device_eval_batch_size: blocks per device per evaluation batch (null: twice the training batch).
-        gradient_accumulation_steps: micro-batches per optimizer step.
-        learning_rate: peak learning rate.
-        weight_decay: AdamW decoupled weight decay (not applied to norms and biases).
-        adam_beta1, adam_beta2, adam_epsilon: AdamW settings.
-        max_grad_norm: gradient clipping (0: none).
-        warmup_ratio: share of the run (steps, or time under max_time_minutes) spent warming up.
-        lr_scheduler_type: decay after warm-up: `linear` or `cosine` to zero, or `constant`.
-        max_time_minutes, max_steps, max_tokens, num_train_epochs: how long the run is, in one unit; set at most
-            one of them (setting two is a config error that names both):
-            - max_time_minutes: a wall-clock budget (null: not set). The schedule is a function of elapsed
-              training time (the rate of each step is computed from the time at its start, on the slowest rank),
-              training stops at the deadline and the schedule reaches its end exactly then; the data is repeated
-              as often as the time allows. A resumed run continues from the time its checkpoint recorded. What
-              the run learns depends on the machine's speed and load: for users, not for figures meant to be
-              reproduced.
-            - max_steps: optimizer steps (-1: not set); the schedule runs over these steps.
-            - max_tokens: tokens seen (block tokens, padding included), over all devices (null: not set); the
-              run takes ceil(max_tokens / (global batch x block size)) optimizer steps, so the same budget gives
-              the same steps whatever the machine's speed, and the same tokens whatever the number of devices.
-              For figures meant to be reproduced.
-            - num_train_epochs: passes over the training blocks (null: not set); with none set, one pass.
-        eval_steps: evaluate every N steps (0: only at the end).
-        max_eval_samples: validation blocks used for evaluation, the first N (masked once, the same every time).
-        save_steps: checkpoint every N steps (0: only the final model).
-        save_total_limit: checkpoints kept.
-        logging_steps: log every N steps.
-        seed: seed of initialisation, data order and masks.
-        resume: continue from the last checkpoint in output_dir.
-        report_to: logging integrations (`tensorboard`, or `none`).
-        bf16: bfloat16 autocast (GPU; on this project's CPUs it is far slower than fp32).
-    """
-
-    per_device_train_batch_size: int = 64
-    per_device_eval_batch_size: int | None = None
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.98
-    adam_epsilon: float = 1e-6
-    max_grad_norm: float = 1.0
-    warmup_ratio: float = 0.06
-    lr_scheduler_type: Literal["linear", "cosine", "constant"] = "linear"
-    max_steps: int = -1
-    num_train_epochs: float | None = None
-    max_time_minutes: float | None = None
-    max_tokens: int | None = None
-    eval_steps: int = 500
-    max_eval_samples: int = 1000
-    save_steps: int = 500
-    save_total_limit: int = 2
-    logging_steps: int = 50
-    seed: int = 0
-    resume: bool = False
-    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
-    bf16: bool = False
-
-    # old spellings, refused with the new name (and migrated when an older run's config.yaml is read)
-    RENAMED: ClassVar[dict[str, str]] = {"per_device_batch_size": "per_device_train_batch_size",
-                                         "num_epochs": "num_train_epochs", "lr_scheduler": "lr_scheduler_type",
-                                         "overwrite": "/overwrite", "eval_blocks": "max_eval_samples"}
-
-    # keys fine-tuning keeps in `train` that pretraining keeps in `impl` (speed only, never results)
-    ELSEWHERE: ClassVar[dict[str, str]] = {
-        name: f"pretraining keeps this speed-only setting in impl; write 'impl.{name}' instead"
-        for name in ("torch_compile", "dataloader_num_workers")}
-
-    def validate(self) -> list[str]:
-        problems = []
-        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps", "max_eval_samples"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name}: must be at least 1")
-        if self.per_device_eval_batch_size is not None and self.per_device_eval_batch_size < 1:
-            problems.append("per_device_eval_batch_size: must be at least 1, or null (twice the training batch)")
-        if not 0 <= self.warmup_ratio < 1:
-            problems.append(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
-        if self.learning_rate <= 0:
-            problems.append("learning_rate: must be positive")
-        if self.max_time_minutes is not None and self.max_time_minutes <= 0:
-            problems.append("max_time_minutes: must be positive")
-        if self.max_steps == 0 or self.max_steps < -1:
-            problems.append("max_steps: must be positive, or -1 (not set)")
-        if self.num_train_epochs is not None and self.num_train_epochs <= 0:
-            problems.append("num_train_epochs: must be positive, or null (not set)")
-        if self.max_tokens is not None and self.max_tokens < 1:
-            problems.append("max_tokens: must be positive, or null (not set)")
-        unit = {"max_time_minutes": self.max_time_minutes is not None, "max_steps": self.max_steps != -1,
-                "max_tokens": self.max_tokens is not None, "num_train_epochs": self.num_train_epochs is not None}
-        chosen = [k for k, v in unit.items() if v]
-        if len(chosen) > 1:
-            unset = {"max_time_minutes": "max_time_minutes: null", "max_steps": "max_steps: -1",
-                     "max_tokens": "max_tokens: null", "num_train_epochs": "num_train_epochs: null"}
-            problems.append(f"{' and '.join(chosen)}: set together, but a run's length is given in one unit "
-                            f"(time, steps, tokens or passes); keep one and set the other(s) to not set ("
-                            + ", ".join(unset[k] for k in chosen[1:]) + f" to keep {chosen[0]})")
-        problems += optimizer_range_problems(self)
-        for name, what in (("save_steps", "only the final model"), ("eval_steps", "only at the end")):
-            if getattr(self, name) < 0:
-                problems.append(f"{name}: must be 0 ({what}) or positive, got {getattr(self, name)}")
-        if self.save_total_limit < 1:
-            problems.append(f"save_total_limit: must be at least 1 (the checkpoint to resume from), got {self.save_total_limit}")
-        return problems
-
-    def trainer_length(self, tokens_per_step: int | None = None) -> tuple[int, float]:
-        """(max_steps, num_train_epochs) for `TrainingArguments`: a time budget runs until the deadline stops it;
-        a token budget needs `tokens_per_step` (global batch x block size).
-
-        Example:
-            >>> TrainConfig(max_tokens=1_000_000, per_device_train_batch_size=32).trainer_length(32 * 128)
-            (245, 1.0)
-        """
-        if self.max_time_minutes is not None:
-            return 10**9, 1.0  # never reached: the TimeBudget callback stops training
-        if self.max_steps != -1:
-            return self.max_steps, 1.0
-        if self.max_tokens is not None:
-            if not tokens_per_step:
-                raise ValueError("max_tokens: the run's length needs the tokens per optimizer step")
-            return math.ceil(self.max_tokens / tokens_per_step), 1.0
-        return -1, self.num_train_epochs if self.num_train_epochs is not None else 1.0
-
-    def run_length(self) -> dict[str, Any]:
-        """The unit the run's length was given in and its value (recorded with a figure).
-
-        Example:
-            >>> TrainConfig(max_steps=600).run_length()
-            {'unit': 'max_steps', 'value': 600, 'machine_speed_dependent': False}
-        """
-        if self.max_time_minutes is not None:
-            return {"unit": "max_time_minutes", "value": self.max_time_minutes, "machine_speed_dependent": True}
-        if self.max_steps != -1:
-            return {"unit": "max_steps", "value": self.max_steps, "machine_speed_dependent": False}
-        if self.max_tokens is not None:
-            return {"unit": "max_tokens", "value": self.max_tokens, "machine_speed_dependent": False}
-        return {"unit": "num_train_epochs", "value": self.num_train_epochs if self.num_train_epochs is not None else 1.0,
-                "machine_speed_dependent": False}
-
-
-def optimizer_range_problems(cfg) -> list[str]:
-    """Range checks of AdamW settings shared by pretraining and fine-tuning (values that the optimizer would
-    accept silently, or reject only after the data is loaded)."""
-    problems = []
-    for name in ("adam_beta1", "adam_beta2"):
-        value = getattr(cfg, name, None)
-        if value is not None and not 0 <= value < 1:
-            problems.append(f"{name}: must be in [0, 1), got {value}")
-    eps = getattr(cfg, "adam_epsilon", None)
-    if eps is not None and eps <= 0:
-        problems.append(f"adam_epsilon: must be positive, got {eps}")
-    if cfg.weight_decay < 0:
-        problems.append(f"weight_decay: must be 0 or more, got {cfg.weight_decay}")
-    if cfg.max_grad_norm < 0:
-        problems.append(f"max_grad_norm: must be 0 (off) or positive, got {cfg.max_grad_norm}")
-    return problems
-
-
-@dataclass
-class ImplConfig:
-    """Settings that change speed only, never results (cramming's `impl` section).
-
-    Attributes:
-        torch_compile: compile the model with `torch.compile` (first steps slower; later ones faster on GPU).
-        dataloader_num_workers: worker processes that load batches (0: in the training process).
-        num_threads: CPU threads torch uses (null: torch's default, all cores).
-    """
-
-    torch_compile: bool = False
-    dataloader_num_workers: int = 0
-    num_threads: int | None = None
-
-
-def schedule_factor(progress: float, warmup: float, kind: str) -> float:
-    """Learning-rate multiplier at `progress` in [0, 1] of the run: linear warm-up, then decay to zero at 1."""
-    if progress >= 1:
-        return 0.0
-    if progress < warmup:
-        return progress / warmup
-    if kind == "constant":
-        return 1.0
-    rest = (progress - warmup) / (1 - warmup)
-    return 1 - rest if kind == "linear" else 0.5 * (1 + math.cos(math.pi * rest))
+from nlp_ssl.layout import TIME_BUDGET_FILE
+from nlp_ssl.optimization import schedule_factor
 
 
 class PackedBlocks:
@@ -454,13 +261,6 @@ def set_tensorboard_dir(trainer, path: str) -> None:
     for cb in trainer.callback_handler.callbacks:
         if isinstance(cb, TensorBoardCallback):
             cb.logging_dir = path
-
-
-def apply_impl(impl: ImplConfig) -> None:
-    if impl.num_threads:
-        import torch
-
-        torch.set_num_threads(impl.num_threads)
 
 
 def summarize_log_history(history: list[dict]) -> dict[str, Any]:

@@ -40,10 +40,11 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
 def test_finetune_runs_the_recipe_its_task_calls_for():
     from nlp_ssl.cli import build_config, recipe_for
 
-    assert recipe_for("finetune", {"task": {"type": "extractive_qa"}}) == ("nlp_ssl.recipes.finetune_qa", "QAFinetuneConfig")
-    assert recipe_for("finetune", {"task": {"preset": "sst2"}}) == ("nlp_ssl.recipes.finetune", "FinetuneConfig")
+    assert recipe_for("finetune", {"task": {"type": "extractive_qa"}}) == ("nlp_ssl.tasks.qa_finetune", "QAFinetuneConfig")
+    assert recipe_for("finetune", {"task": {"preset": "sst2"}}) == ("nlp_ssl.tasks.classification_finetune",
+                                                                    "FinetuneConfig")
     cfg, run = build_config("finetune", {"output_dir": "o", "model": "m", "task": {"type": "extractive_qa", "preset": "squad"}})
-    assert type(cfg).__name__ == "QAFinetuneConfig" and run.__module__ == "nlp_ssl.recipes.finetune_qa"
+    assert type(cfg).__name__ == "QAFinetuneConfig" and run.__module__ == "nlp_ssl.recipes.finetune"  # one loop
 
 
 def test_no_recipe_or_benchmark_imports_a_recipe():
@@ -135,7 +136,9 @@ def test_every_config_key_has_a_description():
                     walk(sub)
 
     roots = [getattr(importlib.import_module(m), c) for m, c, _ in COMMANDS.values()]
-    roots.append(importlib.import_module("nlp_ssl.recipes.finetune_qa").QAFinetuneConfig)
+    from nlp_ssl.tasks.registry import TASKS
+
+    roots += [spec.config_class() for spec in TASKS.values() if spec.config]
     for cls in roots:
         walk(cls)
     assert len(seen) >= 10 and missing == []

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -269,6 +270,15 @@ OLD_KEYS = [  # (command, raw config, the old key as written, the key to write i
     ("finetune", {"output_dir": "o", "model": "m", "seeds": [1, 2]}, "seeds", "seed"),
     ("finetune", {"output_dir": "o", "model": "m", "task": {"type": "extractive_qa"}, "train": {"num_epochs": 1}},
      "train.num_epochs", "train.num_train_epochs"),
+    # speed-only keys live in `impl`, the same section in both commands
+    ("pretrain", {"output_dir": "o", "data": "d", "train": {"torch_compile": True}}, "train.torch_compile",
+     "impl.torch_compile"),
+    ("finetune", {"output_dir": "o", "model": "m", "train": {"torch_compile": True}}, "train.torch_compile",
+     "impl.torch_compile"),
+    ("finetune", {"output_dir": "o", "model": "m", "train": {"gradient_checkpointing": True}},
+     "train.gradient_checkpointing", "impl.gradient_checkpointing"),
+    ("finetune", {"output_dir": "o", "model": "m", "task": {"type": "extractive_qa"},
+                  "train": {"dataloader_num_workers": 2}}, "train.dataloader_num_workers", "impl.dataloader_num_workers"),
     ("evaluate", {"model": "m", "batch_size": 64}, "batch_size", "per_device_eval_batch_size"),
     ("predict", {"model": "m", "input": {"path": "t.tsv"}, "output": "o.tsv", "batch_size": 64}, "batch_size",
      "per_device_eval_batch_size"),
@@ -285,37 +295,50 @@ def test_old_key_spellings_are_refused_naming_the_new_key(command, data, old, ne
                                 "Face TrainingArguments names where they exist)"]
 
 
-def test_a_key_another_command_keeps_elsewhere_names_its_place_here():
-    from nlp_ssl.cli import build_config
+def test_speed_only_settings_are_one_section_with_the_same_keys_in_both_commands():
+    """`impl` (torch_compile, dataloader_num_workers, num_threads, gradient_checkpointing) is the same section,
+    with the same keys, defaults and descriptions, in `pretrain`, `finetune` and `finetune` for QA; `train` holds
+    none of them."""
+    import yaml
 
-    with pytest.raises(ConfigError) as e:
-        build_config("pretrain", {"output_dir": "o", "data": "d", "train": {"torch_compile": True}})
-    assert e.value.problems == ["train.torch_compile: pretraining keeps this speed-only setting in impl; write "
-                                "'impl.torch_compile' instead"]
+    from nlp_ssl.cli import print_config
+
+    texts = {name: print_config(command, None, overrides) for name, command, overrides in (
+        ("pretrain", "pretrain", []), ("finetune", "finetune", []),
+        ("finetune-qa", "finetune", ["task.type=extractive_qa"]))}
+    speed = {"torch_compile", "dataloader_num_workers", "num_threads", "gradient_checkpointing"}
+    for name, text in texts.items():
+        printed = yaml.safe_load(text)
+        assert set(printed["impl"]) == speed, name
+        assert not speed & set(printed["train"]), name
+    sections = {name: text[text.index("\nimpl:"):].split("\n")[:6] for name, text in texts.items()}
+    assert sections["pretrain"] == sections["finetune"] == sections["finetune-qa"]  # the same lines, comments too
 
 
 def test_the_same_names_in_every_command():
     """Pretraining and fine-tuning share the names of what they share (the Hugging Face TrainingArguments ones)."""
     import dataclasses
 
-    from nlp_ssl.finetuning import FinetuneTrainConfig
+    from nlp_ssl.optimization import FinetuneTrainConfig, ImplConfig, OptimizationConfig, TrainConfig
     from nlp_ssl.pretraining import PretrainConfig
     from nlp_ssl.recipes.evaluate import EvaluateConfig
     from nlp_ssl.tasks.classification_finetune import FinetuneConfig
     from nlp_ssl.tasks.qa_finetune import QAFinetuneConfig
-    from nlp_ssl.training import TrainConfig
 
     names = lambda cls: {f.name for f in dataclasses.fields(cls)}  # noqa: E731
     shared = {"per_device_train_batch_size", "per_device_eval_batch_size", "learning_rate", "num_train_epochs",
               "max_steps", "lr_scheduler_type", "warmup_ratio", "weight_decay", "max_grad_norm", "logging_steps",
               "report_to", "bf16", "eval_steps"}
-    assert shared <= names(TrainConfig) and shared <= names(FinetuneTrainConfig)
+    assert shared <= names(OptimizationConfig)  # one definition, both commands' train sections extend it
+    assert issubclass(TrainConfig, OptimizationConfig) and issubclass(FinetuneTrainConfig, OptimizationConfig)
     from nlp_ssl.recipes.predict import PredictConfig
 
     assert "per_device_eval_batch_size" in names(EvaluateConfig) and "per_device_eval_batch_size" in names(PredictConfig)
     for cls in (PretrainConfig, FinetuneConfig, QAFinetuneConfig):
         assert "overwrite" in names(cls) and "output_dir" in names(cls)
     assert "seed" in names(FinetuneConfig) and "seed" in names(QAFinetuneConfig)
+    hints = lambda cls: typing.get_type_hints(cls)  # noqa: E731
+    assert all(hints(cls)["impl"] is ImplConfig for cls in (PretrainConfig, FinetuneConfig, QAFinetuneConfig))
     assert all("max_eval_samples" in names(c) for c in (TrainConfig, EvaluateConfig, QAFinetuneConfig))
 
 
@@ -347,9 +370,44 @@ def test_migrate_reads_a_config_written_before_the_renames():
         "train": {"per_device_train_batch_size": 8, "num_train_epochs": 2.0, "lr_scheduler_type": "cosine"}}))
 
 
+def test_migrate_moves_a_fine_tuning_runs_speed_keys_into_impl():
+    """A fine-tuning run written when `train` held the speed keys reads back as today's config (so it is
+    recognised as the same run), and migrating does not touch what the user gives (refused, naming `impl`)."""
+    from nlp_ssl.config import migrate, to_dict
+    from nlp_ssl.tasks.classification_finetune import FinetuneConfig
+    from nlp_ssl.tasks.qa_finetune import QAFinetuneConfig
+
+    old = {"output_dir": "o", "model": "m", "train": {"torch_compile": True, "dataloader_num_workers": 2,
+                                                      "gradient_checkpointing": True, "learning_rate": 3e-4}}
+    for cls, extra in ((FinetuneConfig, {}), (QAFinetuneConfig, {"task": {"type": "extractive_qa"}})):
+        new = from_dict(cls, migrate(cls, {**old, **extra}))
+        assert (new.impl.torch_compile, new.impl.dataloader_num_workers, new.impl.gradient_checkpointing,
+                new.train.learning_rate) == (True, 2, True, 3e-4)
+        assert to_dict(new) == to_dict(from_dict(cls, {"output_dir": "o", "model": "m", **extra,
+                                                       "train": {"learning_rate": 3e-4},
+                                                       "impl": {"torch_compile": True, "dataloader_num_workers": 2,
+                                                                "gradient_checkpointing": True}}))
+
+
+def test_field_docs_of_a_subclass_include_its_bases_and_override_them():
+    """The shared keys are documented once (OptimizationConfig); each command's class re-describes only what
+    differs, and every key of both still has a description."""
+    import dataclasses
+
+    from nlp_ssl.config import field_docs
+    from nlp_ssl.optimization import FinetuneTrainConfig, OptimizationConfig, TrainConfig
+
+    for cls in (TrainConfig, FinetuneTrainConfig):
+        docs = field_docs(cls)
+        assert all(docs.get(f.name) for f in dataclasses.fields(cls)), cls
+        assert docs["adam_beta2"] == field_docs(OptimizationConfig)["adam_beta2"] == "AdamW settings."
+    assert field_docs(TrainConfig)["per_device_train_batch_size"].startswith("blocks per device")
+    assert field_docs(FinetuneTrainConfig)["per_device_train_batch_size"].startswith("training examples (QA: windows)")
+
+
 def test_field_docs_read_the_attributes_section_with_groups_and_bullets():
     from nlp_ssl.config import field_docs, one_line
-    from nlp_ssl.training import TrainConfig
+    from nlp_ssl.optimization import TrainConfig
 
     @dataclass
     class Doc:

@@ -206,7 +206,7 @@ sys.path.insert(0, sys.argv[3])
 from two_rank_models import classifier, predict_set  # the test builds the same, in one process
 from nlp_ssl.checkpoints import save_final
 from nlp_ssl.distributed import fsdp_layer_classes
-from nlp_ssl.finetuning import PadCollator, predict
+from nlp_ssl.tasks.inference import PadCollator, predict
 from nlp_ssl.tokenization import load_tokenizer
 
 state = PartialState(cpu=True)  # joins the gloo group of the two launched ranks (cpu=False would not)
@@ -316,7 +316,7 @@ def test_two_ranks_predict_the_same_as_one_process_in_dataset_order(two_ranks, t
     examples: one rank has one more), and the gathered logits, on both ranks, are one process's, row for row."""
     import sys
 
-    from nlp_ssl.finetuning import PadCollator, predict
+    from nlp_ssl.tasks.inference import PadCollator, predict
     from nlp_ssl.tokenization import load_tokenizer
 
     work, results = two_ranks
@@ -380,12 +380,13 @@ def test_fine_tuning_refuses_parameters_sharded_across_ranks():
 
 
 def test_the_fine_tuning_trainer_is_checked_for_sharded_parameters(tmp_path, tiny_tokenizer_dir, monkeypatch):
-    """`finetuning.train` asks before training: an FSDP-enabled Trainer stops with the config error."""
+    """`tasks.train.train` asks before training: an FSDP-enabled Trainer stops with the config error."""
     import transformers as tf
 
     import nlp_ssl.training
     from nlp_ssl.errors import ConfigError
-    from nlp_ssl.finetuning import PadCollator, train
+    from nlp_ssl.tasks.inference import PadCollator
+    from nlp_ssl.tasks.train import train
     from nlp_ssl.tokenization import load_tokenizer
 
     tok = load_tokenizer(str(tiny_tokenizer_dir))

@@ -71,15 +71,17 @@ def test_squad_modules_equal_the_official_definitions():
     assert got["NoAns_total"] == 2 and got["HasAns_total"] == 3
 
 
-def test_bootstrap_interval_is_evaluates_own_and_the_fast_path_gives_the_same_numbers():
-    preds, refs = _cases()["binary"]
-    fast = em.bootstrap("accuracy", preds.tolist(), refs.tolist(), n_resamples=25, seed=3)
-    slow = em.bootstrap("accuracy", preds.tolist(), refs.tolist(), n_resamples=25, seed=3, direct=False)
-    assert fast == slow
-    low, high = fast["confidence_interval"]
-    assert low < fast["score"] == float((preds == refs).mean()) < high
-    # the binomial standard error sqrt(p(1-p)/n) is about 0.026 here; the bootstrap's is near it
-    assert 0.015 < fast["standard_error"] < 0.04
+def test_shipped_module_files_are_generated_from_the_table():
+    """Each `<name>/<name>.py` (package data: pyproject ships `*/*.py`) is what write_modules() writes from MODULES,
+    and there is one per row: edit the table, then run write_modules()."""
+    shipped = {p.parent.name: p for p in em.ROOT.glob("*/*.py")}
+    assert sorted(shipped) == sorted(em.MODULES)
+    for name, p in shipped.items():
+        assert p.name == f"{name}.py"  # evaluate.load(directory) looks for the file named like the directory
+        assert p.read_text(encoding="utf-8") == em.module_text(name), f"{p} is stale: run write_modules()"
+    assert em.module_class("matthews_correlation").__name__ == "MatthewsCorrelation"  # evaluate's module name
+    with pytest.raises(ValueError, match="available: accuracy, f1"):
+        em.path("acuracy")
 
 
 def test_evaluator_scores_a_saved_model_with_the_packaged_metric(tmp_path, tiny_encoder_dir, data_dir):

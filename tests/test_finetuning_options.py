@@ -12,7 +12,9 @@ import pytest
 import numpy as np
 import torch
 
-from nlp_ssl.finetuning import grid_extension, layer_depth, layerwise_param_groups, selection_early_stopping
+from nlp_ssl.optimization import layer_depth, layerwise_param_groups
+from nlp_ssl.selection import grid_extension
+from nlp_ssl.tasks.train import selection_early_stopping
 
 
 def tiny_classifier():
@@ -58,7 +60,7 @@ def test_param_groups_get_layerwise_rates_and_decay_only_on_weights():
 def test_trainer_optimizer_uses_the_layerwise_groups(tmp_path):
     from transformers import TrainingArguments
 
-    from nlp_ssl.finetuning import with_layerwise_lr
+    from nlp_ssl.optimization import with_layerwise_lr
     from nlp_ssl.training import make_trainer_class
 
     model = tiny_classifier()
@@ -112,7 +114,7 @@ def test_extend_lr_grid_in_finetune(tmp_path, tiny_encoder_dir, data_dir):
     from nlp_ssl.config import from_dict
     from nlp_ssl.recipes.finetune import FinetuneConfig, main
 
-    task = {"preset": "sst2", "max_length": 32, "train": {"path": "glue/sst2/train.tsv", "max_examples": 100},
+    task = {"preset": "sst2", "held_out_unit": "example", "max_length": 32, "train": {"path": "glue/sst2/train.tsv", "max_examples": 100},
             "eval": {"dev": {"path": "glue/sst2/dev.tsv", "max_examples": 50}}}
     cfg = from_dict(FinetuneConfig, {"output_dir": str(tmp_path / "run"), "model": str(tiny_encoder_dir), "task": task,
                                      "max_train_samples": 32, "train": {
@@ -155,7 +157,7 @@ def test_mean_pooling_is_recorded_where_the_saved_head_applies_it(tmp_path, tiny
                                                                   data_dir):
     from nlp_ssl.config import from_dict
     from nlp_ssl.errors import ConfigError
-    from nlp_ssl.finetuning import classifier_pooling
+    from nlp_ssl.tasks.models import classifier_pooling
     from nlp_ssl.modeling import ModelConfig, build_mlm_model
     from nlp_ssl.recipes.finetune import FinetuneConfig, main
     from nlp_ssl.tokenization import load_tokenizer
@@ -172,7 +174,7 @@ def test_mean_pooling_is_recorded_where_the_saved_head_applies_it(tmp_path, tiny
     enc_dir = tmp_path / "modernbert"
     enc.save_pretrained(str(enc_dir))
     tok.save_pretrained(str(enc_dir))
-    task = {"preset": "sst2", "max_length": 32, "train": {"path": "glue/sst2/train.tsv", "max_examples": 64},
+    task = {"preset": "sst2", "held_out_unit": "example", "max_length": 32, "train": {"path": "glue/sst2/train.tsv", "max_examples": 64},
             "eval": {"dev": {"path": "glue/sst2/dev.tsv", "max_examples": 32}}}
 
     def cfg(model, name):
@@ -192,35 +194,38 @@ def test_mean_pooling_is_recorded_where_the_saved_head_applies_it(tmp_path, tiny
 
 
 def test_trainer_options_reach_the_training_arguments(tmp_path):
-    from nlp_ssl.finetuning import FinetuneTrainConfig, training_arguments
+    from nlp_ssl.optimization import FinetuneTrainConfig, ImplConfig, training_arguments
 
-    cfg = FinetuneTrainConfig(gradient_accumulation_steps=4, fp16=True, gradient_checkpointing=True,
-                              torch_compile=True, dataloader_num_workers=2, optim="adafactor", save_steps=7,
-                              save_total_limit=3, training_args={"label_smoothing_factor": 0.1, "adam_beta2": 0.98})
-    args = training_arguments(str(tmp_path), cfg, 3e-4, 5, checkpoints=True, cuda_available=True)
+    cfg = FinetuneTrainConfig(gradient_accumulation_steps=4, fp16=True, optim="adafactor", save_steps=7,
+                              save_total_limit=3, adam_beta2=0.98, training_args={"label_smoothing_factor": 0.1})
+    impl = ImplConfig(gradient_checkpointing=True, torch_compile=True, dataloader_num_workers=2)
+    args = training_arguments(str(tmp_path), cfg, impl, seed=5, learning_rate=3e-4, checkpoints=True,
+                              cuda_available=True)
     assert (args.gradient_accumulation_steps, args.fp16, args.activation_checkpointing, args.torch_compile,
             args.dataloader_num_workers, args.optim.value) == (4, True, True, True, 2, "adafactor")
     assert (args.save_strategy.value, args.save_steps, args.save_total_limit) == ("steps", 7, 3)
     assert (args.label_smoothing_factor, args.adam_beta2, args.learning_rate, args.seed) == (0.1, 0.98, 3e-4, 5)
     assert not args.use_cpu
-    plain = training_arguments(str(tmp_path), FinetuneTrainConfig(save_steps=7), 1e-3, 1, cuda_available=False)
+    plain = training_arguments(str(tmp_path), FinetuneTrainConfig(save_steps=7), ImplConfig(), seed=1,
+                               learning_rate=1e-3, checkpoints=False, cuda_available=False)
     assert plain.save_strategy.value == "no" and plain.use_cpu  # checkpoints only where the run keeps them
 
 
 def test_training_args_pass_through_is_validated_and_every_problem_reported_at_once():
     from nlp_ssl.config import from_dict
-    from nlp_ssl.finetuning import FinetuneTrainConfig, trainer_option_problems
+    from nlp_ssl.optimization import FinetuneTrainConfig, trainer_option_problems
 
     cfg = from_dict(FinetuneTrainConfig, {"optim": "adamw_torhc", "fp16": True, "training_args": {
         "label_smothing_factor": 0.1, "learning_rate": 1e-3, "gradient_checkpointing": True, "use_cpu": True,
-        "eval_accumulation_steps": "x", "neftune_noise_alpha": 5.0}})
+        "eval_accumulation_steps": "x", "neftune_noise_alpha": 5.0, "adam_beta2": 0.98}})
     problems = trainer_option_problems(cfg, cuda_available=False)
     assert problems == [
         "train.training_args.label_smothing_factor: not a TrainingArguments field; did you mean 'label_smoothing_factor'?",
         "train.training_args.learning_rate: set by nlp-ssl; use train.learning_rate",
-        "train.training_args.gradient_checkpointing: set by nlp-ssl; use train.gradient_checkpointing",
+        "train.training_args.gradient_checkpointing: set by nlp-ssl; use impl.gradient_checkpointing",
         "train.training_args.use_cpu: set by nlp-ssl; chosen from the hardware: a CUDA GPU when present",
         "train.training_args.eval_accumulation_steps: expected int | null, got 'x'",
+        "train.training_args.adam_beta2: set by nlp-ssl; use train.adam_beta2",
         "train.optim: unknown optimizer 'adamw_torhc'; did you mean 'adamw_torch'? (e.g. adamw_torch, "
         "adamw_torch_fused, adafactor, sgd)",
         "train.fp16: float16 training needs a CUDA GPU and none is available; on CPU use train.bf16=true (or neither)"]
@@ -246,7 +251,7 @@ def test_fp16_on_cpu_is_refused_before_any_data_is_loaded(tmp_path, tiny_encoder
 
 
 def test_loss_like_best_metric_is_minimised():
-    from nlp_ssl.finetuning import FinetuneTrainConfig
+    from nlp_ssl.optimization import FinetuneTrainConfig
 
     assert FinetuneTrainConfig(eval_steps=1, metric_for_best_model="loss").best_is_greater() is False
     assert FinetuneTrainConfig(eval_steps=1, metric_for_best_model="accuracy").best_is_greater() is True
@@ -282,7 +287,7 @@ def test_selection_state_survives_a_checkpoint(tmp_path):
 
 
 def test_evaluation_runs_on_the_gpu_when_there_is_one(monkeypatch, tmp_path):
-    from nlp_ssl.finetuning import autocast_dtype, eval_device, precision_of
+    from nlp_ssl.tasks.inference import autocast_dtype, eval_device, precision_of
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.delenv("LOCAL_RANK", raising=False)
@@ -300,7 +305,7 @@ def test_evaluation_runs_on_the_gpu_when_there_is_one(monkeypatch, tmp_path):
 def test_prediction_uses_autocast_as_training_did():
     from datasets import Dataset
 
-    from nlp_ssl.finetuning import predict
+    from nlp_ssl.tasks.inference import predict
 
     model = tiny_classifier()
     seen = []
@@ -325,7 +330,8 @@ def test_gradient_accumulation_averages_the_micro_batches(tmp_path, tiny_tokeniz
     """Two micro-batches of 8 train as one batch of 16: the same loss (the mean, not the sum) and gradient."""
     from datasets import Dataset
 
-    from nlp_ssl.finetuning import FinetuneTrainConfig, train, training_arguments
+    from nlp_ssl.optimization import FinetuneTrainConfig, ImplConfig, training_arguments
+    from nlp_ssl.tasks.train import train
 
     rng = np.random.default_rng(0)
     ids = [[2, *rng.integers(5, 50, 6).tolist(), 3] for _ in range(16)]
@@ -349,7 +355,8 @@ def test_gradient_accumulation_averages_the_micro_batches(tmp_path, tiny_tokeniz
         cfg = FinetuneTrainConfig(per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation,
                                   max_steps=1, warmup_ratio=0.0, group_by_length=False, report_to=[], dropout=0.0,
                                   max_grad_norm=0.0, optim="sgd", lr_scheduler_type="constant")
-        args = training_arguments(str(tmp_path / str(accumulation)), cfg, 0.5, 1, cuda_available=False)
+        args = training_arguments(str(tmp_path / str(accumulation)), cfg, ImplConfig(), seed=1, learning_rate=0.5,
+                                  checkpoints=False, cuda_available=False)
         trainer, stats = train(model, args, ds, collate, tok)
         results[accumulation] = (stats["train_loss"], model.classifier.weight.detach().clone())
     assert results[2][0] == pytest.approx(results[1][0], rel=1e-4)  # ~ln 2, not twice it
@@ -364,7 +371,7 @@ def test_default_optimizer_is_the_trainers_own_so_earlier_figures_reproduce(tmp_
     from transformers import TrainingArguments
 
     from nlp_ssl.config import read_yaml
-    from nlp_ssl.finetuning import FinetuneTrainConfig
+    from nlp_ssl.optimization import FinetuneTrainConfig
 
     trainer_default = TrainingArguments(output_dir=str(tmp_path), use_cpu=True).optim.value
     assert FinetuneTrainConfig().optim == trainer_default

@@ -1,4 +1,5 @@
-"""Model cards (round trip through huggingface_hub's own parser), the files a push shares, Hub-id inputs."""
+"""Model cards (round trip through huggingface_hub's own parser), how a card learns what a directory holds, the files
+a push shares, Hub-id inputs. tests/test_cards.py runs each card's own usage snippet on real saved models."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nlp_ssl.hub import build_model_card, files_to_upload, looks_like_hub_id, write_model_card
+from nlp_ssl.hub.cards import artifact_of, auto_class_for, build_model_card, write_model_card
+from nlp_ssl.hub.inputs import looks_like_hub_id
+from nlp_ssl.hub.push import files_to_upload
 
 
 def _write(d: Path, **files) -> Path:
@@ -31,8 +34,8 @@ SST2_TASK = {"type": "classification", "preset": "sst2", "metrics": ["accuracy"]
 
 
 def encoder_dir(tmp_path: Path) -> Path:
-    return _write(tmp_path / "enc", config__json={"model_type": "bert", "num_hidden_layers": 2, "hidden_size": 128,
-                                                   "vocab_size": 8192},
+    return _write(tmp_path / "enc", config__json={"model_type": "bert", "architectures": ["BertForMaskedLM"],
+                                                   "num_hidden_layers": 2, "hidden_size": 128, "vocab_size": 8192},
                   config__yaml=ENCODER_CFG,
                   run_info__json={"command": "pretrain", "parameters": 1536128, "world_size": 1,
                                   "versions": {"torch": "2.13.0"}, "git": {"commit": "abc123def4567", "dirty": False}},
@@ -57,7 +60,8 @@ def test_encoder_card_round_trips_and_states_its_budget(tmp_path):
 
 
 def finetuned_dir(root: Path, name: str, lr: float, seed: int, acc: float, model: str) -> Path:
-    return _write(root / name, config__json={"model_type": "bert", "id2label": {"0": "negative", "1": "positive"}},
+    return _write(root / name, config__json={"model_type": "bert", "architectures": ["BertForSequenceClassification"],
+                                             "id2label": {"0": "negative", "1": "positive"}},
                   config__yaml={"output_dir": str(root / name), "model": model, "init": "pretrained", "task": SST2_TASK,
                                 "max_train_samples": 100, "seeds": [seed], "train": {"num_train_epochs": 30, "max_steps": -1}},
                   run_info__json={"command": "finetune", "labels": ["negative", "positive"]},
@@ -145,7 +149,7 @@ def test_card_names_the_hub_dataset_only_when_the_local_files_are_a_copy_of_it(t
             "train": {"path": shifts, "hub_name": "rajpurkar/squad", "split": "train"},
             "eval": {"dev": {"path": "qa/squad/dev-v1.1-half-a.json", "hub_name": "rajpurkar/squad",
                              "split": "validation"}}}
-    d = _write(tmp_path / "squad", config__json={"model_type": "bert"},
+    d = _write(tmp_path / "squad", config__json={"model_type": "bert", "architectures": ["BertForQuestionAnswering"]},
                config__yaml={"model": "runs/enc", "init": "pretrained", "task": task, "max_eval_samples": 500},
                run_info__json={"command": "finetune-qa"},
                metrics__json={"learning_rate": 1e-3, "seed": 1, "train_questions": 4000, "steps": 300,
@@ -167,7 +171,7 @@ def test_share_keeps_a_complete_run_complete(tmp_path):
     """share() rewrites the card (now naming the repository) after the run's completeness marker was written:
     the marker must record the new card, or a finished fine-tuning run reads as incomplete."""
     from nlp_ssl.atomic import is_complete, write_marker
-    from nlp_ssl.hub import HubConfig, share
+    from nlp_ssl.hub.push import HubConfig, share
 
     d = encoder_dir(tmp_path)
     write_model_card(d, hardware="CPU")
@@ -176,3 +180,56 @@ def test_share_keeps_a_complete_run_complete(tmp_path):
     share(d, HubConfig(push=False, repo_id="someone/tiny-encoder"))
     assert "someone/tiny-encoder" in (d / "README.md").read_text()
     assert is_complete(d)
+
+
+def test_the_card_loads_what_the_maker_recorded_not_what_the_objective_name_suggests(tmp_path):
+    """An ELECTRA encoder (before: `pipeline_tag: text-generation` and AutoModelForCausalLM, guessed from 'not mlm'):
+    the card follows run_info.json's artifact."""
+    from huggingface_hub import ModelCard
+
+    d = encoder_dir(tmp_path)
+    _write(d, config__json={"model_type": "electra", "architectures": ["ElectraForPreTraining"]},
+           config__yaml={**ENCODER_CFG, "objective": {"task": "electra"}},
+           run_info__json={"command": "pretrain", "artifact": {
+               "auto_class": "AutoModelForPreTraining", "pipeline_tag": None,
+               "description": "an ELECTRA discriminator"}})
+    card = ModelCard.load(write_model_card(d, hardware="CPU"))
+    assert card.data.pipeline_tag is None and "text-generation" not in card.content
+    assert "model = AutoModelForPreTraining.from_pretrained(repo)" in card.text
+    assert "AutoModelForCausalLM" not in card.text
+    assert "Saved as an ELECTRA discriminator." in card.text and "replaced-token detection (ELECTRA)" in card.text
+    # the same directory without the record (written before it existed): its architecture, never the objective name
+    _write(d, run_info__json={"command": "pretrain"})
+    assert artifact_of(d).auto_class == "AutoModelForPreTraining"
+    assert ModelCard.load(write_model_card(d, hardware="CPU")).data.pipeline_tag is None
+    # SimCSE's bare encoder: feature extraction
+    _write(d, config__json={"model_type": "bert", "architectures": ["BertModel"]},
+           config__yaml={**ENCODER_CFG, "objective": {"task": "simcse"}})
+    card = ModelCard.load(write_model_card(d, hardware="CPU"))
+    assert card.data.pipeline_tag == "feature-extraction" and "model = AutoModel.from_pretrained(repo)" in card.text
+    # nothing recorded at all: the bare encoder, which AutoModel loads from any checkpoint
+    _write(d, config__json={"model_type": "bert"})
+    assert (artifact_of(d).auto_class, artifact_of(d).pipeline_tag) == ("AutoModel", "feature-extraction")
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta", "electra", "modernbert"])
+def test_the_architecture_naming_rule_agrees_with_transformers_auto_mappings(model_type):
+    """`auto_class_for` reads the Auto class from the architecture's name (no transformers import in a card);
+    for the encoders nlp-ssl builds it must give the Auto class whose mapping holds that architecture."""
+    from transformers.models.auto import modeling_auto as m
+
+    mappings = {"AutoModel": m.MODEL_MAPPING_NAMES, "AutoModelForMaskedLM": m.MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+                "AutoModelForCausalLM": m.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                "AutoModelForPreTraining": m.MODEL_FOR_PRETRAINING_MAPPING_NAMES,
+                "AutoModelForSequenceClassification": m.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+                "AutoModelForQuestionAnswering": m.MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES,
+                "AutoModelForTokenClassification": m.MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES}
+    checked = 0
+    for auto, mapping in mappings.items():
+        arch = mapping.get(model_type)
+        if arch is None or (auto == "AutoModelForPreTraining" and not arch.endswith("ForPreTraining")):
+            continue  # RoBERTa's "pre-training" class is its masked LM, named as such
+        assert auto_class_for(arch) == auto, arch
+        checked += 1
+    assert checked >= 5
+    assert auto_class_for("BertLMHeadModel") == "AutoModelForCausalLM" and auto_class_for("Whatever") is None

@@ -45,9 +45,9 @@ def test_finetuning_a_hub_model_without_the_hub_fails_at_once_with_the_fix(tmp_p
 
 def test_pretraining_init_from_and_tokenizer_hub_ids_fail_clearly_offline(tmp_path):
     from nlp_ssl.errors import NlpSslError
-    from nlp_ssl.hub import HubError, local_path
+    from nlp_ssl.hub.inputs import HubError, local_path
 
-    code = ("from nlp_ssl.hub import local_path\n"
+    code = ("from nlp_ssl.hub.inputs import local_path\n"
             "for key in ('model.init_from', 'tokenizer'):\n"
             "    try:\n        local_path('bert-base-uncased', key)\n"
             "    except Exception as e:\n        print(type(e).__name__, e)\n")
@@ -148,8 +148,8 @@ def test_a_hub_id_is_downloaded_once_and_then_works_offline(tmp_path, tiny_encod
                   "onnx/model.onnx": b"onnx"})
     code = ("import sys, os, torch\n"
             "from transformers import AutoModelForSequenceClassification\n"
-            "from nlp_ssl.finetuning import build_task_model, check_model_dir\n"
-            "from nlp_ssl.hub import local_path\n"
+            "from nlp_ssl.tasks.models import build_task_model, check_model_dir\n"
+            "from nlp_ssl.hub.inputs import local_path\n"
             "from nlp_ssl.tokenization import load_tokenizer\n"
             "check_model_dir('google/tiny-test')\n"
             "tok = load_tokenizer('google/tiny-test')\n"

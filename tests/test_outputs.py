@@ -119,3 +119,18 @@ def test_a_finetune_run_written_before_the_renames_is_recognised_as_done(tmp_pat
                                       "train": {"learning_rate": 1e-3, "num_train_epochs": 2.0}})
     with pytest.raises(OutputError, match="another run"):  # two seeds is another run
         check_output_dir(grid)
+
+
+def test_main_process_output_replaces_the_run_directory_only_when_the_block_succeeds(tmp_path):
+    from nlp_ssl.outputs import main_process_output
+
+    final = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        with main_process_output(final) as tmp:
+            (tmp / "metrics.json").write_text("{}")
+            raise RuntimeError("killed half-way")
+    assert not final.exists()  # nothing half-written where the run belongs
+    with main_process_output(final) as tmp:
+        assert tmp != final
+        (tmp / "metrics.json").write_text("{}")
+    assert (final / "metrics.json").read_text() == "{}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nlp_ssl.finetuning import keep_training_logs
+from nlp_ssl.outputs import keep_training_logs
 from nlp_ssl.plots import plot_run
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -174,7 +174,7 @@ def test_prediction_loop_shows_a_bar_on_a_terminal_and_nothing_in_a_short_log(ti
     import transformers as tf
     from datasets import Dataset
 
-    from nlp_ssl.finetuning import PadCollator, predict
+    from nlp_ssl.tasks.inference import PadCollator, predict
     from nlp_ssl.tokenization import load_tokenizer
 
     tok = load_tokenizer(tiny_tokenizer_dir)

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from nlp_ssl.hub import HubError
+from nlp_ssl.hub.inputs import HubError
 
 REPO = Path(__file__).resolve().parent.parent
 HUB_ERROR = HubError.exit_code  # the CLI's exit code for Hub errors
@@ -183,12 +183,16 @@ def model_dir(tmp_path) -> Path:
 
     d = tmp_path / "sst2"
     files = {
-        "config.json": json.dumps({"model_type": "bert", "id2label": {"0": "negative", "1": "positive"}}),
+        "config.json": json.dumps({"model_type": "bert", "architectures": ["BertForSequenceClassification"],
+                                   "id2label": {"0": "negative", "1": "positive"}}),
         "config.yaml": yaml.safe_dump({"model": "runs/quickstart/encoder", "init": "pretrained",
                                        "task": {"type": "classification", "preset": "sst2", "metrics": ["accuracy"],
                                                 "eval": {"dev": {"hub_name": "nyu-mll/glue", "hub_config": "sst2",
                                                                  "split": "validation"}}}}),
-        "run_info.json": json.dumps({"command": "finetune", "labels": ["negative", "positive"]}),
+        "run_info.json": json.dumps({"command": "finetune", "labels": ["negative", "positive"],
+                                     "artifact": {"auto_class": "AutoModelForSequenceClassification",
+                                                  "pipeline_tag": "text-classification",
+                                                  "description": "a text classifier"}}),
         "metrics.json": json.dumps({"learning_rate": 1e-3, "seed": 1, "steps": 10, "eval": {"dev": {"accuracy": 0.8}}}),
         "model.safetensors": os.urandom(3000), "tokenizer.json": "{}", "tokenizer_config.json": "{}",
         "log_history.json": "[]", "predictions-dev.jsonl": "{}", "plots/training.png": b"png",
@@ -197,7 +201,7 @@ def model_dir(tmp_path) -> Path:
     for rel, content in files.items():
         (d / rel).parent.mkdir(parents=True, exist_ok=True)
         (d / rel).write_bytes(content if isinstance(content, bytes) else content.encode())
-    from nlp_ssl.hub import write_model_card
+    from nlp_ssl.hub.cards import write_model_card
 
     write_model_card(d, hardware="CPU")
     return d
@@ -329,7 +333,7 @@ def test_push_and_report_help_and_dry_run_stay_light(tmp_path, model_dir):
 def test_hub_push_in_a_config_pushes_when_the_run_finishes(tmp_path, model_dir):
     """What pretrain/finetune call at the end of a run on the main process: `hub.share(dir, cfg.hub)`; with
     huggingface_hub's debug logging on, the token still appears nowhere."""
-    code = ("import sys\nfrom nlp_ssl.hub import HubConfig, share\n"
+    code = ("import sys\nfrom nlp_ssl.hub.push import HubConfig, share\n"
             "share(sys.argv[1], HubConfig(push=True, repo_id='me/run-model', private=True))\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     with StandInHub() as hub:

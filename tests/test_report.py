@@ -144,3 +144,56 @@ def test_single_runs_are_reported_on_the_split_the_run_reports_not_the_selection
     _dump(qa, "config.yaml", {"task": {"preset": "squad_v2", "type": "extractive_qa", "selection_split": "selection"}})
     r = read_result(qa)
     assert (r.split, r.seeds[0].value, r.extra["em"]) == ("dev", 30.0, 20.0)
+
+
+def _qa_grid(root: Path, name: str, init: str, right: list[int], n: int = 20) -> None:
+    """An extractive-QA grid whose seed s answers the first right[s-1] of n questions word for word, the rest with
+    a wrong word; predictions-dev.jsonl rows carry each question's reference answers (what the intervals need)."""
+    d = root / name
+    runs = []
+    for seed, k in enumerate(right, start=1):
+        from nlp_ssl.squad_metrics import prediction_rows
+
+        rows = prediction_rows({f"q{i:02d}": f"answer {i}" if i < k else "nothing" for i in range(n)},
+                               {f"q{i:02d}": [f"answer {i}", f"the answer {i}"] for i in range(n)})
+        cell = d / f"lr0.0001-seed{seed}"
+        cell.mkdir(parents=True)
+        (cell / "predictions-dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        scores = {"exact_match": 100 * k / n, "f1": 100 * k / n}
+        _dump(cell, "metrics.json", {"seed": seed, "learning_rate": 1e-4, "init": init, "train_questions": 50,
+                                     "train_features": 55, "eval": {"dev": scores}})
+        runs.append({"seed": seed, "learning_rate": 1e-4, "eval": {"dev": scores}})
+    _dump(d, "metrics.json", {"task": "squad", "init": init, "seeds": [1, 2], "report_split": "dev", "runs": runs,
+                              "selection": {"split": "selection", "metric": "f1", "grid": {"0.0001": 1.0},
+                                            "best_learning_rate": 1e-4}, "summary": {}})
+    _dump(d, "config.yaml", {"init": init, "task": {"preset": "squad", "type": "extractive_qa"}})
+
+
+def test_extractive_qa_gets_mean_std_and_intervals_over_questions(tmp_path):
+    root = tmp_path / "qa"
+    _qa_grid(root, "squad-pretrained", "pretrained", [15, 13])  # EM = F1 = 75, 65 %
+    _qa_grid(root, "squad-scratch", "scratch", [5, 5])  # 25, 25 %
+    r = read_result(root / "squad-pretrained")
+    assert (r.kind, r.metric, r.labels, [s.value for s in r.seeds]) == ("qa", "f1", 50, [75.0, 65.0])
+    assert r.extra["em"] == 70.0
+    text = write_report([root], tmp_path / "r", n_resamples=200).read_text()
+    rows = {line.split(" | ")[1]: line.split(" | ") for line in text.splitlines() if line.startswith("| 50 |")}
+    assert rows["pretrained"][2:5] == ["70.00 ± 7.07", "70.00 ± 7.07", "2"]  # EM, F1 mean ± sample std, seeds
+    assert rows["scratch"][2:5] == ["25.00 ± 0.00", "25.00 ± 0.00", "2"]
+    # each seed's interval over the 20 questions, EM then F1 (equal here: every answer is all right or all wrong),
+    # around its own score; a binomial 95% interval at 15/20 is about +-19 points
+    em, f1 = rows["pretrained"][5], rows["pretrained"][6]
+    assert em == f1
+    lo, hi = (float(x) for x in em.split("] [")[0].strip("[]").split(", "))
+    assert lo < 75.0 < hi and 25 < hi - lo < 50
+    # pretrained minus scratch over the same questions: 70 - 25 = +45 points
+    diff = [line for line in text.splitlines() if "| pretrained − scratch |" in line]
+    assert len(diff) == 1 and diff[0].split(" | ")[2] == "+45.0" and diff[0].endswith("| yes |")
+
+
+def test_a_truncated_metrics_file_is_named(tmp_path, runs):
+    (runs / "sst2-100-scratch" / "metrics.json").write_text('{"task": "sst2", "runs": [')
+    from nlp_ssl.errors import DataError
+
+    with pytest.raises(DataError, match=r"sst2-100-scratch/metrics.json is not valid JSON"):
+        write_report([runs], tmp_path / "r", n_resamples=0)

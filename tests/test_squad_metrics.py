@@ -64,3 +64,28 @@ def test_squad_v2_has_answer_follows_the_official_rule_and_missing_predictions_s
     assert low["exact"] == pytest.approx(100 / 3)
     # ... and the best-threshold scan counts it wrong too: best is answering "a" (1 of 3 right)
     assert low["best_exact"] == pytest.approx(100 / 3) and low["best_exact_thresh"] == -1.0
+
+
+def test_question_scores_average_to_the_official_figures_and_bootstrap_over_questions():
+    from nlp_ssl.metrics import bootstrap_mean
+    from nlp_ssl.squad_metrics import question_scores
+
+    refs = {"q1": ["the Eiffel Tower", "Eiffel Tower"], "q2": ["1889"], "q3": ["Gustave Eiffel's company"]}
+    preds = {"q1": "Eiffel tower", "q2": "in 1889", "q3": "a company"}
+    s = question_scores(preds, refs)
+    # q2: 1 of 2 predicted tokens, 1 of 1 gold -> 2/3; q3: "company" (the article dropped) is 1 of 1 predicted and
+    # 1 of 3 gold tokens -> 2 * (1 * 1/3) / (1 + 1/3) = 1/2
+    assert s == {"exact_match": {"q1": 1.0, "q2": 0.0, "q3": 0.0}, "f1": {"q1": 1.0, "q2": 2 / 3, "q3": 0.5}}
+    official = squad_v1(preds, refs)
+    f1 = bootstrap_mean([100 * v for v in s["f1"].values()], n_resamples=200, seed=0)
+    assert f1.value == pytest.approx(official["f1"]) and 0.0 <= f1.low <= f1.value <= f1.high <= 100.0
+    em = bootstrap_mean([100 * v for v in s["exact_match"].values()], n_resamples=200, seed=0)
+    assert em.value == pytest.approx(official["exact_match"])
+
+    refs2 = {**refs, "q4": []}  # v2: an unanswerable question answered "" scores 1
+    preds2 = {**preds, "q4": ""}
+    s2 = question_scores(preds2, refs2, "v2")
+    official2 = squad_v2(preds2, refs2)
+    assert s2["exact_match"]["q4"] == s2["f1"]["q4"] == 1.0
+    assert 100 * sum(s2["f1"].values()) / 4 == pytest.approx(official2["f1"])
+    assert 100 * sum(s2["exact_match"].values()) / 4 == pytest.approx(official2["exact"])

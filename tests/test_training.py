@@ -7,7 +7,8 @@ import torch
 
 from nlp_ssl.config import from_dict
 from nlp_ssl.errors import ConfigError
-from nlp_ssl.training import TrainConfig, make_trainer_class, schedule_factor, trainer_callbacks
+from nlp_ssl.optimization import TrainConfig, schedule_factor
+from nlp_ssl.training import make_trainer_class, trainer_callbacks
 
 BUDGET_S, STEP_S, WARMUP, PEAK = 10.0, 1.0, 0.2, 0.1
 

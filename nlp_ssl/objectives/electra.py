@@ -47,6 +47,7 @@ from torch import nn
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 from transformers.utils import ModelOutput
 
+from nlp_ssl.artifact import Artifact
 from nlp_ssl.errors import ConfigError
 from nlp_ssl.objectives.registry import (
     ElectraObjectiveConfig, ObjectiveConfig, ObjectiveSetup, block_size_of, validation_split,
@@ -56,6 +57,16 @@ GENERATOR_DIR = "generator"
 RTD_HEAD_FILE = "rtd_head.safetensors"  # ModernBERT discriminator's head (resume only)
 PROJECTION_FILE = "embedding_projection.safetensors"  # ModernBERT generator's map from the shared table
 EVAL_SAMPLING_SEED = 0  # seed of the replacements sampled in evaluation (training: the global RNG)
+
+# What the run saves. BERT layers: an `ElectraForPreTraining`, which AutoModelForPreTraining loads with its
+# replaced-token head; no transformers pipeline serves that head (AutoModel and the task Auto classes load the
+# encoder under it). ModernBERT layers: a bare `ModernBertModel` (see the module docstring).
+ARTIFACT = Artifact("AutoModelForPreTraining", None,
+                    "an ELECTRA discriminator: the encoder with its replaced-token detection head (one logit per "
+                    "token); the generator, a masked-language model, is in generator/")
+MODERNBERT_ARTIFACT = Artifact("AutoModel", "feature-extraction",
+                               "the encoder of an ELECTRA discriminator (ModernBERT layers); the generator, a "
+                               "masked-language model, is in generator/")
 
 
 def generator_dims(hidden: int, heads: int, intermediate: int, width: float) -> tuple[int, int, int]:
@@ -377,7 +388,7 @@ def build_modernbert_models(model_cfg, objective: ObjectiveConfig, tokenizer) ->
 
     e = objective.electra
     if model_cfg.init_from:
-        from nlp_ssl.hub import local_path
+        from nlp_ssl.hub.inputs import local_path
 
         init = Path(local_path(model_cfg.init_from, "model.init_from"))
         for need in (GENERATOR_DIR + "/config.json", GENERATOR_DIR + "/" + PROJECTION_FILE, RTD_HEAD_FILE):
@@ -405,7 +416,7 @@ def build_models(model_cfg, objective: ObjectiveConfig, tokenizer) -> ElectraPre
         raise ConfigError([f"model.arch: objective.task electra builds ELECTRA encoders on BERT layers (arch bert) or "
                            f"ModernBERT layers (arch modernbert), not {model_cfg.arch}"])
     if model_cfg.init_from:
-        from nlp_ssl.hub import local_path
+        from nlp_ssl.hub.inputs import local_path
 
         init = local_path(model_cfg.init_from, "model.init_from")
         gen_dir = Path(init) / GENERATOR_DIR
@@ -459,6 +470,7 @@ def build(objective: ObjectiveConfig, model_cfg, tokenizer, blocks, *, seed: int
     g = model.generator.config
     return ObjectiveSetup(
         model=model, config=model.config, collator=collator,
+        artifact=MODERNBERT_ARTIFACT if isinstance(model, ModernBertElectraPretrainer) else ARTIFACT,
         columns=block_columns(whole_word),
         eval_set=masked_eval_set(val, collator, eval_blocks, seed + 1) if val is not None else None,
         metric_kwargs=dict(compute_metrics=electra_metrics, preprocess_logits_for_metrics=preprocess_logits),

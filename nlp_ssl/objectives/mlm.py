@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from nlp_ssl.artifact import Artifact
 from nlp_ssl.errors import DataError
 from nlp_ssl.objectives.registry import ObjectiveConfig, ObjectiveSetup, block_size_of, validation_split
+
+# What the run saves: a stock `*ForMaskedLM` checkpoint (the sparse training head saves in the stock layout).
+ARTIFACT = Artifact("AutoModelForMaskedLM", "fill-mask",
+                    "a masked-language model: the encoder with its token-prediction head")
 
 
 def masked_eval_set(blocks, collator, n: int, seed: int):
@@ -63,7 +68,7 @@ def build(objective: ObjectiveConfig, model_cfg, tokenizer, blocks, *, seed: int
     collator = mlm_collator(objective, tokenizer, seed)
     val = validation_split(blocks, eval_blocks)
     eval_set = masked_eval_set(val, collator, eval_blocks, seed + 1) if val is not None else None
-    return ObjectiveSetup(model=model, config=model.config, collator=collator,
+    return ObjectiveSetup(model=model, config=model.config, collator=collator, artifact=ARTIFACT,
                           columns=block_columns(whole_word), eval_set=eval_set,
                           metric_kwargs=dict(compute_metrics=mlm_metrics, preprocess_logits_for_metrics=mlm_preprocess_logits),
                           describe="masked LM")

@@ -2,18 +2,22 @@
 between objectives (its collator, its model wrapper and loss, its validation set and metrics, what it saves).
 
 A recipe never branches on the task: it calls `build_objective(...)` and wires the returned `ObjectiveSetup`
-into the Trainer. Objectives are registered by module path and imported only when used, so loading a config
-stays free of torch.
+into the Trainer; the setup's `artifact` (what the saved directory is and how to load it) goes into
+`run_info.json`, where the model card reads it. Objectives are registered by module path and imported only when
+used, so loading a config stays free of torch.
 
-    task        module                                  trains                                saves
-    mlm         objectives/mlm.py                       *ForMaskedLM (sparse head)            the MLM model
-    clm         objectives/clm.py                       *LMHeadModel / *ForCausalLM           the causal LM
-    electra     objectives/electra.py                   generator + discriminator             ElectraForPreTraining
-                                                                                              (+ generator/ ElectraForMaskedLM);
-                                                                                              arch modernbert: ModernBertModel
-                                                                                              (+ generator/ ModernBertForMaskedLM)
-    simcse      objectives/simcse.py                    encoder, twice per sentence           the encoder (AutoModel)
-    mlm + sentence_order: true  objectives/sentence_order.py  MLM model + order head         the MLM model (+ head file)
+    task        module                  trains                        saves (loaded by, pipeline tag)
+    mlm         objectives/mlm.py       *ForMaskedLM (sparse head)    the MLM model (AutoModelForMaskedLM, fill-mask)
+    clm         objectives/clm.py       *LMHeadModel / *ForCausalLM   the causal LM (AutoModelForCausalLM,
+                                                                      text-generation)
+    electra     objectives/electra.py   generator + discriminator     ElectraForPreTraining (AutoModelForPreTraining,
+                                                                      none) + generator/ ElectraForMaskedLM;
+                                                                      arch modernbert: ModernBertModel (AutoModel,
+                                                                      feature-extraction) + generator/
+                                                                      ModernBertForMaskedLM
+    simcse      objectives/simcse.py    encoder, twice per sentence   the encoder (AutoModel, feature-extraction)
+    mlm + sentence_order: true          MLM model + order head        the MLM model (AutoModelForMaskedLM, fill-mask)
+                objectives/sentence_order.py                          + the order head's file
 
 Example:
     >>> ObjectiveConfig(task="electra").electra.loss_weight
@@ -26,6 +30,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
+from nlp_ssl.artifact import Artifact
 from nlp_ssl.objectives.masking import MaskingConfig
 
 if TYPE_CHECKING:
@@ -142,6 +147,8 @@ class ObjectiveSetup:
             artifacts) and `load_checkpoint(dir)` (resume), which the pretraining Trainer calls instead.
         config: the transformers config of the saved encoder (vocabulary checks, parameter counts).
         collator: training batches from packed blocks.
+        artifact: what the run saves and how to load it (Auto class, pipeline tag, description), recorded in
+            run_info.json for the model card.
         columns: dataset columns the collator reads.
         eval_set: the fixed validation set (None when the data has none).
         metric_kwargs: `compute_metrics` / `preprocess_logits_for_metrics` for the Trainer.
@@ -151,6 +158,7 @@ class ObjectiveSetup:
     model: Any
     config: Any
     collator: Callable
+    artifact: Artifact
     columns: tuple[str, ...] = ("input_ids", "length")
     eval_set: Any = None
     metric_kwargs: dict[str, Any] = field(default_factory=dict)

@@ -28,12 +28,17 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import ModelOutput
 
+from nlp_ssl.artifact import Artifact
 from nlp_ssl.errors import ConfigError, DataError
 from nlp_ssl.objectives.collators import MLMCollator
 from nlp_ssl.objectives.masking import BatchRNG
 from nlp_ssl.objectives.registry import ObjectiveConfig, ObjectiveSetup, block_size_of, validation_split
 
 HEAD_FILE = "sentence_order_head.safetensors"
+# What the run saves: the masked-LM model as `objectives/mlm.py` saves it (the order head only for resuming).
+ARTIFACT = Artifact("AutoModelForMaskedLM", "fill-mask",
+                    "a masked-language model (trained with sentence-order prediction as well): the encoder with its "
+                    f"token-prediction head; the order head is in {HEAD_FILE}")
 _ORDER_SEED = 7919  # offsets the split/swap draws from the masking draws of the same example
 
 
@@ -240,7 +245,7 @@ def build(objective: ObjectiveConfig, model_cfg, tokenizer, blocks, *, seed: int
                                      use_token_types=getattr(mlm_model.config, "type_vocab_size", 1) > 1)
     val = validation_split(blocks, eval_blocks)
     return ObjectiveSetup(
-        model=model, config=mlm_model.config, collator=collator,
+        model=model, config=mlm_model.config, collator=collator, artifact=ARTIFACT,
         columns=("input_ids", "length", "word_start") if whole_word else ("input_ids", "length"),
         eval_set=fixed_eval_set(val, collator, eval_blocks, seed + 1) if val is not None else None,
         metric_kwargs=dict(compute_metrics=metrics, preprocess_logits_for_metrics=preprocess_logits),

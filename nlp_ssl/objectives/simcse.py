@@ -30,9 +30,17 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import ModelOutput
 
+from nlp_ssl.artifact import Artifact
 from nlp_ssl.objectives.registry import ObjectiveConfig, ObjectiveSetup, validation_split
 
 MLP_FILE = "simcse_mlp.safetensors"
+# What the run saves: the bare encoder. Its embeddings are token states to pool, which is what the
+# feature-extraction pipeline returns ("sentence-similarity" is a sentence-transformers tag, not a transformers
+# pipeline).
+ARTIFACT = Artifact("AutoModel", "feature-extraction",
+                    "a sentence encoder (SimCSE): the bare encoder; a sentence's embedding is the first token's last "
+                    "hidden state or the mean of the token states, as config.sentence_pooling says (cls or mean), "
+                    "never `pooler_output`, which is not trained")
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None, how: str) -> torch.Tensor:
@@ -158,7 +166,7 @@ def build_encoder(model_cfg, tokenizer, dropout: float):
 
     init = None
     if model_cfg.init_from:
-        from nlp_ssl.hub import local_path
+        from nlp_ssl.hub.inputs import local_path
 
         init = local_path(model_cfg.init_from, "model.init_from")  # a directory or a Hub id
         config = AutoConfig.from_pretrained(init)
@@ -194,6 +202,6 @@ def build(objective: ObjectiveConfig, model_cfg, tokenizer, blocks, *, seed: int
                                 sep_id=tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id,
                                 pad_id=tokenizer.pad_token_id, max_length=s.max_length,
                                 special_ids=tuple(tokenizer.all_special_ids))
-    return ObjectiveSetup(model=model, config=encoder.config, collator=collator,
+    return ObjectiveSetup(model=model, config=encoder.config, collator=collator, artifact=ARTIFACT,
                           eval_set=validation_split(blocks, eval_blocks), metric_kwargs={"compute_metrics": retrieval_metrics},
                           describe=f"SimCSE ({s.pooling}, temperature {s.temperature:g}, dropout {s.dropout:g})")

@@ -20,8 +20,9 @@ class EvaluateConfig:
     """Config of `nlp-ssl evaluate`.
 
     Attributes:
-        model: a model directory written by `nlp-ssl finetune` (or any sequence-classification model with its
-            tokenizer); with `task.type=sts_zero_shot`, any encoder (see `nlp_ssl.tasks.sts`).
+        model: a model directory written by `nlp-ssl finetune` (or any sequence-classification or QA model with
+            its tokenizer); with `task.type=sts_zero_shot`, any encoder (see `nlp_ssl.tasks.sts`). Its task
+            (`tasks.registry`) scores it.
         task: the task to score on; null: the model's own (MODEL_DIR/config.yaml). Keys given here override it.
         splits: which evaluation splits (null: all of the task's).
         per_device_eval_batch_size: examples per prediction batch.
@@ -74,12 +75,11 @@ def model_task(model_dir: str, overrides: dict[str, Any] | None) -> dict[str, An
 
 def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
     """Score the model on its task's evaluation splits (or `cfg.splits`) and return the metrics."""
-    from transformers import AutoConfig
-
     from nlp_ssl.distributed import join_process_group
-    from nlp_ssl.finetuning import check_model_dir
+    from nlp_ssl.tasks.models import check_model_dir
+    from nlp_ssl.tasks.registry import spec_for_model
 
-    join_process_group()  # under `accelerate launch`, the ranks share the prediction (finetuning.predict)
+    join_process_group()  # under `accelerate launch`, the ranks share the prediction (tasks.inference.predict)
     check_model_dir(cfg.model)
     if cfg.output_dir:  # before any work: a file in the way, no permission, a full disk, the model itself
         from nlp_ssl.atomic import check_output_target, refuse_input_overlap
@@ -88,21 +88,7 @@ def main(cfg: EvaluateConfig, data_dir: str | None = None) -> dict[str, Any]:
         # a folder of the user's is fine (metrics.json and predictions are added); another run's is not: its
         # metrics.json would be replaced (and a finished pretraining run's marker broken)
         check_output_target(cfg.output_dir, "evaluate", files_ok=True)
-    arch = (AutoConfig.from_pretrained(cfg.model).architectures or [""])[0]
     task_dict = model_task(cfg.model, cfg.task)
-    if task_dict.get("type") == "sts_zero_shot":  # sentence embeddings of an encoder, no fine-tuned head
-        from nlp_ssl.outputs import write_json_atomic
-        from nlp_ssl.tasks.sts import evaluate_sts_zero_shot
-
-        from nlp_ssl.finetuning import is_main_process
-
-        results = evaluate_sts_zero_shot(cfg.model, task_dict, data_dir, cfg.splits, cfg.per_device_eval_batch_size)
-        if cfg.output_dir and is_main_process():
-            Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
-            write_json_atomic(Path(cfg.output_dir) / "metrics.json", results)
-        return results
-    if task_dict.get("type") == "extractive_qa" or arch.endswith("ForQuestionAnswering"):
-        from nlp_ssl.tasks.qa_finetune import evaluate_qa_model as evaluate
-    else:
-        from nlp_ssl.tasks.classification_finetune import evaluate_classifier as evaluate
-    return evaluate(cfg.model, task_dict, cfg.splits, cfg.per_device_eval_batch_size, cfg.output_dir, data_dir, eval_limit(cfg))
+    spec = spec_for_model(cfg.model, task_dict)  # the task's own scoring (its head, metrics, post-processing)
+    return spec.evaluate_fn()(cfg.model, task_dict, cfg.splits, cfg.per_device_eval_batch_size, cfg.output_dir,
+                              data_dir, eval_limit(cfg))

@@ -53,50 +53,26 @@ class PredictConfig:
 
 
 def main(cfg: PredictConfig, data_dir: str | None = None) -> dict[str, Any]:
-    """Write the submission file and return {model, input, output, examples, label_counts}."""
-    import dataclasses
-    from collections import Counter
-
-    from transformers import AutoModelForSequenceClassification
-
+    """Write the submission file and return {model, output, examples, label_counts}."""
     from nlp_ssl.atomic import check_output_file
-    from nlp_ssl.config import from_dict, read_yaml
+    from nlp_ssl.config import read_yaml
     from nlp_ssl.distributed import join_process_group
     from nlp_ssl.errors import ConfigError
-    from nlp_ssl.finetuning import autocast_dtype, check_model_dir, eval_device, is_main_process, precision_of
-    from nlp_ssl.tasks.classification import TaskConfig, resolve_task
-    from nlp_ssl.tasks.prediction import predict_unlabelled, unlabelled_dataset, write_submission
-    from nlp_ssl.tokenization import load_tokenizer
+    from nlp_ssl.tasks.models import check_model_dir
+    from nlp_ssl.tasks.registry import spec_for_model
 
     # --- setup ---------------------------------------------------------------------------------------
-    join_process_group()  # under `accelerate launch`, the ranks share the prediction (finetuning.predict)
+    join_process_group()  # under `accelerate launch`, the ranks share the prediction (tasks.inference.predict)
     check_model_dir(cfg.model)
     check_output_file(cfg.output, "output")
     saved = Path(cfg.model) / "config.yaml"
     task_dict = (read_yaml(saved).get("task") or {}) if saved.is_file() else {}
-    if task_dict.get("type") == "extractive_qa":
-        raise ConfigError([f"model: {cfg.model} answers questions; use `nlp-ssl answer` for extractive QA"])
-    if not task_dict and cfg.text_columns is None:
-        raise ConfigError([f"text_columns: {cfg.model} has no config.yaml from `nlp-ssl finetune`; name the text "
-                           "column(s) of the input (e.g. text_columns=[sentence])"])
-    task = from_dict(TaskConfig, task_dict, source=str(saved)) if task_dict else TaskConfig(label_column="label")
-    if task_dict:
-        task = resolve_task(task)
-    if cfg.text_columns is not None:
-        task = dataclasses.replace(task, text_columns=list(cfg.text_columns))
-    model = AutoModelForSequenceClassification.from_pretrained(cfg.model).to(eval_device())
-    if model.config.problem_type == "regression":
-        task = dataclasses.replace(task, type="regression")
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    tokenizer = load_tokenizer(cfg.model)
-    ds, ids = unlabelled_dataset(cfg.input, task, data_dir, cfg.id_column)
+    spec = spec_for_model(cfg.model, task_dict)
+    if spec.predict is None:
+        raise ConfigError([f"model: {cfg.model} is a {spec.name} model; {spec.predict_instead or 'it has no predict'}"])
 
-    # --- predict, write ------------------------------------------------------------------------------
-    preds = predict_unlabelled(model, tokenizer, task, labels, ds, cfg.per_device_eval_batch_size,
-                               autocast_dtype(*precision_of(cfg.model)), cfg.glue_labels)
-    counts = dict(Counter(preds)) if task.type == "classification" else {}
-    if not is_main_process():  # every rank has the gathered predictions; rank 0 alone writes them
-        return {"model": cfg.model, "output": cfg.output, "examples": len(preds), "label_counts": counts}
-    write_submission(Path(cfg.output), ids, preds)
-    print(f"wrote {len(preds):,} predictions to {cfg.output}" + (f": {counts}" if counts else ""))
-    return {"model": cfg.model, "output": cfg.output, "examples": len(preds), "label_counts": counts}
+    # --- predict, write (the task's own) -------------------------------------------------------------
+    from nlp_ssl.tasks.registry import load
+
+    return load(spec.predict)(cfg.model, task_dict, cfg.input, cfg.output, cfg.text_columns, cfg.id_column,
+                              cfg.glue_labels, cfg.per_device_eval_batch_size, data_dir)

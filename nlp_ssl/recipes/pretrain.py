@@ -4,7 +4,8 @@ prepared blocks with a pretext task, through the Hugging Face `Trainer`.
 setup (data, tokenizer, objective from `objectives.registry`: model + collator + fixed validation set, output
 dir) -> train (Trainer, resumable from complete checkpoints, optionally under a wall-clock budget) -> validate
 (the objective's metrics on the fixed validation blocks) -> save (a standard HF model directory with the
-tokenizer, `metrics.json`, resolved config, run info, plots and model card; uploaded when hub.push is set).
+tokenizer, `metrics.json`, resolved config, run info with the objective's `artifact`, plots and model card;
+uploaded when hub.push is set).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     from accelerate import PartialState
 
     from nlp_ssl.checkpoints import mark_finished, save_final
-    from nlp_ssl.hub import push_if_asked, write_model_card
+    from nlp_ssl.hub.cards import write_model_card
+    from nlp_ssl.hub.push import push_if_asked
     from nlp_ssl.modeling import count_parameters
     from nlp_ssl.outputs import check_resumable_output_dir, clear_for_start
     from nlp_ssl.plots import plot_run
@@ -32,9 +34,10 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
                                      tokenizer_path, training_arguments)
     from nlp_ssl.runinfo import RunClock, write_run_info
     from nlp_ssl.tokenization import check_same_tokenizer, load_tokenizer
-    from nlp_ssl.training import apply_impl
+    from nlp_ssl.optimization import apply_impl, check_trainer_options
 
     # --- setup ---------------------------------------------------------------------------------------
+    check_trainer_options(cfg.train, cfg.impl)  # what the Trainer would refuse, before any data is read
     clock = RunClock()  # load average at the start, for the provenance metrics.json records
     apply_impl(cfg.impl)
     blocks, report = load_blocks(cfg.data)
@@ -55,7 +58,8 @@ def main(cfg: PretrainConfig, data_dir: str | None = None) -> dict[str, Any]:
     clear_for_start(out, cfg.overwrite)  # every rank has checked the directory before rank 0 changes it
     params = count_parameters(objective.model)
     if state.is_main_process:
-        write_run_info(out, cfg, "pretrain", {"world_size": args.world_size, "parameters": params})
+        write_run_info(out, cfg, "pretrain", {"world_size": args.world_size, "parameters": params,
+                                              "artifact": objective.artifact.to_dict()})  # read by the card
     state.wait_for_everyone()
     trainer = build_trainer(cfg, args, objective, tokenizer, train_blocks)
 

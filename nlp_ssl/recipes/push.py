@@ -1,7 +1,8 @@
 """`nlp-ssl push DIR --repo-id USER/NAME`: share a model directory (weights, tokenizer, card) on the Hub.
 
-setup (arguments) -> push (`hub.push`: token check, create_repo, upload_folder of the model's own files) -> print
-what was uploaded. `--dry-run` lists the files and the card's metadata without a token or a network call.
+setup (arguments) -> push (`nlp_ssl.hub.push.push`: token check, create_repo, one commit of the model's own
+files) -> print what was uploaded. `--dry-run` lists the files and the card's metadata without a token or a
+network call.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    """Run `nlp-ssl push`; user errors are raised as `hub.HubError` (the CLI prints them with their exit code)."""
+    """Run `nlp-ssl push`; user errors are raised as `HubError` (the CLI prints them with their exit code)."""
     args = parser().parse_args(argv)
-    from nlp_ssl.hub import push
+    from nlp_ssl.hub.push import push
 
     result = push(args.model_dir, args.repo_id, private=args.private, revision=args.revision,
                   commit_message=args.commit_message, include_logs=args.include_logs, dry_run=args.dry_run)

@@ -16,7 +16,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories, or directories of runs (runs/quickstart)")
     p.add_argument("--output", required=True, metavar="DIR", help="where report.md and plots/ are written")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
-                   help="bootstrap resamples for the confidence intervals (0: none, and `evaluate` is not imported)")
+                   help="bootstrap resamples for the confidence intervals (0: none)")
     p.add_argument("--title", default="nlp-ssl report")
     return p
 

@@ -68,7 +68,7 @@ def unlabelled_dataset(src: DataSourceConfig, task: TaskConfig, data_dir: str | 
 def predict_unlabelled(model, tokenizer, task: TaskConfig, labels: list[str] | None, ds, batch_size: int,
                        dtype=None, glue: bool = True) -> list[str]:
     """Predict every example of an `unlabelled_dataset` -> predicted labels as a submission writes them."""
-    from nlp_ssl.finetuning import PadCollator, predict
+    from nlp_ssl.tasks.inference import PadCollator, predict
     from nlp_ssl.tasks.classification import encode
 
     out, _ = predict(model, encode(ds, tokenizer, task), PadCollator(tokenizer), batch_size, dtype=dtype)
@@ -82,3 +82,49 @@ def write_submission(path: Path, ids: list[str], predictions: list[str]) -> None
     from nlp_ssl.atomic import atomic_write_text
 
     atomic_write_text(path, "index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in zip(ids, predictions)))
+
+
+def predict_file(model_dir: str, task_dict: dict[str, Any], input: DataSourceConfig, output: str,
+                 text_columns: list[str] | None, id_column: str | None, glue_labels: bool, batch_size: int,
+                 data_dir: str | None) -> dict[str, Any]:
+    """`nlp-ssl predict` for a sequence classifier (the registry's `predict` of classification and regression):
+    predict every example of `input` and write the submission file `output` (main process) -> {model, output,
+    examples, label_counts}. `task_dict`: the task the model was fine-tuned on (empty: a model from elsewhere,
+    with `text_columns` given)."""
+    import dataclasses
+    from collections import Counter
+
+    from transformers import AutoModelForSequenceClassification
+
+    from nlp_ssl.config import from_dict
+    from nlp_ssl.distributed import is_main_process
+    from nlp_ssl.errors import ConfigError
+    from nlp_ssl.tasks.classification import resolve_task
+    from nlp_ssl.tasks.inference import autocast_dtype, eval_device, precision_of
+    from nlp_ssl.tokenization import load_tokenizer
+
+    if not task_dict and text_columns is None:
+        raise ConfigError([f"text_columns: {model_dir} has no config.yaml from `nlp-ssl finetune`; name the text "
+                           "column(s) of the input (e.g. text_columns=[sentence])"])
+    task = from_dict(TaskConfig, task_dict, source=f"{model_dir}/config.yaml") if task_dict else \
+        TaskConfig(label_column="label")
+    if task_dict:
+        task = resolve_task(task)
+    if text_columns is not None:
+        task = dataclasses.replace(task, text_columns=list(text_columns))
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(eval_device())
+    regression = model.config.problem_type == "regression"  # the saved head says what it predicts
+    if regression:
+        task = dataclasses.replace(task, type="regression")
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    tokenizer = load_tokenizer(model_dir)
+    ds, ids = unlabelled_dataset(input, task, data_dir, id_column)
+    preds = predict_unlabelled(model, tokenizer, task, labels, ds, batch_size, autocast_dtype(*precision_of(model_dir)),
+                               glue_labels)
+    counts = {} if regression else dict(Counter(preds))
+    result = {"model": model_dir, "output": output, "examples": len(preds), "label_counts": counts}
+    if not is_main_process():  # every rank has the gathered predictions; rank 0 alone writes them
+        return result
+    write_submission(Path(output), ids, preds)
+    print(f"wrote {len(preds):,} predictions to {output}" + (f": {counts}" if counts else ""))
+    return result

@@ -1,11 +1,13 @@
-"""Fine-tuning runs for extractive question answering: the config, loading examples and windows, training on
-windows, scoring splits with n-best post-processing and the official SQuAD metrics (v2: the null threshold
-tuned on the selection split), saving the model directory, and scoring a saved model (`nlp-ssl evaluate`).
+"""Extractive question answering in the fine-tuning run loop: the config, loading examples and windows, the task's
+job (`QAJob`: training on windows, scoring splits with n-best post-processing and the official SQuAD metrics, v2's
+null threshold tuned on the selection split, predictions in the official format, the QA settings `nlp-ssl answer`
+reads from config.json), and scoring a saved model (`nlp-ssl evaluate`). The loop itself (grid x seeds, curve,
+checkpoints, saving) is `tasks.run_loop`; the task is registered in `tasks.registry` as `extractive_qa`.
 
 Example:
-    >>> data = load_qa_data(cfg, task, tokenizer, data_dir)
-    >>> model, stats = train_qa(cfg, data.train_set, tokenizer, work_dir)
-    >>> evals, threshold = score_splits(model, tokenizer, task, data.evals, 256)
+    >>> job = QAJob(cfg, data_dir)                                   # doctest: +SKIP
+    >>> evaluation = job.evaluate(model)                             # doctest: +SKIP
+    >>> evaluation.evals["dev"]["f1"], evaluation.extras.threshold   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,57 +20,36 @@ from typing import Any
 import numpy as np
 
 from nlp_ssl.errors import ConfigError
-from nlp_ssl.finetuning import FinetuneTrainConfig, Init
-from nlp_ssl.hub import HubConfig
-from nlp_ssl.tasks.qa import ExampleReport, QATaskConfig
+from nlp_ssl.tasks.qa import QATaskConfig, report_split, resolve_qa_task
+from nlp_ssl.tasks.run_loop import Evaluation, FinetuneRunConfig, Roles, TaskJob, chooses
 
 INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 LABELS = ("start_positions", "end_positions")
 
 
 @dataclass
-class QAFinetuneConfig:
-    """Config of `nlp-ssl finetune` for extractive question answering.
+class QAFinetuneConfig(FinetuneRunConfig):
+    """Config of `nlp-ssl finetune` for extractive question answering: the keys of `FinetuneRunConfig`, and these.
 
     Attributes:
-        output_dir: the model directory written (with predictions and metrics).
-        model: the pretrained encoder: a directory, or a Hub id such as `bert-base-uncased`.
         tokenizer: the tokenizer directory, when the model directory has none (it must be a fast tokenizer).
-        init: `pretrained` (the encoder's weights) or `scratch` (same architecture, random weights).
         task: see QATaskConfig.
         max_train_samples: train on a seeded random sample of this many questions (null: all).
-        max_eval_samples: score only the first N questions of each evaluation split (quick runs; null: all).
-        seed: seed of the sample, the head initialisation and the data order.
-        train: see FinetuneTrainConfig (per_device_train_batch_size counts windows).
+        train: see FinetuneTrainConfig (per_device_train_batch_size counts windows; a list of learning rates is
+            a grid scored by F1 on the selection split).
         save_predictions: write predictions.json (official format: id -> answer) and, for v2, na_scores.json
             (null score - best span score per id) for the reported split; predictions-<split>.json (and
             na_scores-<split>.json) for the others.
-        overwrite: replace an output_dir that holds another run.
-        hub: push the model when the run finishes; see HubConfig.
+        max_eval_samples: score only the first N questions of each evaluation split (quick runs; null: all).
     """
 
-    output_dir: str
-    model: str
-    tokenizer: str | None = None
-    init: Init = "pretrained"
     task: QATaskConfig = field(default_factory=QATaskConfig)
-    max_train_samples: int | None = None
     max_eval_samples: int | None = None
-    seed: int = 1
-    train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
-    save_predictions: bool = True
-    overwrite: bool = False
-    hub: HubConfig = field(default_factory=HubConfig)
 
     def validate(self) -> list[str]:
-        problems = []
-        if len(self.train.learning_rate_grid) != 1:
-            problems.append("train.learning_rate: extractive QA runs one learning rate; give one rate, not a grid")
-        if self.train.resume and self.overwrite:  # overwrite would remove the checkpoints resume continues from
-            problems.append("overwrite and train.resume: choose one")
-        for name in ("max_train_samples", "max_eval_samples"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                problems.append(f"{name}: must be positive (or null for all)")
+        problems = super().validate()
+        if self.max_eval_samples is not None and self.max_eval_samples < 1:
+            problems.append("max_eval_samples: must be positive (or null for all)")
         return problems
 
 
@@ -84,53 +65,6 @@ def qa_settings(task: QATaskConfig, threshold: float | None) -> dict[str, Any]:
     return {"max_length": task.max_length, "doc_stride": task.doc_stride, "max_query_length": task.max_query_length,
             "max_answer_length": task.max_answer_length, "n_best": task.n_best, "version": task.version,
             "null_threshold": 0.0 if threshold is None else float(threshold)}
-
-
-def setup_qa(cfg: QAFinetuneConfig):
-    """Resolve the task and load a fast tokenizer that fits the model -> (task, tokenizer); config errors first."""
-    from transformers import AutoConfig
-
-    from nlp_ssl.finetuning import check_fits, check_model_dir
-    from nlp_ssl.hub import local_path
-    from nlp_ssl.tasks.qa import check_fast_tokenizer, resolve_qa_task
-    from nlp_ssl.tokenization import load_tokenizer
-
-    task = resolve_qa_task(cfg.task)
-    qa_best_metric(cfg, task)
-    check_model_dir(cfg.model, cfg.tokenizer)
-    tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
-    check_fast_tokenizer(tokenizer)
-    check_fits(tokenizer, AutoConfig.from_pretrained(local_path(cfg.model)), task.max_length)
-    return task, tokenizer
-
-
-@dataclass
-class QAData:
-    train_rows: list[dict]
-    train_report: ExampleReport
-    train_set: Any  # Dataset of training windows
-    evals: dict[str, list[dict]]
-
-    def describe(self, version: str) -> str:
-        r = self.train_report
-        problems = r.skipped_bad_answer + r.fixed_answer + r.skipped_empty_context
-        return (f"extractive QA ({version}): {len(self.train_rows):,} training questions -> {len(self.train_set):,} "
-                "windows; " + ", ".join(f"{k} {len(v):,} questions" for k, v in self.evals.items())
-                + (f"; training data: {r.skipped_bad_answer} answers not at answer_start skipped, "
-                   f"{r.fixed_answer} fixed, {r.skipped_empty_context} empty contexts skipped "
-                   f"(e.g. {r.first_problems[:2]})" if problems else ""))
-
-
-def load_qa_data(cfg: QAFinetuneConfig, task: QATaskConfig, tokenizer, data_dir: str | None) -> QAData:
-    """Training questions (a seeded sample of max_train_samples) and their windows; evaluation questions."""
-    from nlp_ssl.tasks.qa import load_qa_examples, train_features
-
-    train_rows, report = load_qa_examples(task.train, data_dir, task.version, task.bad_answers, training=True)
-    if cfg.max_train_samples and cfg.max_train_samples < len(train_rows):
-        pick = np.sort(np.random.default_rng(cfg.seed).choice(len(train_rows), cfg.max_train_samples, replace=False))
-        train_rows = [train_rows[i] for i in pick]
-    evals = load_eval_rows(task, data_dir, cfg.max_eval_samples)
-    return QAData(train_rows, report, features_dataset(train_features(train_rows, tokenizer, task)), evals)
 
 
 def load_eval_rows(task: QATaskConfig, data_dir: str | None, limit: int | None = None) -> dict[str, list[dict]]:
@@ -171,45 +105,11 @@ def qa_best_metric(cfg: QAFinetuneConfig, task: QATaskConfig) -> str:
     return name
 
 
-def train_qa(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, tokenizer, work: str,
-             checkpoints: str | None = None, resume_from: str | None = None,
-             dtype=None) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
-    """Build the QA model on the encoder and train it on the windows -> (trainer, training stats, learning curve).
-
-    With `train.eval_steps`, the model is scored on the selection split every that many steps (F1 or
-    train.metric_for_best_model, the task's null threshold or the best one on that split), the best weights are
-    kept (and training stops early after `train.early_stopping_patience` evaluations without a new best); the
-    curve is returned, else None. `checkpoints`: the folder of mid-run checkpoints (train.save_steps);
-    `resume_from`: the complete checkpoint to continue from.
-    """
-    from transformers import AutoModelForQuestionAnswering
-
-    from nlp_ssl.finetuning import PadCollator, build_task_model, selection_early_stopping, train, training_arguments
-
-    tc = cfg.train
-    lr = tc.learning_rate_grid[0]
-    model = build_task_model(AutoModelForQuestionAnswering, cfg.model, cfg.init, cfg.seed, tc.dropout)
-    args = training_arguments(checkpoints or work, tc, lr, cfg.seed, checkpoints=checkpoints is not None,
-                              label_names=list(LABELS))
-    curve, metric = None, qa_best_metric(cfg, task)
-    if tc.eval_steps:  # learning curve on the selection split, best weights kept, optional early stop
-        selection = data.evals[task.selection_split]
-        curve = selection_early_stopping(
-            lambda m: score_split(m, tokenizer, task, selection, tc.per_device_eval_batch_size, task.null_threshold, dtype)[0],
-            metric, tc.eval_steps, tc.early_stopping_patience, tc.best_is_greater(), tc.load_best_model_at_end)
-    trainer, stats = train(model, args, data.train_set, PadCollator(tokenizer, keep=(*INPUTS, *LABELS)), tokenizer,
-                           tc.layer_lr_decay, (curve,) if curve else (), checkpoint=resume_from)
-    record = None if curve is None else {
-        "split": task.selection_split, "metric": metric, "best_step": curve.best_step, "best": curve.best,
-        "greater_is_better": tc.best_is_greater(), "stopped_early": curve.stopped and stats["steps"] < trainer.state.max_steps, "points": curve.curve}
-    return trainer, stats, record
-
-
 def score_split(model, tokenizer, task: QATaskConfig, rows: list[dict], batch_size: int, threshold: float | None,
                 dtype=None):
     """Predict (under autocast to `dtype`, as training), post-process and score one split -> (metrics, official
     predictions, na scores, threshold used)."""
-    from nlp_ssl.finetuning import PadCollator, predict
+    from nlp_ssl.tasks.inference import PadCollator, predict
     from nlp_ssl.tasks.qa import eval_features, final_answers, postprocess, score
 
     feats = eval_features(rows, tokenizer, task)
@@ -240,51 +140,134 @@ def score_splits(model, tokenizer, task: QATaskConfig, evals: dict[str, list[dic
     return scored, threshold
 
 
-def save_qa_run(tmp: Path, logs_dir: str, cfg: QAFinetuneConfig, task: QATaskConfig, trainer, tokenizer, metrics: dict,
-                scored: dict, threshold: float | None, curve: dict | None = None) -> None:
-    """The model directory (config.json records the QA settings `nlp-ssl answer` uses), predictions, metrics,
-    training logs and plots."""
-    from nlp_ssl.finetuning import keep_training_logs
-    from nlp_ssl.plots import plot_run
-    from nlp_ssl.runinfo import write_run_info
+@dataclass
+class Scored:
+    """What scoring the evaluation splits keeps for saving: {split: (official predictions, na scores)} and the
+    v2 null threshold used (tuned on the selection split, or the task's)."""
 
-    model = trainer.model
-    if curve is not None:
-        (tmp / "learning_curve.json").write_text(json.dumps(curve, indent=1) + "\n")
-    from nlp_ssl.tasks.qa import report_split
-
-    if cfg.save_predictions:
-        for split, (_, preds, na_diff) in scored.items():
-            suffix = "" if split == report_split(task) else f"-{split}"
-            (tmp / f"predictions{suffix}.json").write_text(json.dumps(preds, indent=1, ensure_ascii=False) + "\n")
-            if task.version == "v2":
-                (tmp / f"na_scores{suffix}.json").write_text(json.dumps(na_diff, indent=1) + "\n")
-    model.config.extractive_qa = qa_settings(task, threshold)
-    write_run_info(tmp, cfg, "finetune", {"task": asdict(task)})
-    model.save_pretrained(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
-    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    keep_training_logs(logs_dir, tmp, trainer.state.log_history)
-    plot_run(tmp)
+    predictions: dict[str, tuple[dict, dict]]
+    threshold: float | None
 
 
-def run_metrics(cfg: QAFinetuneConfig, task: QATaskConfig, data: QAData, stats: dict, scored: dict,
-                curve: dict | None = None) -> dict[str, Any]:
-    from nlp_ssl.tasks.qa import report_split
+def qa_roles(cfg: QAFinetuneConfig, task: QATaskConfig) -> Roles:
+    """The grid is scored by F1 on the selection split; the curve by train.metric_for_best_model (else F1)."""
+    same = task.selection_split == report_split(task)
+    return Roles(task.selection_split, report_split(task), "f1", qa_best_metric(cfg, task), same and chooses(cfg))
 
-    metrics = {"learning_rate": cfg.train.learning_rate_grid[0], "seed": cfg.seed, "init": cfg.init,
-               "train_questions": len(data.train_rows), "train_features": len(data.train_set),
-               "train_features_per_second": stats.pop("train_examples_per_second"), **stats,
-               "train_data": asdict(data.train_report), "selection_split": task.selection_split,
-               "report_split": report_split(task), **oracle_flags(cfg, task)}
-    if curve is not None:
-        metrics["best_step"] = curve["best_step"]
-    return {**metrics, "eval": {split: s[0] for split, s in scored.items()}}
+
+class QAJob(TaskJob):
+    """Extractive QA in the run loop: resolved task, fast tokenizer, training questions (sampled per seed) and
+    their windows, evaluation questions."""
+
+    label_names = list(LABELS)
+
+    @staticmethod
+    def check(cfg: QAFinetuneConfig) -> None:
+        """Config mistakes of the task, before any heavy import."""
+        qa_best_metric(cfg, resolve_qa_task(cfg.task))
+
+    def __init__(self, cfg: QAFinetuneConfig, data_dir: str | None):
+        from transformers import AutoConfig
+
+        from nlp_ssl.hub.inputs import local_path
+        from nlp_ssl.tasks.inference import PadCollator, autocast_dtype
+        from nlp_ssl.tasks.models import check_fits, check_model_dir
+        from nlp_ssl.tasks.qa import check_fast_tokenizer, load_qa_examples
+        from nlp_ssl.tokenization import load_tokenizer
+
+        self.cfg = cfg
+        self.task = task = resolve_qa_task(cfg.task)
+        self.roles = qa_roles(cfg, task)
+        check_model_dir(cfg.model, cfg.tokenizer)
+        self.tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
+        check_fast_tokenizer(self.tokenizer)
+        check_fits(self.tokenizer, AutoConfig.from_pretrained(local_path(cfg.model)), task.max_length)
+        self.collator = PadCollator(self.tokenizer, keep=(*INPUTS, *LABELS))
+        self.dtype = autocast_dtype(cfg.train.bf16, cfg.train.fp16)  # evaluation as training
+        self.train_rows, self.train_report = load_qa_examples(task.train, data_dir, task.version, task.bad_answers,
+                                                              training=True)
+        self.evals = load_eval_rows(task, data_dir, cfg.max_eval_samples)
+        self._questions: dict[int, int] = {}  # seed -> training questions of its sample
+
+    def sample(self, seed: int) -> list[dict]:
+        """The training questions of the run with this seed (a seeded sample of max_train_samples, or all)."""
+        rows, n = self.train_rows, self.cfg.max_train_samples
+        if n and n < len(rows):
+            pick = np.sort(np.random.default_rng(seed).choice(len(rows), n, replace=False))
+            rows = [rows[i] for i in pick]
+        return rows
+
+    def describe(self) -> str:
+        r, n = self.train_report, len(self.sample(self.cfg.seeds[0]))
+        problems = r.skipped_bad_answer + r.fixed_answer + r.skipped_empty_context
+        return (f"extractive QA ({self.task.version}): {n:,} training questions per seed; "
+                + ", ".join(f"{k} {len(v):,} questions" for k, v in self.evals.items())
+                + (f"; training data: {r.skipped_bad_answer} answers not at answer_start skipped, "
+                   f"{r.fixed_answer} fixed, {r.skipped_empty_context} empty contexts skipped "
+                   f"(e.g. {r.first_problems[:2]})" if problems else ""))
+
+    def train_set(self, seed: int):
+        from nlp_ssl.tasks.qa import train_features
+
+        rows = self.sample(seed)
+        self._questions[seed] = len(rows)
+        ds = features_dataset(train_features(rows, self.tokenizer, self.task))
+        print(f"  {len(rows):,} training questions -> {len(ds):,} windows", flush=True)
+        return ds
+
+    def new_model(self, seed: int):
+        from transformers import AutoModelForQuestionAnswering
+
+        from nlp_ssl.tasks.models import build_task_model
+
+        return build_task_model(AutoModelForQuestionAnswering, self.cfg.model, self.cfg.init, seed,
+                                self.cfg.train.dropout)
+
+    def selection_scores(self, model, with_loss: bool = False) -> dict[str, float]:
+        # the task's null threshold, or the best one on the selection split itself
+        return score_split(model, self.tokenizer, self.task, self.evals[self.task.selection_split],
+                           self.cfg.train.per_device_eval_batch_size, self.task.null_threshold, self.dtype)[0]
+
+    def evaluate(self, model) -> Evaluation:
+        """Every split, the selection split first (for v2 it tunes the null threshold the others use)."""
+        scored, threshold = score_splits(model, self.tokenizer, self.task, self.evals,
+                                         self.cfg.train.per_device_eval_batch_size, self.dtype)
+        evals = {split: m for split, (m, _, _) in scored.items()}
+        speed = {split: m["eval_features_per_second"] * len(self.evals[split]) / m["features"] if m.get("features")
+                 else float("nan") for split, m in evals.items()}  # questions per second
+        return Evaluation(evals, speed, Scored({s: (p, na) for s, (_, p, na) in scored.items()}, threshold))
+
+    def run_metrics(self, seed: int, stats: dict[str, Any], train_set, evaluation: Evaluation) -> dict[str, Any]:
+        stats = dict(stats)
+        questions = self._questions.get(seed, len(self.sample(seed)))
+        return {"train_examples": questions, "train_questions": questions, "train_features": len(train_set),
+                "train_features_per_second": stats.pop("train_examples_per_second"), **stats,
+                "train_data": asdict(self.train_report), **oracle_flags(self.cfg, self.task)}
+
+    def save(self, out: Path, model, evaluation: Evaluation) -> None:
+        """Predictions in the official format (the reported split's as predictions.json, v2: na_scores.json), and
+        the QA settings `nlp-ssl answer` reproduces evaluation with, in the model's config.json."""
+        task, scored = self.task, evaluation.extras
+        if self.cfg.save_predictions:
+            for split, (preds, na_diff) in scored.predictions.items():
+                suffix = "" if split == report_split(task) else f"-{split}"
+                (out / f"predictions{suffix}.json").write_text(json.dumps(preds, indent=1, ensure_ascii=False) + "\n")
+                if task.version == "v2":
+                    (out / f"na_scores{suffix}.json").write_text(json.dumps(na_diff, indent=1) + "\n")
+        model.config.extractive_qa = qa_settings(task, scored.threshold)
+
+    def run_info(self) -> dict[str, Any]:
+        return {"task": asdict(self.task)}  # the resolved task (version, windows) for the card and `answer`
+
+    def task_description(self) -> str:
+        v = self.task.version
+        return f"extractive question answering (SQuAD {v}.{'1' if v == 'v1' else '0'} style)"
+
+    def headline(self, metrics: dict) -> str:
+        return headline(metrics, self.task)
 
 
 def headline(metrics: dict, task: QATaskConfig) -> str:
-    from nlp_ssl.tasks.qa import report_split
-
     split = report_split(task)
     rep = metrics["eval"][split]
     keys = ("exact_match", "f1") if task.version == "v1" else ("exact", "f1", "HasAns_f1", "NoAns_f1")
@@ -302,11 +285,12 @@ def evaluate_qa_model(model_dir: str, task_dict: dict, splits: list[str] | None,
 
     from nlp_ssl.config import from_dict
     from nlp_ssl.outputs import write_json_atomic
-    from nlp_ssl.tasks.qa import is_carved, resolve_qa_task
+    from nlp_ssl.tasks.qa import is_carved
     from nlp_ssl.tokenization import load_tokenizer
 
-    task = resolve_qa_task(from_dict(QATaskConfig, {**task_dict, "type": "extractive_qa"}, f"{model_dir} task"))
-    from nlp_ssl.finetuning import autocast_dtype, eval_device, is_main_process, precision_of
+    task = resolve_qa_task(from_dict(QATaskConfig, {**task_dict, "type": QATaskConfig.type}, f"{model_dir} task"))
+    from nlp_ssl.distributed import is_main_process
+    from nlp_ssl.tasks.inference import autocast_dtype, eval_device, precision_of
 
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir).to(eval_device())
     dtype = autocast_dtype(*precision_of(model_dir))  # as the model was trained

@@ -61,7 +61,7 @@ def load_pool(src: DataSourceConfig, tokenizer, task, data_dir: str | None):
 def pseudo_label(model, pool, tokenizer, cfg: SelfTrainingConfig, labels: list[str], batch_size: int,
                  round_: int) -> tuple[Any, dict[str, Any]]:
     """The pool examples the model labels confidently (class-balanced), as a training set, and a summary."""
-    from nlp_ssl.finetuning import PadCollator, predict
+    from nlp_ssl.tasks.inference import PadCollator, predict
     from nlp_ssl.tasks.classification import select_pseudo_labels, softmax
 
     out, _ = predict(model, pool, PadCollator(tokenizer), batch_size)

@@ -13,6 +13,7 @@ recorded (`config.sentence_pooling`, written by the simcse objective), else `cls
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -108,4 +109,19 @@ def evaluate_sts_zero_shot(model_dir: str, task_dict: dict[str, Any], data_dir: 
                         np.asarray(column(ds, "label"), dtype=np.float64), pooling, batch_size, sts.max_length)
         results["eval"][split] = m
         print(f"{split} ({m['pairs']:,} pairs, {pooling} pooling): spearmanr {m['spearmanr']:.4f}, pearson {m['pearson']:.4f}")
+    return results
+
+
+def evaluate_sts(model_dir: str, task_dict: dict[str, Any], splits: list[str] | None, batch_size: int,
+                 output_dir: str | None, data_dir: str | None, max_eval_samples: int | None = None) -> dict[str, Any]:
+    """`nlp-ssl evaluate MODEL task.type=sts_zero_shot` (the registry's evaluate of `sts_zero_shot`): score, and
+    write metrics.json into output_dir (main process). Every pair is scored (max_eval_samples does not apply)."""
+    from nlp_ssl.distributed import is_main_process
+    from nlp_ssl.layout import METRICS_FILE
+    from nlp_ssl.outputs import write_json_atomic
+
+    results = evaluate_sts_zero_shot(model_dir, task_dict, data_dir, splits, batch_size)
+    if output_dir and is_main_process():
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        write_json_atomic(Path(output_dir) / METRICS_FILE, results)
     return results

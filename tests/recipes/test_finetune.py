@@ -17,7 +17,7 @@ from nlp_ssl.recipes.evaluate import EvaluateConfig
 from nlp_ssl.recipes.evaluate import main as evaluate
 from nlp_ssl.recipes.finetune import FinetuneConfig, main
 
-SST2_SLICE = {"preset": "sst2", "max_length": 64,
+SST2_SLICE = {"preset": "sst2", "held_out_unit": "example", "max_length": 64,  # a slice: too few sentences to hold out whole
               "train": {"path": "glue/sst2/train.tsv", "max_examples": 400},
               "eval": {"dev": {"path": "glue/sst2/dev.tsv", "max_examples": 200}}}
 
@@ -77,7 +77,7 @@ def test_pretrained_init_keeps_encoder_weights_scratch_does_not(tiny_encoder_dir
     from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification
 
-    from nlp_ssl.finetuning import build_task_model
+    from nlp_ssl.tasks.models import build_task_model
 
     saved = load_file(str(tiny_encoder_dir / "model.safetensors"))
     key = "bert.encoder.layer.0.attention.self.query.weight"
@@ -91,7 +91,7 @@ def test_pretrained_init_keeps_encoder_weights_scratch_does_not(tiny_encoder_dir
 
 
 def test_dynamic_padding_pads_to_the_batch_longest(tiny_tokenizer_dir):
-    from nlp_ssl.finetuning import PadCollator
+    from nlp_ssl.tasks.inference import PadCollator
     from nlp_ssl.tokenization import load_tokenizer
 
     tok = load_tokenizer(str(tiny_tokenizer_dir))
@@ -132,9 +132,9 @@ def test_seeds_grid_summary_and_resume(tmp_path, tiny_encoder_dir, data_dir, mon
 
     # interrupted after the runs but before the summary: a rerun reuses every finished run
     (out / "metrics.json").unlink()
-    from nlp_ssl.tasks.classification_finetune import ClassificationJob
+    import nlp_ssl.tasks.run_loop
 
-    monkeypatch.setattr(ClassificationJob, "run", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(nlp_ssl.tasks.run_loop, "run_one", lambda *a, **k: pytest.fail("a finished run was trained again"))
     assert main(config, data_dir)["summary"] == summary["summary"]
 
 
@@ -218,7 +218,7 @@ def test_sentence_pair_task_on_a_roberta_encoder_with_one_token_type(tmp_path, t
 
 @pytest.mark.slow  # one short fine-tune, then `nlp-ssl evaluate` under two accelerate ranks (about a minute)
 def test_two_ranks_evaluate_to_the_same_predictions_as_one_process(tmp_path, tiny_encoder_dir, data_dir):
-    """`accelerate launch -m nlp_ssl evaluate`: the two ranks share the prediction (finetuning.predict) and
+    """`accelerate launch -m nlp_ssl evaluate`: the two ranks share the prediction (tasks.inference.predict) and
     gather it in order; the predictions file and the scores are one process's."""
     import os
     import socket

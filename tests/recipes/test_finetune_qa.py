@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nlp_ssl.config import from_dict
-from nlp_ssl.recipes.finetune_qa import main as finetune
+from nlp_ssl.recipes.finetune import main as finetune
 from nlp_ssl.tasks.qa_finetune import QAFinetuneConfig
 
 
@@ -148,3 +148,29 @@ def test_v2_tunes_the_null_threshold_on_the_selection_half_and_reports_the_other
     preds = json.loads((tmp_path / "qa" / "predictions.json").read_text())  # the reported split
     assert set(preds).isdisjoint(sel_preds) and len(preds) == m["total"]
     assert all((preds[q] == "") == (na[q] > m["null_threshold"]) for q in preds)
+
+
+def test_qa_runs_a_learning_rate_grid_and_seeds_with_mean_and_std(tmp_path, tiny_encoder_dir, data_dir):
+    """Extractive QA in the one run loop: the grid on the first seed scored by F1 on the selection split, then
+    both seeds at the chosen rate, each a model directory; the summary is the mean and std over the seeds."""
+    dev = slice_of(Path(data_dir) / "qa/squad/dev-v1.1-half-a.json", tmp_path / "dev-slice.json", 2)
+    cfg = qa_config(tmp_path, tiny_encoder_dir, dev, name="grid", selection_fraction=0.5)
+    cfg.seed = [1, 2]
+    cfg.max_train_samples = 40
+    cfg.train.learning_rate, cfg.train.max_steps = [1e-3, 3e-3], 2
+    summary = finetune(cfg, data_dir)
+    out = tmp_path / "grid"
+    assert summary["selection"]["split"] == "selection" and summary["selection"]["metric"] == "f1"
+    assert set(summary["selection"]["grid"]) == {"0.001", "0.003"} and summary["report_split"] == "dev"
+    best = summary["selection"]["best_learning_rate"]
+    f1 = [r["eval"]["dev"]["f1"] for r in summary["runs"]]
+    dev_f1 = summary["summary"]["dev"]["f1"]
+    assert dev_f1["n"] == 2 and dev_f1["mean"] == pytest.approx(sum(f1) / 2)
+    assert dev_f1["std"] == pytest.approx(abs(f1[0] - f1[1]) / 2 ** 0.5)
+    assert json.loads((out / "metrics.json").read_text())["summary"] == summary["summary"]
+    for seed in (1, 2):  # each cell a QA model directory with its official predictions and its own sample
+        cell = out / f"lr{best:g}-seed{seed}"
+        m = json.loads((cell / "metrics.json").read_text())
+        assert m["seed"] == seed and m["train_questions"] == 40 and (cell / "predictions.json").is_file()
+        assert json.loads((cell / "config.json").read_text())["extractive_qa"]["version"] == "v1"
+        assert json.loads((cell / "run_info.json").read_text())["artifact"]["auto_class"] == "AutoModelForQuestionAnswering"

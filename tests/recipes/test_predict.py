@@ -12,8 +12,9 @@ from nlp_ssl.recipes.finetune import FinetuneConfig, main
 def test_finetune_writes_a_submission_and_predict_reproduces_it(tmp_path, tiny_encoder_dir, data_dir, capsys,
                                                                  monkeypatch):
     test = {"path": "glue/sst2/test.tsv", "max_examples": 30}
-    task = {"preset": "sst2", "max_length": 32, "train": {"path": "glue/sst2/train.tsv", "max_examples": 64},
-            "eval": {"dev": {"path": "glue/sst2/dev.tsv", "max_examples": 16}}, "predict": {"test": test}}
+    task = {"preset": "sst2", "held_out_unit": "example", "max_length": 32, "train": {"path": "glue/sst2/train.tsv", "max_examples": 64},
+            "eval": {"dev": {"path": "glue/sst2/dev.tsv", "max_examples": 16}}, "predict": {"test": test},
+            "held_out": {"selection": 0.2}}  # 64 phrases: the preset's 2% of whole sentences could be empty
     cfg = from_dict(FinetuneConfig, {"output_dir": str(tmp_path / "run"), "model": str(tiny_encoder_dir), "task": task,
                                      "train": {"learning_rate": [1e-3], "max_steps": 2, "per_device_train_batch_size": 16,
                                                "logging_steps": 100}})
@@ -25,10 +26,11 @@ def test_finetune_writes_a_submission_and_predict_reproduces_it(tmp_path, tiny_e
 
     import torch
 
-    import nlp_ssl.finetuning
+    import nlp_ssl.distributed
+    import nlp_ssl.tasks.inference
 
     asked = []  # prediction runs where eval_device says (the GPU when there is one; none here)
-    monkeypatch.setattr(nlp_ssl.finetuning, "eval_device", lambda: asked.append(1) or torch.device("cpu"))
+    monkeypatch.setattr(nlp_ssl.tasks.inference, "eval_device", lambda: asked.append(1) or torch.device("cpu"))
     out = tmp_path / "SST-2.tsv"
     rc = cli(["predict", str(tmp_path / "run"), "input.path=glue/sst2/test.tsv", "input.max_examples=30",
               f"output={out}", "--data-dir", data_dir])
@@ -44,7 +46,7 @@ def test_finetune_writes_a_submission_and_predict_reproduces_it(tmp_path, tiny_e
     from nlp_ssl.recipes.evaluate import EvaluateConfig
     from nlp_ssl.recipes.evaluate import main as evaluate
 
-    monkeypatch.setattr(nlp_ssl.finetuning, "is_main_process", lambda: False)
+    monkeypatch.setattr(nlp_ssl.distributed, "is_main_process", lambda: False)
     other = tmp_path / "rank1.tsv"
     assert cli(["predict", str(tmp_path / "run"), "input.path=glue/sst2/test.tsv", "input.max_examples=3",
                 f"output={other}", "--data-dir", data_dir]) == 0

@@ -375,7 +375,7 @@ def test_each_run_logs_tensorboard_events_in_its_own_directory(tmp_path, blocks,
 def test_a_failed_hub_push_leaves_the_run_finished(tmp_path, blocks, monkeypatch):
     """hub.push uploads after the run is saved and marked finished: a refused upload is an error that says how
     to push later, and the same config then finds the run done (no 'already holds a run', no retraining)."""
-    import nlp_ssl.hub as hub
+    import nlp_ssl.hub.push as hub
 
     def refused(*args, **kwargs):
         raise hub.HubError("uploading failed (HTTP 507)")

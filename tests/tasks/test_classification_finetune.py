@@ -7,7 +7,8 @@ import pytest
 from nlp_ssl.config import from_dict
 from nlp_ssl.selection import GridResult
 from nlp_ssl.tasks.classification import resolve_task
-from nlp_ssl.tasks.classification_finetune import FinetuneConfig, grid_summary, is_oracle, run_key
+from nlp_ssl.tasks.classification_finetune import FinetuneConfig, is_oracle, roles
+from nlp_ssl.tasks.run_loop import grid_summary, run_key
 
 
 def cfg(**kw) -> FinetuneConfig:
@@ -40,7 +41,7 @@ def test_grid_summary_reports_the_report_split_and_labels_oracle_figures(capsys)
     runs = [run(0.8, 0.6, 1, 3e-4), run(0.7, 0.7, 2, 3e-4)]
     result = GridResult(3e-4, {1e-4: 0.5, 3e-4: 0.8}, {}, runs)
     c = cfg(seed=[1, 2], train={"learning_rate": [1e-4, 3e-4]})
-    summary = grid_summary(c, resolve_task(c.task), result)
+    summary = grid_summary(c, roles(c, resolve_task(c.task)), result)
     assert summary["report_split"] == "dev" and summary["selection"]["split"] == "selection"
     assert summary["selection"]["oracle"] is False
     assert summary["summary"]["dev"]["accuracy"]["mean"] == pytest.approx(0.65)
@@ -48,6 +49,6 @@ def test_grid_summary_reports_the_report_split_and_labels_oracle_figures(capsys)
     same = cfg(seed=[1, 2], train={"learning_rate": [1e-4, 3e-4]},
                task={"preset": "sst2", "held_out": {"other": 0.1}})
     runs = [{**r, "eval": {"dev": r["eval"]["dev"]}} for r in runs]
-    oracle = grid_summary(same, resolve_task(same.task), GridResult(3e-4, {1e-4: 0.5, 3e-4: 0.6}, {}, runs))
+    oracle = grid_summary(same, roles(same, resolve_task(same.task)), GridResult(3e-4, {1e-4: 0.5, 3e-4: 0.6}, {}, runs))
     assert oracle["selection"]["oracle"] is True
     assert "oracle: the learning rate was chosen on this split" in capsys.readouterr().out

@@ -14,7 +14,7 @@ from nlp_ssl.config import from_dict
 from nlp_ssl.errors import OutputError
 from nlp_ssl.recipes.finetune import FinetuneConfig, main
 
-TASK = {"preset": "sst2", "max_length": 32, "train": {"path": "glue/sst2/train.tsv", "max_examples": 120},
+TASK = {"preset": "sst2", "held_out_unit": "example", "max_length": 32, "train": {"path": "glue/sst2/train.tsv", "max_examples": 120},
         "eval": {"dev": {"path": "glue/sst2/dev.tsv", "max_examples": 16}}, "held_out": {"selection": 0.2}}
 
 
@@ -194,8 +194,8 @@ def test_overwrite_starts_over_a_run_that_left_checkpoints(tmp_path, tiny_encode
     def started(*a, **k):
         raise Started()
 
-    monkeypatch.setattr(cf, "ClassificationJob", started)  # past the output-dir checks: the run would start
-    monkeypatch.setattr(qf, "setup_qa", started)
+    monkeypatch.setattr(cf.ClassificationJob, "__init__", started)  # past the output-dir checks: the run would start
+    monkeypatch.setattr(qf.QAJob, "__init__", started)
     raw = {"output_dir": str(tmp_path / "cls"), "model": str(tiny_encoder_dir), "task": TASK,
            "train": {"learning_rate": 1e-3, "max_steps": 2, "save_steps": 1}}
     _leftover_checkpoint(tmp_path / "cls", from_dict(FinetuneConfig, raw))

@@ -1,31 +1,9 @@
-"""`matthews_correlation` as nlp-ssl computes it (Matthews correlation coefficient (CoLA); 0 when a column is constant), as an `evaluate` metric module.
+"""`matthews_correlation`: Matthews correlation coefficient (CoLA); 0 when a column is constant.
 
-It loads offline from the installed package: `evaluate.load(nlp_ssl.evaluate_metrics.path("matthews_correlation"))`, and returns
-exactly `nlp_ssl.metrics.matthews_correlation` (the same function is called; inputs are kept as int64 so nothing is rounded).
+Loads offline: evaluate.load(nlp_ssl.evaluate_metrics.path("matthews_correlation")). Written from the table in
+nlp_ssl/evaluate_metrics/__init__.py by write_modules(); edit the table, not this file.
 """
 
-import datasets
-import evaluate
-import numpy as np
+from nlp_ssl.evaluate_metrics import module_class
 
-from nlp_ssl.metrics import METRICS
-
-_INPUTS = """
-Args:
-    predictions: predicted class ids.
-    references: gold class ids.
-Returns:
-    {"matthews_correlation": float}
-"""
-
-
-class MatthewsCorrelation(evaluate.Metric):
-    def _info(self):
-        return evaluate.MetricInfo(
-            module_type="metric", description="Matthews correlation coefficient (CoLA); 0 when a column is constant", citation="", inputs_description=_INPUTS,
-            features=datasets.Features({"predictions": datasets.Value("int64"),
-                                        "references": datasets.Value("int64")}),
-        )
-
-    def _compute(self, predictions, references):
-        return {"matthews_correlation": METRICS["matthews_correlation"](np.asarray(predictions), np.asarray(references))}
+MatthewsCorrelation = module_class("matthews_correlation", __name__)

@@ -1,31 +1,9 @@
-"""`pearson` as nlp-ssl computes it (Pearson correlation (STS-B); NaN when either side is constant), as an `evaluate` metric module.
+"""`pearson`: Pearson correlation (STS-B); NaN when either side is constant.
 
-It loads offline from the installed package: `evaluate.load(nlp_ssl.evaluate_metrics.path("pearson"))`, and returns
-exactly `nlp_ssl.metrics.pearson` (the same function is called; inputs are kept as float64 so nothing is rounded).
+Loads offline: evaluate.load(nlp_ssl.evaluate_metrics.path("pearson")). Written from the table in
+nlp_ssl/evaluate_metrics/__init__.py by write_modules(); edit the table, not this file.
 """
 
-import datasets
-import evaluate
-import numpy as np
+from nlp_ssl.evaluate_metrics import module_class
 
-from nlp_ssl.metrics import METRICS
-
-_INPUTS = """
-Args:
-    predictions: predicted real-valued scores.
-    references: gold real-valued scores.
-Returns:
-    {"pearson": float}
-"""
-
-
-class Pearson(evaluate.Metric):
-    def _info(self):
-        return evaluate.MetricInfo(
-            module_type="metric", description="Pearson correlation (STS-B); NaN when either side is constant", citation="", inputs_description=_INPUTS,
-            features=datasets.Features({"predictions": datasets.Value("float64"),
-                                        "references": datasets.Value("float64")}),
-        )
-
-    def _compute(self, predictions, references):
-        return {"pearson": METRICS["pearson"](np.asarray(predictions), np.asarray(references))}
+Pearson = module_class("pearson", __name__)

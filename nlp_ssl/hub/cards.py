@@ -1,23 +1,25 @@
-"""Sharing models: model cards, upload to the Hugging Face Hub, and Hub ids as inputs.
+"""Model cards: a `README.md` for every directory a run saves (tokenizer, encoder, fine-tuned model).
 
-- `build_model_card` / `write_model_card`: a `README.md` for every directory a run saves (tokenizer, encoder,
-  fine-tuned model), made with `huggingface_hub`'s `ModelCard`/`ModelCardData`/`EvalResult` from the files the
-  run left there (config.yaml, run_info.json, metrics.json, config.json), so a card can be rebuilt at any time
-  and needs nothing from the recipe that wrote the directory. Evaluation results go into the Hub's `model-index`.
-- `push`: `create_repo` + one commit (`create_commit`, what `upload_folder` makes) of a model directory's own
-  files (no checkpoints, optimizer states or logs unless asked), the card sent from memory so that the
-  directory itself is never modified, with the token from the usual login or `HF_TOKEN`, never printed or written.
-- `local_path`: a local directory, or a Hub id (`bert-base-uncased`) downloaded once into the Hub cache, with
-  a clear and immediate error offline or when the Hub cannot be reached.
+Made with `huggingface_hub`'s `ModelCard`/`ModelCardData`/`EvalResult` from the files the run left there
+(config.yaml, run_info.json, metrics.json, config.json), so a card can be rebuilt at any time and needs nothing
+from the recipe that wrote the directory. Evaluation results go into the Hub's `model-index`.
 
-Only the standard library is imported at module level (`HubConfig` is part of configs that must load at once);
-`huggingface_hub` is imported inside the functions.
+How to load the model (the usage snippet and the `pipeline_tag`) is never guessed from the objective or task name:
+it is the `Artifact` its maker recorded in `run_info.json` (an objective for an encoder, the task for a fine-tuned
+model). A directory written before those records falls back to its `config.json` `architectures`, by the naming
+rule transformers' Auto classes follow (`BertForMaskedLM` -> `AutoModelForMaskedLM`).
+
+Only the standard library is imported at module level; `huggingface_hub` and `yaml` inside the functions, so
+`nlp-ssl push --dry-run` builds a card without torch or transformers.
+
+Example:
+    >>> card = build_model_card("runs/quickstart/encoder")  # doctest: +SKIP
+    >>> card.data.pipeline_tag  # doctest: +SKIP
+    'fill-mask'
 """
 
 from __future__ import annotations
 
-import fnmatch
-import functools
 import json
 import math
 import os
@@ -27,144 +29,102 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from nlp_ssl.artifact import Artifact
 from nlp_ssl.errors import NlpSslError
+from nlp_ssl.hub.inputs import looks_like_hub_id
+from nlp_ssl.layout import CARD_FILE, CONFIG_FILE, METRICS_FILE, RUN_INFO_FILE, TOKENIZER_SUMMARY_FILE
 
-CARD_FILE = "README.md"
-
-# What a model directory shares: weights, configs, tokenizer files, the card, and the run's small records.
-MODEL_FILES = ("README.md", "config.json", "generation_config.json", "*.safetensors", "model.safetensors.index.json",
-               "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
-               "merges.txt", "*.model", "added_tokens.json", "metrics.json", "config.yaml", "run_info.json",
-               "tokenizer_summary.json")
-# Shared only when asked (`--include-logs`): training curves and predictions.
-LOG_FILES = ("log_history.json", "tensorboard/**", "plots/*.png", "predictions*.json", "predictions*.jsonl",
-             "na_scores*.json")
-# Never shared: training state, whatever the patterns say.
-NEVER = ("checkpoints/**", "**/optimizer.pt", "**/scheduler.pt", "**/rng_state*.pth", "**/training_args.bin",
-         ".*", "**/.*")
-
-
-class HubError(NlpSslError):
-    """The Hub refused or could not be reached (token, network, repository), or a Hub id cannot be resolved;
-    the message names the fix."""
-
-    exit_code = 8
-    kind = "hub error"
-
-
-@dataclass
-class HubConfig:
-    """Push the finished model to the Hugging Face Hub (from the main process only).
-
-    Attributes:
-        push: upload when the run finishes (model, tokenizer and card; see `nlp-ssl push` to do it later).
-        repo_id: `USER/NAME` or `ORG/NAME` of the model repository (created when missing).
-        private: create the repository private.
-        revision: the branch to push to (null: the default branch).
-        include_logs: also upload log_history.json, TensorBoard logs, plots and predictions.
-    """
-
-    push: bool = False
-    repo_id: str | None = None
-    private: bool = False
-    revision: str | None = None
-    include_logs: bool = False
-
-    def validate(self) -> list[str]:
-        problems = []
-        if self.push and not self.repo_id:
-            problems.append("repo_id: hub.push needs hub.repo_id (USER/NAME)")
-        if self.repo_id and not REPO_ID.fullmatch(self.repo_id):
-            problems.append(f"repo_id: {self.repo_id!r} is not a Hub repository id; use USER/NAME (letters, digits, "
-                            "'-', '_', '.')")
-        return problems
-
-
-REPO_ID = re.compile(r"[A-Za-z0-9][\w.\-]{0,95}/[A-Za-z0-9][\w.\-]{0,95}")
-_HUB_ID = re.compile(r"(?:[A-Za-z0-9][\w.\-]{0,95}/)?[A-Za-z0-9][\w.\-]{0,95}")
-
-
-def comparable(cfg_dict: dict) -> dict:
-    """A config dict without its `hub` section (where a model is shared never changes what is trained)."""
-    return {k: v for k, v in cfg_dict.items() if k != "hub"}
+__all__ = ["CARD_FILE", "artifact_of", "auto_class_for", "build_model_card", "describe_hardware", "run_name",
+           "usage_snippet", "write_model_card"]
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Hub ids as inputs
+# What the directory holds: the maker's Artifact, or (older directories) one read from config.json
+
+# The pipeline that matches each Auto class's head (None: no `transformers.pipeline` task uses that head).
+PIPELINE_TAGS: dict[str, str | None] = {
+    "AutoModelForMaskedLM": "fill-mask", "AutoModelForCausalLM": "text-generation",
+    "AutoModelForSequenceClassification": "text-classification", "AutoModelForQuestionAnswering": "question-answering",
+    "AutoModelForTokenClassification": "token-classification", "AutoModelForPreTraining": None,
+    "AutoModel": "feature-extraction",
+}
+# Architecture class suffix -> Auto class: the naming convention of transformers' Auto mappings for the encoders
+# nlp-ssl builds (tests/test_hub.py checks it against those mappings). Read from the name so that a card needs no
+# transformers import; first match wins (`BertLMHeadModel` is a causal LM, not a bare `*Model`).
+_SUFFIXES = (("ForQuestionAnswering", "AutoModelForQuestionAnswering"),
+             ("ForSequenceClassification", "AutoModelForSequenceClassification"),
+             ("ForTokenClassification", "AutoModelForTokenClassification"), ("ForMaskedLM", "AutoModelForMaskedLM"),
+             ("ForCausalLM", "AutoModelForCausalLM"), ("LMHeadModel", "AutoModelForCausalLM"),
+             ("ForPreTraining", "AutoModelForPreTraining"), ("Model", "AutoModel"))
 
 
-def looks_like_hub_id(name: str) -> bool:
-    """`bert-base-uncased` or `google/electra-small-discriminator`: no path syntax, at most one slash."""
-    if not name or name.startswith((".", "/", "~")) or "\\" in name or name.endswith("/"):
-        return False
-    return bool(_HUB_ID.fullmatch(name))
+def auto_class_for(architecture: str) -> str | None:
+    """The Auto class that loads a `config.json` architecture with its head (`ElectraForPreTraining` ->
+    `AutoModelForPreTraining`), or None for a name outside the convention."""
+    return next((auto for suffix, auto in _SUFFIXES if architecture.endswith(suffix)), None)
 
 
-_WEIGHTS = ("*.safetensors", "model.safetensors.index.json")
-_SHARED_FILES = ("*.json", "*.txt", "*.model")
+def artifact_of(model_dir: str | Path) -> Artifact:
+    """What `model_dir` holds and how to load it: `run_info.json["artifact"]` as its maker recorded it; for a
+    directory written before those records, its `config.json` architecture mapped to an Auto class (a bare
+    `AutoModel` when config.json names none)."""
+    model_dir = Path(model_dir)
+    recorded = Artifact.from_dict(_read_json(model_dir / RUN_INFO_FILE).get("artifact"))
+    if recorded is not None:
+        return recorded
+    hf = _read_json(model_dir / "config.json")
+    arch = next(iter(hf.get("architectures") or []), None)
+    auto = auto_class_for(arch) if isinstance(arch, str) else None
+    if auto is None:
+        return Artifact("AutoModel", "feature-extraction", f"a {hf.get('model_type', 'transformers')} model "
+                        "(its head is not recorded: AutoModel loads the encoder without it)")
+    return Artifact(auto, PIPELINE_TAGS.get(auto), f"a `{arch}` model")
 
 
-@functools.lru_cache(maxsize=None)
-def local_path(name: str, key: str = "model") -> str:
-    """A local directory for `name`: the directory itself, or the Hub snapshot of a Hub id (config, weights as
-    safetensors when the repository has them, tokenizer files), downloaded once into the Hub cache.
+# One call per pipeline for the usage snippet; `pipe` is the pipeline. Fill-mask asks the tokenizer for its mask
+# token, since the project's tokenizers spell it [MASK] or <mask>.
+_EXAMPLES = {
+    "fill-mask": 'print(pipe(f"the city is {pipe.tokenizer.mask_token} ."))',
+    "text-generation": 'print(pipe("the city is", max_new_tokens=8))',
+    "text-classification": 'print(pipe("a charming and funny film"))',
+    "token-classification": 'print(pipe("Ada Lovelace was born in London ."))',
+    "feature-extraction": 'features = pipe("the city is large .")  # [1][tokens][hidden]\n'
+                          'print(len(features[0]), "tokens x", len(features[0][0]))',
+}
+# Hub tags whose transformers pipeline is gone (transformers 5 removed "question-answering"): the snippet runs
+# the head itself.
+_WITHOUT_PIPELINE = {
+    "question-answering": """import torch
 
-    Raises:
-        HubError: `name` is neither an existing path nor a reachable Hub model; offline, the message names the
-            id and how to use a local copy.
-
-    Example:
-        >>> local_path("runs/quickstart/encoder")  # doctest: +SKIP
-        'runs/quickstart/encoder'
-    """
-    if Path(name).expanduser().exists():
-        return name
-    if not looks_like_hub_id(name):
-        raise HubError(f"{key}: {name} does not exist; give a local directory (written by nlp-ssl or save_pretrained) "
-                       "or a Hugging Face Hub model id such as bert-base-uncased")
-    from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub import constants as hf_constants
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RepositoryNotFoundError)
-
-    local_copy = (f"To work without the Hub, download it where the Hub is reachable "
-                  f"(`hf download {name} --local-dir models/{name.split('/')[-1]}`) and set {key}: to that directory.")
-    patterns = list(_SHARED_FILES) + list(_WEIGHTS)
-    try:
-        if not hf_constants.is_offline_mode():
-            # one plain request (no retries): an unreachable Hub fails here at once
-            files = [s.rfilename for s in HfApi().model_info(name).siblings or []]
-            if not any(fnmatch.fnmatch(f, "*.safetensors") for f in files):
-                patterns.append("pytorch_model.bin")  # older repositories have no safetensors weights
-        return snapshot_download(name, allow_patterns=patterns, etag_timeout=10)
-    except (GatedRepoError, RepositoryNotFoundError) as e:
-        raise HubError(f"{key}: {name} is not a model on the Hub that this login can read ({type(e).__name__}); "
-                       f"check the id, or `hf auth login` for a gated or private model. {local_copy}") from None
-    except (OfflineModeIsEnabled, LocalEntryNotFoundError) as e:
-        why = "offline mode is on (HF_HUB_OFFLINE=1)" if hf_constants.is_offline_mode() else \
-            f"the Hub ({hf_constants.ENDPOINT}) cannot be reached"
-        raise HubError(f"{key}: {name} is a Hub id, {why}, and it is not in the local Hub cache. {local_copy}") from e
-    except HfHubHTTPError as e:
-        raise HubError(f"{key}: downloading {name} from {hf_constants.ENDPOINT} failed: {_short(e)}. {local_copy}") from None
-    except Exception as e:  # connection refused, DNS failure, timeouts (OSError, or httpx's own errors)
-        if not _unreachable(e):
-            raise
-        raise HubError(f"{key}: {name} is a Hub id and the Hub ({hf_constants.ENDPOINT}) cannot be reached "
-                       f"({type(e).__name__}). {local_copy}") from None
+question, context = "What does the encoder learn from?", "The encoder learns from unlabelled text."
+inputs = tokenizer(question, context, return_tensors="pt")
+with torch.no_grad():
+    out = model(**inputs)
+start, end = int(out.start_logits.argmax()), int(out.end_logits.argmax())  # the best start and end, (1, T) each
+print(tokenizer.decode(inputs["input_ids"][0, start:max(start, end) + 1]))""",
+}
 
 
-def _unreachable(e: BaseException) -> bool:
-    """A failure to reach the Hub at all: an OSError, or huggingface_hub's HTTP client's transport errors
-    (httpx / httpx2 connection refused, DNS failure, timeouts, which are not OSErrors)."""
-    return isinstance(e, OSError) or type(e).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
-
-
-def _short(e: BaseException) -> str:
-    return str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+def usage_snippet(artifact: Artifact) -> str:
+    """The card's "How to load" code block: the tokenizer and the model through the artifact's Auto class, then
+    its pipeline (when transformers has one) on an example. `REPO_ID` stands for the repository (or a local
+    directory)."""
+    auto, tag = artifact.auto_class, artifact.pipeline_tag
+    lines = ["```python", f"from transformers import AutoTokenizer, {auto}", "",
+             'repo = "REPO_ID"  # or the local directory', "tokenizer = AutoTokenizer.from_pretrained(repo)",
+             f"model = {auto}.from_pretrained(repo)"]
+    if tag in _WITHOUT_PIPELINE:
+        lines += ["", _WITHOUT_PIPELINE[tag]]
+    elif tag:
+        lines += ["", "from transformers import pipeline", f'pipe = pipeline("{tag}", model=repo)']
+        if tag in _EXAMPLES:
+            lines.append(_EXAMPLES[tag])
+    lines.append("```")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Model cards
+# Reading the run's records
 
 
 def _read_json(path: Path) -> dict:
@@ -255,7 +215,7 @@ def _base_model(name: str | None) -> str | None:
     p = Path(name)
     if not p.exists():
         return name if looks_like_hub_id(name) else None
-    hub = _read_config(p / "config.yaml").get("hub") or {}
+    hub = _read_config(p / CONFIG_FILE).get("hub") or {}
     return hub.get("repo_id") if isinstance(hub, dict) else None
 
 
@@ -301,24 +261,12 @@ def _eval_results(task_type: str, evals: dict, sources: dict, dataset_fallback: 
 
 def _seeds_summary(model_dir: Path, metrics: dict) -> tuple[dict | None, dict | None]:
     """The summary over seeds when `model_dir` is one run of a multi-seed fine-tuning at the chosen rate."""
-    parent = _read_json(model_dir.parent / "metrics.json")
+    parent = _read_json(model_dir.parent / METRICS_FILE)
     if "summary" not in parent or "selection" not in parent:
         return None, None
     if metrics.get("learning_rate") != parent["selection"].get("best_learning_rate"):
         return None, parent
     return parent["summary"], parent
-
-
-def _load_snippet(auto: str, pipeline: str | None, example: str | None) -> str:
-    lines = ["```python", f"from transformers import AutoTokenizer, {auto}", "",
-             'repo = "REPO_ID"  # or the local directory', "tokenizer = AutoTokenizer.from_pretrained(repo)",
-             f"model = {auto}.from_pretrained(repo)"]
-    if pipeline:
-        lines += ["", "from transformers import pipeline", f'pipe = pipeline("{pipeline}", model=repo)']
-        if example:
-            lines.append(f"print(pipe({example}))")
-    lines.append("```")
-    return "\n".join(lines)
 
 
 def _config_section(cfg: dict) -> str:
@@ -342,10 +290,14 @@ def run_name(run_dir: Path) -> str:
     return m.group(1) if m else run_dir.name
 
 
+# ----------------------------------------------------------------------------------------------------------
+# The cards: tokenizer, encoder, fine-tuned model
+
+
 def _describe(model_dir: Path, hardware: str | None) -> _Card:
-    info = _read_json(model_dir / "run_info.json")
-    cfg = _read_config(model_dir / "config.yaml")
-    metrics = _read_json(model_dir / "metrics.json")
+    info = _read_json(model_dir / RUN_INFO_FILE)
+    cfg = _read_config(model_dir / CONFIG_FILE)
+    metrics = _read_json(model_dir / METRICS_FILE)
     hf = _read_json(model_dir / "config.json")
     command = info.get("command")
     hardware = hardware or "not recorded"
@@ -363,7 +315,7 @@ def _describe(model_dir: Path, hardware: str | None) -> _Card:
 
 
 def _tokenizer_card(model_dir: Path, cfg: dict, info: dict) -> _Card:
-    s = _read_json(model_dir / "tokenizer_summary.json")
+    s = _read_json(model_dir / TOKENIZER_SUMMARY_FILE)
     t = cfg.get("tokenizer") or {}
     kind = t.get("model", "subword")
     vocab = s.get("vocab_size") or t.get("vocab_size")
@@ -408,6 +360,11 @@ def _table(rows: list[tuple[str, str]], head: tuple[str, str] = ("", "")) -> str
     return "\n".join(out)
 
 
+# The pretext task in words, for the card's prose (what it loads as comes from the Artifact, never from here).
+_OBJECTIVES = {"mlm": "masked language modelling", "clm": "next-token language modelling",
+               "electra": "replaced-token detection (ELECTRA)", "simcse": "contrastive sentence embeddings (SimCSE)"}
+
+
 def _encoder_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: dict, hardware: str) -> _Card:
     arch = hf.get("model_type", "encoder")
     params = info.get("parameters")
@@ -415,16 +372,20 @@ def _encoder_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: dic
     tokens = metrics.get("tokens_seen")
     objective = (cfg.get("objective") or {}).get("task", "mlm")
     train = cfg.get("train") or {}
-    prep = _read_config(Path(str(cfg.get("data", ""))) / "config.yaml")
+    prep = _read_config(Path(str(cfg.get("data", ""))) / CONFIG_FILE)
     data_src = prep.get("data")
     size = f"{params / 1e6:.1f}M-parameter" if params else "small"
     layers, width = hf.get("num_hidden_layers"), hf.get("hidden_size")
     minutes = (f"{seconds / 60:.0f}-minute" if seconds >= 90 else f"{seconds:.0f}-second") if seconds else "briefly trained"
     init_from = (cfg.get("model") or {}).get("init_from")
     base = _base_model(init_from)
-    what = {"mlm": "masked language modelling", "clm": "next-token language modelling"}.get(objective, objective)
+    what = _OBJECTIVES.get(objective, objective)
+    if objective == "mlm" and (cfg.get("objective") or {}).get("sentence_order"):
+        what += " and sentence-order prediction"
+    artifact = artifact_of(model_dir)
     summary = (f"A {minutes} {size} {arch} encoder ({layers} layers, width {width}) pretrained with {what} by "
-               f"nlp-ssl" + (f", continuing from {base or init_from}" if init_from else "") + ".")
+               f"nlp-ssl" + (f", continuing from {base or init_from}" if init_from else "") + ". "
+               f"Saved as {artifact.description}.")
     budget = (f"{metrics.get('steps')} optimizer steps" + (f" (limit {train.get('max_time_minutes')} minutes)"
                                                             if train.get("max_time_minutes") else ""))
     rows = [("objective", what + (f" ({(cfg.get('objective') or {}).get('masking', {}).get('strategy')} masking, "
@@ -451,22 +412,16 @@ def _encoder_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: dic
          "smaller and far less trained than published encoders (BERT-base has 110M parameters and was trained for "
          "about 40 passes over 3.3 billion words), so expect much lower task scores than theirs. It inherits the biases of its "
          "training text, and is not meant for any decision about people."),
-        ("How to load", _load_snippet("AutoModelForMaskedLM" if objective == "mlm" else "AutoModelForCausalLM",
-                                      "fill-mask" if objective == "mlm" else None,
-                                      '"the city is [MASK] ."' if objective == "mlm" else None)),
+        ("How to load", usage_snippet(artifact)),
         ("Resolved config", _config_section(cfg) if cfg else "not recorded"),
         ("Software", _versions(info)),
     ]
     data = {"library_name": "transformers", "language": "en", "license": "apache-2.0",
-            "pipeline_tag": "fill-mask" if objective == "mlm" else "text-generation",
+            "pipeline_tag": artifact.pipeline_tag,
             "tags": ["nlp-ssl", arch, objective, "self-supervised"], "datasets": [hub] if hub else None,
             "base_model": base}
     return _Card("encoder", f"{arch} encoder ({params / 1e6:.1f}M parameters)" if params else f"{arch} encoder",
                  summary, sections, data)
-
-
-_TASK_TYPES = {"classification": "text-classification", "regression": "text-classification",
-               "extractive_qa": "question-answering"}
 
 
 def _finetuned_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: dict, hardware: str) -> _Card:
@@ -494,9 +449,10 @@ def _finetuned_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: d
         n_train = metrics.get("train_examples")
         labels = info.get("labels") or list((hf.get("id2label") or {}).values())
         what = f"{ttype} ({preset}" + (f": {', '.join(map(str, labels))}" if ttype == "classification" else "") + ")"
+    artifact = artifact_of(model_dir)
     seeds_summary, group = _seeds_summary(model_dir, metrics)
     fallback = f"{preset}"
-    results = _eval_results(_TASK_TYPES.get(ttype, "text-classification"), evals, sources, fallback, names,
+    results = _eval_results(artifact.pipeline_tag or "text-classification", evals, sources, fallback, names,
                             seeds_summary, cfg.get("max_eval_samples") if ttype == "extractive_qa" else None)
     start = {"pretrained": f"the encoder `{base_name}`" + (f" ([{base}](https://huggingface.co/{base}))" if base and base != base_name else ""),
              "scratch": f"random weights in the architecture of `{base_name}` (a from-scratch baseline)"}.get(init, init)
@@ -519,19 +475,16 @@ def _finetuned_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: d
                 ev_rows.append((f"{split}: {m}", line))
     if group and not seeds_summary:
         ev_rows.append(("note", "one run of a learning-rate grid that was not selected"))
-    pipeline = "question-answering" if ttype == "extractive_qa" else "text-classification"
-    auto = "AutoModelForQuestionAnswering" if ttype == "extractive_qa" else "AutoModelForSequenceClassification"
-    example = ('question="What does the encoder learn from?", context="The encoder learns from unlabelled text."'
-               if ttype == "extractive_qa" else '"a charming and funny film"')
     limits = (f"Trained for {preset} on {_fmt(n_train)} examples with a small encoder; the scores above are what "
               "to expect on text like its evaluation data, and less elsewhere. A research baseline for comparing "
               "pretrained against from-scratch initialisation, not a production model; it inherits the biases of "
               "its pretraining and task data.")
     sections = [("Training", _table(rows)), ("Evaluation", _table(ev_rows, ("split: metric", "value")) if ev_rows else "none"),
-                ("Intended use and limits", limits), ("How to load", _load_snippet(auto, pipeline, example)),
+                ("Intended use and limits", limits), ("How to load", usage_snippet(artifact)),
                 ("Resolved config", _config_section(cfg) if cfg else "not recorded"), ("Software", _versions(info))]
     hub_train, _, _ = _source_dataset(task.get("train"))
-    data = {"library_name": "transformers", "language": "en", "license": "apache-2.0", "pipeline_tag": pipeline,
+    data = {"library_name": "transformers", "language": "en", "license": "apache-2.0",
+            "pipeline_tag": artifact.pipeline_tag,
             "tags": ["nlp-ssl", arch, preset, init], "datasets": [hub_train] if hub_train else None,
             "base_model": base if init == "pretrained" else None, "metrics": names,
             "eval_results": results or None,
@@ -583,211 +536,3 @@ def write_model_card(model_dir: str | Path, hardware: str | None = None, repo_id
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Push
-
-
-def _matches(rel: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatch(rel, p) or (p.endswith("/**") and rel.startswith(p[:-2])) for p in patterns)
-
-
-def files_to_upload(model_dir: str | Path, include_logs: bool = False) -> list[str]:
-    """The model directory's own files (relative POSIX paths, sorted) that `push` uploads."""
-    root = Path(model_dir)
-    wanted = MODEL_FILES + (LOG_FILES if include_logs else ())
-    out = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if p.is_file() and _matches(rel, wanted) and not _matches(rel, NEVER):
-            out.append(rel)
-    return out
-
-
-def check_model_dir(model_dir: str | Path) -> Path:
-    """A directory `push` can share: a model (config.json) or a tokenizer (tokenizer.json)."""
-    root = Path(model_dir)
-    if not root.is_dir():
-        raise HubError(f"{root} does not exist; give a model directory written by nlp-ssl (e.g. runs/quickstart/sst2)")
-    if (root / "config.json").is_file() or (root / "tokenizer.json").is_file():
-        return root
-    summary = _read_json(root / "metrics.json")
-    if "runs" in summary:
-        runs = sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())
-        best = summary.get("selection", {}).get("best_learning_rate")
-        seed = (summary.get("seeds") or [None])[0]
-        hint = f"{root}/lr{best:g}-seed{seed}" if best is not None else f"{root}/{runs[0]}" if runs else ""
-        raise HubError(f"{root} holds a multi-seed summary, not one model; push one of its runs ({', '.join(runs)}), "
-                       f"e.g. nlp-ssl push {hint} --repo-id USER/NAME")
-    raise HubError(f"{root} holds no config.json or tokenizer.json: not a model directory")
-
-
-def _git_blob_sha1(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def _sha256(path: Path, data: bytes | None) -> str:
-    import hashlib
-
-    from nlp_ssl.runinfo import file_digest
-
-    return hashlib.sha256(data).hexdigest() if data is not None else file_digest(path)
-
-
-def _remote_matches(api, repo_id: str, revision: str | None, root: Path, files: list[str],
-                    in_memory: dict[str, bytes]) -> set[str] | None:
-    """Which of `files` the repository already holds with the same content (None: the Hub cannot tell us);
-    `in_memory` holds the files sent from memory rather than from `root` (the card)."""
-    try:
-        remote = {f.path: f for f in api.list_repo_tree(repo_id, recursive=True, revision=revision)
-                  if hasattr(f, "blob_id")}
-    except Exception:  # the Hub failing is why we are here; a second failure only means "unknown"
-        return None
-    same = set()
-    for rel in files:
-        r = remote.get(rel)
-        if r is None:
-            continue
-        data = in_memory.get(rel)
-        if r.lfs is not None and r.lfs.sha256 == _sha256(root / rel, data):
-            same.add(rel)
-        elif r.lfs is None and r.blob_id == _git_blob_sha1(data if data is not None else (root / rel).read_bytes()):
-            same.add(rel)
-    return same
-
-
-def card_for_repo(root: Path, repo_id: str) -> str:
-    """The card a push uploads: the directory's README.md (or one built now when it has none), its loading
-    examples naming `repo_id`. Built in memory: a finished run directory is never modified by a push (its
-    completeness marker records every file's size)."""
-    path = root / CARD_FILE
-    text = path.read_text(encoding="utf-8") if path.is_file() else str(
-        build_model_card(root, "not recorded", model_name=repo_id.split("/")[-1]))
-    return text.replace('"REPO_ID"', f'"{repo_id}"')
-
-
-def _token() -> str:
-    from huggingface_hub import get_token
-
-    token = get_token()
-    if not token:
-        raise HubError("no Hugging Face token: log in with `hf auth login` (a token with write access, from "
-                       "https://huggingface.co/settings/tokens) or set the HF_TOKEN environment variable")
-    return token
-
-
-def _http_reason(e: BaseException) -> str:
-    """A failure described without anything that could hold the token (status code and the server's words)."""
-    response = getattr(e, "response", None)
-    status = getattr(response, "status_code", None)
-    server = getattr(e, "server_message", None) or ""
-    if status is not None:
-        return f"HTTP {status}" + (f": {server.strip()[:200]}" if server else "")
-    return type(e).__name__
-
-
-def push(model_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-         commit_message: str | None = None, include_logs: bool = False, dry_run: bool = False) -> dict[str, Any]:
-    """Upload a model directory's own files and its card to the Hub repository `repo_id` (created if missing).
-
-    The token comes from `hf auth login` or `HF_TOKEN`; it is sent to the Hub only, never printed or written.
-    An upload that fails names the files that did not reach the repository.
-
-    Returns:
-        {"repo_id", "files", "url", "commit"} (`url`/`commit` are None for a dry run).
-
-    Raises:
-        HubError: no token, a rejected token, an unreachable Hub, or a failed upload (what was not uploaded).
-
-    Example:
-        >>> push("runs/quickstart/sst2", "me/sst2-tiny", dry_run=True)  # doctest: +SKIP
-    """
-    root = check_model_dir(model_dir)
-    if not REPO_ID.fullmatch(repo_id):
-        raise HubError(f"--repo-id {repo_id!r} is not a Hub repository id; use USER/NAME")
-    card = card_for_repo(root, repo_id)
-    files = sorted(set(files_to_upload(root, include_logs)) | {CARD_FILE})
-    if dry_run:
-        return {"repo_id": repo_id, "files": files, "url": None, "commit": None, "card": card, "dry_run": True}
-
-    token = _token()
-    from huggingface_hub import HfApi
-    from huggingface_hub import constants as hf_constants
-    from huggingface_hub.errors import HfHubHTTPError
-
-    api = HfApi(token=token)
-    endpoint = hf_constants.ENDPOINT
-    try:
-        api.whoami()
-    except HfHubHTTPError as e:
-        if getattr(e.response, "status_code", None) == 401:
-            raise HubError(f"the Hugging Face token was rejected by {endpoint} (HTTP 401): log in again with "
-                           "`hf auth login` or set HF_TOKEN to a valid token with write access") from None
-        raise HubError(f"checking the token with {endpoint} failed ({_http_reason(e)})") from None
-    except Exception as e:  # connection refused, DNS failure, timeouts
-        if not _unreachable(e):
-            raise
-        raise HubError(f"the Hub ({endpoint}) cannot be reached ({type(e).__name__}); check the network or "
-                       "HF_ENDPOINT") from None
-
-    # The card on the Hub names the repository it lives in; it is sent from memory (the directory is left as it is).
-    from huggingface_hub import CommitOperationAdd
-
-    in_memory = {CARD_FILE: card.encode("utf-8")}
-    operations = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=in_memory.get(rel, str(root / rel)))
-                  for rel in files]
-
-    try:
-        url = api.create_repo(repo_id, private=private, exist_ok=True)
-        if revision:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-    except HfHubHTTPError as e:
-        raise HubError(f"creating {repo_id} on {endpoint} failed ({_http_reason(e)}); nothing was uploaded: "
-                       f"{', '.join(files)}") from None
-    except Exception as e:  # connection refused, DNS failure, timeouts
-        if not _unreachable(e):
-            raise
-        raise HubError(f"the Hub ({endpoint}) cannot be reached ({type(e).__name__}); nothing was uploaded") from None
-    try:
-        info = api.create_commit(repo_id=repo_id, operations=operations,
-                                 commit_message=commit_message or f"Upload {root.name} with nlp-ssl",
-                                 revision=revision)
-    except Exception as e:  # noqa: BLE001 - whatever broke, say what is and is not on the Hub
-        same = _remote_matches(api, repo_id, revision, root, files, in_memory)
-        missing = [f for f in files if same is None or f not in same]
-        known = "" if same is not None else " (the Hub could not be asked what it holds, so none is assumed)"
-        reason = _http_reason(e) if isinstance(e, HfHubHTTPError) else f"{type(e).__name__}: {_short(e)}"
-        raise HubError(f"uploading {root} to {repo_id} failed ({reason}); not uploaded{known}: {', '.join(missing)}. "
-                       f"Run the same push again: files already there are skipped") from None
-    return {"repo_id": repo_id, "files": files, "url": str(url), "commit": getattr(info, "oid", None),
-            "dry_run": False}
-
-
-def share(model_dir: str | Path, cfg: HubConfig) -> dict[str, Any] | None:
-    """End of a run (main process): write the model card, and push when `hub.push` is set."""
-    from nlp_ssl.atomic import is_complete, refresh_marker
-
-    complete = is_complete(model_dir)
-    write_model_card(model_dir, repo_id=cfg.repo_id)
-    if complete:  # the card changed size: a finished run stays finished
-        refresh_marker(model_dir)
-    return push_if_asked(model_dir, cfg)
-
-
-def push_if_asked(model_dir: str | Path, cfg: HubConfig) -> dict[str, Any] | None:
-    """Push a finished, saved run directory when `hub.push` is set (main process, after the run is marked
-    finished: a failed upload leaves a finished run, to be pushed later with `nlp-ssl push`)."""
-    if not cfg.push:
-        return None
-    try:
-        result = push(model_dir, cfg.repo_id, private=cfg.private, revision=cfg.revision,
-                      include_logs=cfg.include_logs)
-    except HubError as e:  # the run itself is finished and saved; only the upload is left to do
-        raise HubError(f"{e}\nThe model is saved in {model_dir}; upload it later with: nlp-ssl push {model_dir} "
-                       f"--repo-id {cfg.repo_id}" + (" --private" if cfg.private else "")
-                       + (f" --revision {cfg.revision}" if cfg.revision else "")) from None
-    print(f"pushed {len(result['files'])} file(s) from {model_dir} to {result['url']}")
-    return result
