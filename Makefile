@@ -13,16 +13,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt scripts/setup.sh
 	touch $@
 
 quickstart: setup
-	$(BIN)/nlp-ssl train-tokenizer configs/quickstart/tokenizer.yaml
-	$(BIN)/nlp-ssl prepare configs/quickstart/prepare.yaml
-	$(BIN)/nlp-ssl pretrain configs/quickstart/pretrain.yaml
-	$(BIN)/python scripts/fill_mask.py runs/quickstart/encoder
-	$(BIN)/nlp-ssl finetune configs/quickstart/finetune.yaml
-	$(BIN)/nlp-ssl finetune configs/quickstart/finetune-qa.yaml
-	$(BIN)/nlp-ssl answer runs/quickstart/squad --question "What does the encoder learn from?" \
-	  --context "The encoder learns from unlabelled text, then a few labels teach it the task."
-	$(BIN)/nlp-ssl push runs/quickstart/sst2 --repo-id me/sst2-tiny --dry-run
-	$(BIN)/nlp-ssl report runs/quickstart --output runs/quickstart/report --title "nlp-ssl quickstart"
+	scripts/quickstart.sh $(BIN)
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"

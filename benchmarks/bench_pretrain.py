@@ -85,6 +85,13 @@ def flops_per_token(L: int, H: int, I: int, V: int, T: int, head_share: float) -
     return 6 * (layer_params + head_share * (H * H + H * V)) + 12 * L * T * H
 
 
+def prepare_report(blocks: Path) -> dict:
+    """What `nlp-ssl prepare` recorded about the blocks (tokenizer, block size)."""
+    from nlp_ssl.data.prepare import REPORT_FILE
+
+    return json.loads((blocks / REPORT_FILE).read_text())
+
+
 def steady_tokens_per_second(history: list[dict], warmup: int) -> float:
     return statistics.median(h["tokens_per_second"] for h in history
                              if "tokens_per_second" in h and h.get("step", 0) > warmup)
@@ -100,7 +107,7 @@ def reference_parts(blocks: Path, preset: str, dropout: float):
 
     from nlp_ssl.modeling import PRESETS
 
-    tok = AutoTokenizer.from_pretrained(json.loads((blocks / "prepare_report.json").read_text())["tokenizer"])
+    tok = AutoTokenizer.from_pretrained(prepare_report(blocks)["tokenizer"])
     special = np.zeros(len(tok), dtype=np.int8)
     special[tok.all_special_ids] = 1
     ds = datasets.load_from_disk(str(blocks))["train"]
@@ -134,7 +141,7 @@ def run_reference(blocks: Path, preset: str, batch: int, steps: int, warmup: int
 
     _, Throughput, _ = trainer_callbacks()
     with tempfile.TemporaryDirectory() as tmp:
-        T = json.loads((blocks / "prepare_report.json").read_text())["block_size"]
+        T = prepare_report(blocks)["block_size"]
         trainer = reference_trainer(blocks, preset, dropout, keep_mask, tmp, [Throughput(batch * T)],
                                     per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-3,
                                     warmup_steps=0.06, logging_steps=5, bf16=bf16, use_cpu=device == "cpu")
@@ -283,7 +290,7 @@ def quality(args, clock) -> Path:
     from nlp_ssl.tokenization import load_tokenizer
 
     blocks = wiki_blocks(128, 8192, shards=1 if args.quick else 3, quick=args.quick)
-    tok = load_tokenizer(json.loads((blocks / "prepare_report.json").read_text())["tokenizer"])
+    tok = load_tokenizer(prepare_report(blocks)["tokenizer"])
     val = datasets.load_from_disk(str(blocks))["validation"]
     eval_set = masked_eval_set(val, MLMCollator.from_tokenizer(tok, MaskingConfig()), args.eval_blocks, seed=1234)
     seconds, batch = args.minutes * 60, args.batch

@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> Path | None:
         args.repeats, args.steps, args.warmup, args.logging_steps, args.global_batch = 1, 6, 2, 2, 8
         if args.data is None:
             args.data = str(wiki_blocks(128, 8192, quick=True))
-            args.tokenizer = json.loads((Path(args.data) / "prepare_report.json").read_text())["tokenizer"]
+            from nlp_ssl.data.prepare import REPORT_FILE
+
+            args.tokenizer = json.loads((Path(args.data) / REPORT_FILE).read_text())["tokenizer"]
     args.data = args.data or str(REPO / "runs/data/imdb-unsup-wp8k-128")
     args.tokenizer = args.tokenizer or str(REPO / "runs/tokenizers/wordpiece-wiki-8k")
     if not (Path(args.data) / "dataset_dict.json").exists():

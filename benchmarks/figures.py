@@ -3,9 +3,9 @@ rows of a few tables, and runs named `TASK-scratch` are paired with every `TASK-
 
 Tables (each only when it has rows):
 - pretraining: steps, tokens seen, tokens/s and the objective's own validation figures of each pretraining run;
-- classification: the report split's headline metric, mean ± std over seeds, the learning rate chosen on the
-  selection split and the grid (marked `oracle` when that split is the reported one); a run of one rate and one
-  seed shows its one figure;
+- classification: a grid's report-split headline metric (classification, regression, QA), mean ± std over
+  seeds, the learning rate chosen on the selection split and the grid (marked `oracle` when that split is the
+  reported one); a run of one rate and one seed shows its one figure;
 - self_training: the metric per round; qa: EM/F1 and features/s (a one-seed QA run);
 - zero_shot: Spearman and Pearson of `nlp-ssl evaluate MODEL task.type=sts_zero_shot output_dir=DIR`;
 - pairs: TASK-scratch against each TASK-ENCODER (the longest matching TASK wins: sst2-1000-x is sst2-1000's):
@@ -46,6 +46,8 @@ def finished_runs(root: str | Path) -> list:
 
 def tabulate(root: str | Path) -> tuple[Tables, list[str], dict[str, dict]]:
     """(tables, refusals, {run: its provenance and init}) for the finished runs under `root`."""
+    from nlp_ssl.tasks.registry import spec_for_run
+
     rows: dict[str, list[list]] = {k: [] for k in HEADERS}
     # run name -> (what, mean %, std % or None when fewer than 2 seeds, what must match for a fair pair)
     means: dict[str, tuple[str, float, float | None, tuple]] = {}
@@ -60,16 +62,17 @@ def tabulate(root: str | Path) -> tuple[Tables, list[str], dict[str, dict]]:
             tps = m.get("tokens_per_second_mean")
             rows["pretraining"].append([name, m.get("steps"), m.get("tokens_seen"), None if tps is None else round(tps),
                                         round(m.get("train_runtime_s", 0) / 60, 1), evals or "-"])
-        elif "summary" in m:  # a classification grid over rates x seeds
+        elif "summary" in m:  # a grid over rates x seeds (classification, regression, QA)
             split, metric = m["report_split"], m["selection"]["metric"]
             s = m["summary"][split][metric]
-            means[name] = (f"{split} {metric}", 100 * s["mean"], 100 * s["std"] if s.get("n", 2) >= 2 else None,
+            x = 1 if spec_for_run(m, run.task).report.kind == "qa" else 100  # SQuAD scores are in points already
+            means[name] = (f"{split} {metric}", x * s["mean"], x * s["std"] if s.get("n", 2) >= 2 else None,
                            (tuple(m.get("seeds") or ()), m.get("max_train_samples")))
-            grid = " ".join(f"{lr}:{100 * v:.1f}" for lr, v in m["selection"]["grid"].items())
+            grid = " ".join(f"{lr}:{x * v:.1f}" for lr, v in m["selection"]["grid"].items())
             rows["classification"].append([
                 name, m["init"], m["max_train_samples"] or "all", f"{split} {metric}",
-                f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}",
-                " ".join(f"{100 * r['eval'][split][metric]:.1f}" for r in m["runs"]),
+                f"{x * s['mean']:.1f} ± {x * s['std']:.1f}",
+                " ".join(f"{x * r['eval'][split][metric]:.1f}" for r in m["runs"]),
                 f"{m['selection']['best_learning_rate']:g}" + (" (oracle)" if m["selection"].get("oracle") else ""), grid])
             if m.get("self_training_rounds"):
                 methods.add(name)

@@ -152,17 +152,18 @@ def results_path(name: str, quick: bool = False) -> Path:
 
 
 def save_results(name: str, title: str, tables: dict[str, tuple[list[str], list[list]]], clock=None,
-                 quick: bool = False, **extra: Any) -> Path:
+                 quick: bool = False, path: Path | None = None, **extra: Any) -> Path:
     """Write a benchmark's figures with their provenance: the command line, the commit (and whether the tree was
     dirty), library versions, the machine and its load average at the start (`clock`, a `nlp_ssl.runinfo.RunClock`
-    made when the benchmark started) and at the end. Prints the tables and returns the path."""
+    made when the benchmark started) and at the end. Prints the tables and returns the path (`path`: instead of
+    `results_path(name, quick)`)."""
     from nlp_ssl.runinfo import RunClock, redact_argv
 
     record = {"title": title, "command": " ".join(redact_argv(["python", *sys.argv])), "quick": quick,
               "provenance": (clock or RunClock()).provenance(),
               "tables": {k: {"headers": list(h), "rows": [list(r) for r in rows]} for k, (h, rows) in tables.items()},
               **extra}
-    path = results_path(name, quick)
+    path = path or results_path(name, quick)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     print(f"\n{title}\n" + "\n\n".join(table(h, rows) for h, rows in tables.values()))

@@ -1,26 +1,8 @@
 """What pretraining buys: named studies, each a plan of `nlp-ssl` commands (pretraining, fine-tuning probes, zero-shot
 evaluation) run stage by stage, then tabulated from the finished runs (`figures.py`) into a results JSON.
 
-Studies:
-    recipe           the CPU recipe: ModernBERT tiny, masked LM on IMDB for 49.2M tokens, against the same shape from
-                     scratch on SST-2 (all and 1,000 labels), IMDB (1,000), SQuAD and STS-B, plus zero-shot STS-B of
-                     the encoder ([CLS] and mean pooling) and after a SimCSE stage
-    recipe-bert-tiny the earlier BERT tiny encoder (20.5M tokens; or --encoder DIR) against scratch: SST-2 and IMDB at
-                     100 / 1,000 / all labels, self-training on IMDB with 100 labels, SQuAD; then `nlp-ssl report`
-    objectives       every pretext task on the recipe's ModernBERT for the same wall clock (--minutes, 25), two at a
-                     time side by side: token / whole-word / span masking, ELECTRA, masked LM on document blocks with
-                     and without sentence order; SST-2 probes at 100 and 1,000 labels, zero-shot STS-B; a SimCSE
-                     stage after token masking and after ELECTRA
-    objectives-bert-tiny   masked LM against ELECTRA on post-norm BERT tiny (--minutes, 55), side by side; SST-2 at
-                     100 / 1,000 labels, IMDB at 1,000, zero-shot STS-B ([CLS])
-    objectives-wiki  mlm, clm, electra, mlm_docs, mlm_sop and simcse (after mlm) on Wikipedia shard 00 with the
-                     benchmarks' tokenizer for the same wall clock, one after another; zero-shot STS-B ([CLS] and mean;
-                     a causal encoder's [CLS] sees only itself, so it gets no [CLS] figure and no SST-2 probe) and, with
-                     --sst2-steps N, SST-2 dev after N fine-tuning steps
-    spread           one pretraining config run with several seeds under a token budget and under a wall-clock
-                     budget, each encoder fine-tuned with the same seeds beside scratch: mean ± std over pretraining
-                     runs and over fine-tuning seeds, and whether pretrained vs scratch (and token vs time budget)
-                     exceed that spread
+Studies (`--help` lists them; each is one function below, its docstring says what it compares): recipe,
+recipe-bert-tiny, objectives, objectives-bert-tiny, objectives-wiki, spread.
 
 How a comparison is made fair: both sides of a pair use the same config, grid, seeds and budget; rates and
 checkpoints are chosen on a selection split and the reported split is never used to choose; runs that must share a
@@ -39,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import CACHE, DATA_DIR, QUICK_ARTICLES, REPO, WIKI, save_results, table
@@ -58,21 +39,29 @@ SIMCSE = "configs/pretrain/simcse-tiny-cpu.yaml"
 FEW = "configs/finetune/sst2-1000-labels-bert-tiny-cpu.yaml"  # 3 seeds, grid 1e-4, 3e-4, 1e-3
 IMDB_FT = "configs/finetune/imdb-bert-tiny-cpu.yaml"
 HUNDRED = ["max_train_samples=100", "train.num_train_epochs=30", "train.per_device_train_batch_size=16"]  # 100 labels
-# --quick: tiny models, a few steps, a few dozen examples (appended last, so they win); budgets are the study's
-QUICK = {"train-tokenizer": [f"data.max_examples={QUICK_ARTICLES}", "tokenizer.vocab_size=2000"],
-         "prepare": ["data.max_examples=300"],  # IMDB reviews
+# --quick: tiny models, a few steps, a few dozen examples (appended last, so they win); budgets are the study's.
+# Its outputs are scratch (runs/bench/quick): a change of these settings replaces them (overwrite).
+QUICK = {"train-tokenizer": [f"data.max_examples={QUICK_ARTICLES}", "tokenizer.vocab_size=2000", "overwrite=true"],
+         "prepare": ["data.max_examples=300", "overwrite=true"],  # IMDB reviews
          "pretrain": ["model.num_layers=1", "model.hidden_size=32", "model.num_heads=2", "model.intermediate_size=64",
                       "train.eval_steps=0", "train.save_steps=0", "train.max_eval_samples=16", "train.logging_steps=1",
-                      "train.per_device_train_batch_size=8", "train.report_to=[none]"],
+                      "train.per_device_train_batch_size=8", "train.report_to=[none]", "overwrite=true"],
          "finetune": ["max_train_samples=32", "seed=[1,2]", "train.learning_rate=[0.001]",
-                      "train.num_train_epochs=1", "train.extend_lr_grid=false", "save_predictions=false"],
+                      "train.num_train_epochs=1", "train.max_steps=2", "train.extend_lr_grid=false", "save_predictions=false",
+                      "overwrite=true"],
          "evaluate": []}
 
 
 @dataclass
 class Step:
-    """One `nlp-ssl` command: `argv` (command, config or model directory, key=value overrides), or a command and a
-    config mapping (`data`, written to a YAML file when it runs)."""
+    """One `nlp-ssl` command of a study.
+
+    Attributes:
+        name: its log's name (and its output folder's, by the plans' convention).
+        argv: the command, its config file (evaluate: a model directory) and key=value overrides; with `data`,
+            the command and overrides only.
+        data: a config mapping instead of a file (written to OUT/configs/NAME.yaml when the step runs).
+    """
 
     name: str
     argv: list[str]
@@ -81,7 +70,12 @@ class Step:
 
 @dataclass
 class Stage:
-    """Lanes that run side by side (each a list of steps run in order); the next stage starts when all end."""
+    """Steps that run side by side: each lane runs its steps in order; the next stage starts when all lanes end.
+
+    Attributes:
+        name: what `--stages` selects.
+        lanes: the lanes (one lane: one step after another).
+    """
 
     name: str
     lanes: list[list[Step]]
@@ -89,11 +83,20 @@ class Stage:
 
 @dataclass
 class Study:
+    """A plan of commands and where its runs go.
+
+    Attributes:
+        out: the folder of its runs (tabulated at the end) and logs.
+        stages: run in order.
+        threads: OMP_NUM_THREADS of every command (fine-tuning has no thread key, and another thread count gives
+            other weights from the same seed); None: the caller's environment.
+        encoder: the pretrained encoder, whose record goes into the results.
+    """
+
     out: Path
     stages: list[Stage]
-    threads: int | None = 1  # OMP_NUM_THREADS of every command (fine-tuning has no thread key); None: unchanged
-    encoder: str | None = None  # recorded in the results
-    tables: list[str] = field(default_factory=list)  # folders to tabulate, besides `out`
+    threads: int | None = 1
+    encoder: str | None = None
 
 
 def nlp(name: str, *argv: str) -> Step:
@@ -126,55 +129,63 @@ def quick_budget(a, *real: str) -> list[str]:
     return ["train.max_tokens=null", "train.max_time_minutes=null", "train.max_steps=3"] if a.quick else list(real)
 
 
+def ft(out, name: str, config: str, *overrides: str) -> Step:
+    """`nlp-ssl finetune CONFIG OVERRIDES output_dir=OUT/NAME`."""
+    return nlp(name, "finetune", config, *overrides, f"output_dir={out}/{name}")
+
+
+def sts(out, name: str, model: str, *overrides: str) -> Step:
+    """Zero-shot STS-B of an encoder (no labels): `nlp-ssl evaluate MODEL task.type=sts_zero_shot`, into OUT/NAME."""
+    return nlp(name, "evaluate", model, "task.type=sts_zero_shot", *overrides, f"output_dir={out}/{name}")
+
+
+def sides(model: str, scratch_model: str | None = None) -> dict[str, list[str]]:
+    """init overrides of the two sides of a pair: the encoder, and the same shape from scratch."""
+    return {"pretrained": [f"model={model}", "init=pretrained"], "scratch": [f"model={scratch_model or model}", "init=scratch"]}
+
+
 def recipe(a) -> Study:
+    """The CPU recipe (ModernBERT tiny, masked LM on IMDB, 49.2M tokens) against scratch: SST-2 (all, 1,000), IMDB
+    (1,000), SQuAD, STS-B; zero-shot STS-B ([CLS], mean) and after a SimCSE stage."""
     root, tok, blocks = paths(a)
     out, enc = Path(a.out or f"{root}/finetune/recipe"), f"{root}/pretrain/modernbert-tiny-imdb-recipe-cpu"
     scratch_model, make_arch = arch(a)
-
-    def probes(side: str) -> list[Step]:
-        init = [f"model={scratch_model}", "init=scratch"] if side == "scratch" else [f"model={enc}", "init=pretrained"]
-        return [nlp(f"{task}-{side}", "finetune", f"configs/finetune/recipe/{task}.yaml", *init,
-                    f"output_dir={out}/{task}-{side}") for task in ("sst2-1000", "imdb-1000", "sst2", "squad", "stsb")]
-
+    init = sides(enc, scratch_model)
+    probes = {side: [ft(out, f"{task}-{side}", f"configs/finetune/recipe/{task}.yaml", *init[side])
+                     for task in ("sst2-1000", "imdb-1000", "sst2", "squad", "stsb")] for side in init}
     zero_shot = [nlp("simcse", "pretrain", SIMCSE, f"output_dir={enc}-simcse", f"data={blocks}", f"tokenizer={tok}",
                      "model.arch=modernbert", f"model.init_from={enc}", "objective.simcse.pooling=mean",
-                     "train.max_time_minutes=null", *quick_budget(a, "train.max_steps=1500"), "impl.num_threads=1")]
-    zero_shot += [nlp(f"sts-mlm-{p}", "evaluate", enc, "task.type=sts_zero_shot", f"task.pooling={p}",
-                      f"output_dir={out}/sts-mlm-{p}") for p in ("mean", "cls")]
-    zero_shot.append(nlp("sts-simcse", "evaluate", f"{enc}-simcse", "task.type=sts_zero_shot", f"output_dir={out}/sts-simcse"))
+                     "train.max_time_minutes=null", *quick_budget(a, "train.max_steps=1500"), "impl.num_threads=1"),
+                 sts(out, "sts-mlm-mean", enc, "task.pooling=mean"), sts(out, "sts-mlm-cls", enc, "task.pooling=cls"),
+                 sts(out, "sts-simcse", f"{enc}-simcse")]
     pretrain = nlp("pretrain", "pretrain", RECIPE, f"output_dir={enc}", f"data={blocks}", f"tokenizer={tok}",
                    "impl.num_threads=1", *quick_budget(a))
-    return Study(out, [data_stage(a, make_arch), Stage("pretrain+probes-scratch", [[pretrain], probes("scratch")]),
-                       Stage("probes-pretrained+zero-shot", [probes("pretrained"), zero_shot])], encoder=enc)
+    return Study(out, [data_stage(a, make_arch), Stage("pretrain+probes-scratch", [[pretrain], probes["scratch"]]),
+                       Stage("probes-pretrained+zero-shot", [probes["pretrained"], zero_shot])], encoder=enc)
 
 
 def recipe_bert_tiny(a) -> Study:
+    """The BERT tiny token-budget encoder (or --encoder DIR) against scratch: SST-2 and IMDB at 100 / 1,000 / all
+    labels, self-training on IMDB with 100 labels, SQuAD; then `nlp-ssl report`."""
     root, tok, blocks = paths(a)
     out = Path(a.out or f"{root}/figures")
     enc = a.encoder or f"{root}/pretrain/bert-tiny-imdb-tokens-cpu"
     stages = [] if a.encoder else [data_stage(a, nlp("pretrain", "pretrain", "configs/pretrain/bert-tiny-imdb-tokens-cpu.yaml",
                                                      f"output_dir={enc}", f"data={blocks}", f"tokenizer={tok}", *quick_budget(a)))]
-    steps = []
-    for init in ("pretrained", "scratch"):
-        common = [f"model={enc}", f"init={init}", "save_predictions=false"]
-        steps += [nlp(f"sst2-100-{init}", "finetune", FEW, *common, f"output_dir={out}/sst2-100-{init}", *HUNDRED),
-                  nlp(f"sst2-1000-{init}", "finetune", FEW, *common, f"output_dir={out}/sst2-1000-{init}"),
-                  nlp(f"imdb-100-{init}", "finetune", IMDB_FT, *common, f"output_dir={out}/imdb-100-{init}", "seed=[1,2,3]",
-                      "train.learning_rate=[1e-4,3e-4,1e-3]", *HUNDRED),
-                  nlp(f"imdb-1000-{init}", "finetune", IMDB_FT, *common, f"output_dir={out}/imdb-1000-{init}",
-                      "max_train_samples=1000", "seed=[1,2,3]", "train.learning_rate=[3e-4,1e-3]", "train.num_train_epochs=10")]
-    steps.append(nlp("imdb-100-self-training", "finetune", "configs/finetune/imdb-100-self-training-bert-tiny-cpu.yaml",
-                     f"model={enc}", "save_predictions=false", f"output_dir={out}/imdb-100-self-training"))
-    for init in ("pretrained", "scratch"):
-        steps.append(nlp(f"squad-{init}", "finetune", "configs/finetune/squad-bert-tiny-cpu.yaml", f"model={enc}",
-                         f"init={init}", f"output_dir={out}/squad-{init}"))
-    for init in ("pretrained", "scratch"):  # all labels: one epoch of SST-2 (grid, 3 seeds), of IMDB (one rate, one seed)
-        common = [f"model={enc}", f"init={init}", "save_predictions=false"]
-        steps += [nlp(f"sst2-all-{init}", "finetune", "configs/finetune/sst2-bert-tiny-cpu.yaml", *common,
-                      f"output_dir={out}/sst2-all-{init}", "seed=[1,2,3]", "train.learning_rate=[3e-4,1e-3]",
-                      "train.num_train_epochs=1"),
-                  nlp(f"imdb-all-{init}", "finetune", IMDB_FT, *common, f"output_dir={out}/imdb-all-{init}", "seed=[1]",
-                      "train.learning_rate=[1e-3]", "train.num_train_epochs=1")]
+    init = {side: [*overrides, "save_predictions=false"] for side, overrides in sides(enc).items()}
+    steps = [s for side in init for s in (
+        ft(out, f"sst2-100-{side}", FEW, *init[side], *HUNDRED),
+        ft(out, f"sst2-1000-{side}", FEW, *init[side]),
+        ft(out, f"imdb-100-{side}", IMDB_FT, *init[side], "seed=[1,2,3]", "train.learning_rate=[1e-4,3e-4,1e-3]", *HUNDRED),
+        ft(out, f"imdb-1000-{side}", IMDB_FT, *init[side], "max_train_samples=1000", "seed=[1,2,3]",
+           "train.learning_rate=[3e-4,1e-3]", "train.num_train_epochs=10"))]
+    steps.append(ft(out, "imdb-100-self-training", "configs/finetune/imdb-100-self-training-bert-tiny-cpu.yaml",
+                    f"model={enc}", "save_predictions=false"))
+    steps += [ft(out, f"squad-{side}", "configs/finetune/squad-bert-tiny-cpu.yaml", *sides(enc)[side]) for side in init]
+    steps += [s for side in init for s in (  # all labels: one epoch of SST-2 (grid, 3 seeds), of IMDB (one rate and seed)
+        ft(out, f"sst2-all-{side}", "configs/finetune/sst2-bert-tiny-cpu.yaml", *init[side], "seed=[1,2,3]",
+           "train.learning_rate=[3e-4,1e-3]", "train.num_train_epochs=1"),
+        ft(out, f"imdb-all-{side}", IMDB_FT, *init[side], "seed=[1]", "train.learning_rate=[1e-3]", "train.num_train_epochs=1"))]
     report = nlp("report", "report", enc, str(out), "--output", f"{out}/report", "--title",
                  "Fine-tuning figures: pretrained vs scratch")
     # torch threads pinned (2, the figures' machine): another count gives other weights from the same seed
@@ -183,14 +194,14 @@ def recipe_bert_tiny(a) -> Study:
 
 
 def objectives(a) -> Study:
+    """Every pretext task on the recipe's ModernBERT, --minutes (25) each, two side by side; SST-2 at 100 and
+    1,000 labels, zero-shot STS-B; a SimCSE stage after token masking and after ELECTRA."""
     root, tok, blocks = paths(a)
     out = Path(a.out or f"{root}/objectives")
     scratch_model, make_arch = arch(a)
     ws, docs = f"{blocks}-ws", f"{blocks}-docs"
-    prep = [nlp("imdb-blocks-ws", "prepare", "configs/prepare/imdb-unsup-128.yaml", f"output_dir={ws}", f"tokenizer={tok}",
-                "word_starts=true"),
-            nlp("imdb-blocks-docs", "prepare", "configs/prepare/imdb-unsup-128.yaml", f"output_dir={docs}",
-                f"tokenizer={tok}", "layout=documents")]
+    prep = [nlp(f"imdb-blocks-{kind}", "prepare", "configs/prepare/imdb-unsup-128.yaml", f"output_dir={blocks}-{kind}",
+                f"tokenizer={tok}", setting) for kind, setting in (("ws", "word_starts=true"), ("docs", "layout=documents"))]
     budget = ["train.max_tokens=null", f"train.max_time_minutes={a.minutes or 25}", "train.eval_steps=0",
               "train.save_steps=500", "impl.num_threads=1"] + quick_budget(a)
 
@@ -201,21 +212,17 @@ def objectives(a) -> Study:
     def probes(name: str) -> list[Step]:
         model = scratch_model if name == "scratch" else f"{out}/{name}"
         init = [f"model={model}", f"init={'scratch' if name == 'scratch' else 'pretrained'}"]
-        return [nlp(f"sst2-1000-{name}", "finetune", "configs/finetune/recipe/sst2-1000.yaml", *init,
-                    f"output_dir={out}/sst2-1000-{name}"),
-                nlp(f"sst2-100-{name}", "finetune", "configs/finetune/recipe/sst2-1000.yaml", *init,
-                    f"output_dir={out}/sst2-100-{name}", *HUNDRED),
+        return [ft(out, f"sst2-1000-{name}", "configs/finetune/recipe/sst2-1000.yaml", *init),
+                ft(out, f"sst2-100-{name}", "configs/finetune/recipe/sst2-1000.yaml", *init, *HUNDRED),
                 # zero-shot STS for scratch too: mean-pooled states of an untrained encoder already rank pairs
-                nlp(f"sts-{name}", "evaluate", model, "task.type=sts_zero_shot", "task.pooling=mean",
-                    f"output_dir={out}/sts-{name}")]
+                sts(out, f"sts-{name}", model, "task.pooling=mean")]
 
     def simcse(name: str) -> list[Step]:  # review-sized units: one review per document block, cut to 32 tokens
         return [nlp(f"{name}-simcse", "pretrain", SIMCSE, f"output_dir={out}/{name}-simcse", "model.arch=modernbert",
                     f"model.init_from={out}/{name}", f"data={docs}", f"tokenizer={tok}", "objective.simcse.pooling=mean",
                     "objective.simcse.max_length=32", "train.max_time_minutes=null",
                     *quick_budget(a, "train.max_steps=800"), "impl.num_threads=1", "train.report_to=[]"),
-                nlp(f"sts-{name}-simcse", "evaluate", f"{out}/{name}-simcse", "task.type=sts_zero_shot",
-                    f"output_dir={out}/sts-{name}-simcse")]
+                sts(out, f"sts-{name}-simcse", f"{out}/{name}-simcse")]
 
     return Study(out, [
         data_stage(a, make_arch, *prep),
@@ -232,23 +239,23 @@ def objectives(a) -> Study:
 
 
 def objectives_bert_tiny(a) -> Study:
+    """Masked LM against ELECTRA on post-norm BERT tiny, --minutes (55) each, side by side; SST-2 at 100 / 1,000,
+    IMDB at 1,000, zero-shot STS-B."""
     root, tok, blocks = paths(a)
     out = Path(a.out or f"{root}/objectives-side-by-side")
     common = [f"data={blocks}", f"tokenizer={tok}", f"train.max_time_minutes={a.minutes or 55}", "impl.num_threads=1",
               "train.report_to=[none]", "train.save_steps=1000", "train.eval_steps=1000", *quick_budget(a)]
-    pretrain = Stage("pretrain", [[nlp("mlm", "pretrain", "configs/pretrain/bert-tiny-imdb-cpu.yaml", f"output_dir={out}/mlm", *common)],
-                                  [nlp("electra", "pretrain", "configs/pretrain/electra-tiny-cpu.yaml",
-                                       f"output_dir={out}/electra", *common)]])
+    pretrain = Stage("pretrain", [[nlp(name, "pretrain", config, f"output_dir={out}/{name}", *common)] for name, config in
+                                  (("mlm", "configs/pretrain/bert-tiny-imdb-cpu.yaml"), ("electra", "configs/pretrain/electra-tiny-cpu.yaml"))])
     probes, imdb = [], []
     for enc in ("mlm", "electra", "scratch"):
-        init = [f"model={out}/mlm", "init=scratch"] if enc == "scratch" else [f"model={out}/{enc}", "init=pretrained"]
+        init = sides(f"{out}/{enc}", f"{out}/mlm")["scratch" if enc == "scratch" else "pretrained"]
         init += ["save_predictions=false", "train.extend_lr_grid=true"]
-        probes += [nlp(f"sst2-1000-{enc}", "finetune", FEW, *init, f"output_dir={out}/sst2-1000-{enc}"),
-                   nlp(f"sst2-100-{enc}", "finetune", FEW, *init, f"output_dir={out}/sst2-100-{enc}", *HUNDRED)]
+        probes += [ft(out, f"sst2-1000-{enc}", FEW, *init), ft(out, f"sst2-100-{enc}", FEW, *init, *HUNDRED)]
         if enc != "scratch":
-            probes.append(nlp(f"sts-{enc}", "evaluate", f"{out}/{enc}", "task.type=sts_zero_shot", f"output_dir={out}/sts-{enc}"))
-        imdb.append(nlp(f"imdb-1000-{enc}", "finetune", IMDB_FT, *init, f"output_dir={out}/imdb-1000-{enc}",
-                        "max_train_samples=1000", "seed=[1,2,3]", "train.learning_rate=[3e-4,1e-3]", "train.num_train_epochs=10"))
+            probes.append(sts(out, f"sts-{enc}", f"{out}/{enc}"))
+        imdb.append(ft(out, f"imdb-1000-{enc}", IMDB_FT, *init, "max_train_samples=1000", "seed=[1,2,3]",
+                       "train.learning_rate=[3e-4,1e-3]", "train.num_train_epochs=10"))
     return Study(out, [data_stage(a), pretrain, Stage("probes", [probes + imdb])], threads=None)
 
 
@@ -265,6 +272,8 @@ DOCUMENTS = {"mlm_docs", "mlm_sop"}
 
 
 def objectives_wiki(a) -> Study:
+    """mlm, clm, electra, mlm_docs, mlm_sop, simcse (after mlm) on Wikipedia shard 00, --minutes (20) each; zero-shot
+    STS-B, and with --sst2-steps N a short SST-2 fine-tune."""
     out = Path(a.out or (f"runs/bench/quick/{a.study}" if a.quick else f"runs/objectives-wiki-{a.preset}-{a.minutes or 20:g}min"))
     variants = [v for v in a.variants.split(",") if v]
     unknown = set(variants) - set(WIKI_OBJECTIVES)
@@ -293,8 +302,7 @@ def objectives_wiki(a) -> Study:
                       "max_time_minutes": a.minutes or 20, "eval_steps": 0, "save_steps": 0, "max_eval_samples": 1000,
                       "logging_steps": 10, "report_to": ["none"], "seed": 0, "bf16": a.bf16}}))
         for pooling in ("mean",) if name in CAUSAL else ("cls", "mean"):
-            steps.append(nlp(f"sts-{pooling}-{name}", "evaluate", f"{out}/{name}", "task.type=sts_zero_shot",
-                             f"task.pooling={pooling}", f"output_dir={out}/sts-{pooling}-{name}"))
+            steps.append(sts(out, f"sts-{pooling}-{name}", f"{out}/{name}", f"task.pooling={pooling}"))
         if a.sst2_steps and name not in CAUSAL:  # the classifier would read that [CLS]
             steps.append(Step(f"sst2-{name}", ["finetune"], {
                 "output_dir": f"{out}/sst2-{name}", "model": f"{out}/{name}", "overwrite": True, "save_predictions": False,
@@ -309,6 +317,8 @@ SPREAD_TASKS = {  # task -> (fine-tuning config, overrides): the 100-label proto
 
 
 def spread_study(a) -> Study:
+    """One pretraining config, several seeds, under a token and under a time budget, each encoder fine-tuned with
+    the same seeds beside scratch: do pretrained vs scratch (and token vs time) exceed the spread?"""
     root, tok, blocks = paths(a)
     out = Path(a.out or f"{root}/spread")
     data, tok = (a.data or blocks), (a.tokenizer or tok)
@@ -342,6 +352,11 @@ STUDIES = {"recipe": recipe, "recipe-bert-tiny": recipe_bert_tiny, "objectives":
 # ---------------------------------------------------------------------------------------------------------------
 # Running a study
 
+def quick_overrides(step: Step, quick: bool) -> list[str]:
+    """A --quick check's overrides of a step (a config mapping is built small already)."""
+    return QUICK.get(step.argv[0], []) if quick and step.data is None else []
+
+
 def command(step: Step, quick: bool, out: Path) -> list[str]:
     """The `nlp-ssl` arguments of a step (a config mapping is written to OUT/configs/NAME.yaml first)."""
     argv = list(step.argv)
@@ -352,7 +367,7 @@ def command(step: Step, quick: bool, out: Path) -> list[str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(step.data, sort_keys=False))
         argv.insert(1, str(path))
-    return argv + (QUICK.get(argv[0], []) if quick and step.data is None else [])
+    return argv + quick_overrides(step, quick)
 
 
 def check(step: Step, quick: bool) -> str | None:
@@ -363,7 +378,7 @@ def check(step: Step, quick: bool) -> str | None:
     if step.argv[0] not in COMMANDS:
         return None  # report: flags, no config
     head = step.argv[1:2] if step.data is None else []
-    overrides = [a for a in step.argv[1 + len(head):]] + (QUICK.get(step.argv[0], []) if quick and step.data is None else [])
+    overrides = step.argv[1 + len(head):] + quick_overrides(step, quick)
     try:
         if step.data is not None:
             data = step.data
@@ -391,8 +406,13 @@ def execute(step: Step, study: Study, quick: bool, log_dir: Path) -> None:
             from nlp_ssl.cli import main as cli
 
             os.environ.update(env)
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                code = cli(argv)
+            cwd = os.getcwd()  # the plans' paths are the repository's (contextlib.chdir needs Python 3.11)
+            os.chdir(REPO)
+            try:
+                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                    code = cli(argv)
+            finally:
+                os.chdir(cwd)
         else:
             code = subprocess.run(NLP + argv, cwd=REPO, env={**os.environ, **env}, stdout=log,
                                   stderr=subprocess.STDOUT).returncode
@@ -430,35 +450,38 @@ def run_study(study: Study, stages: list[str] | None, quick: bool) -> None:
             raise SystemExit("\n".join(str(e) for e in errors))
 
 
-def spread_figures(study: Study, a) -> tuple[dict, dict]:
-    """The spread study's encoders and per-task scores, read from its finished runs."""
+def spread_figures(study: Study) -> tuple[dict, dict]:
+    """The spread study's encoders and per-task scores, read from the runs its plan names (not whatever else a
+    reused folder holds)."""
     from nlp_ssl.layout import read_run
 
+    steps = {stage.name: [s.name for lane in stage.lanes for s in lane] for stage in study.stages}
     encoders = {}
-    for path in sorted((study.out / "pretrain").iterdir()):
-        m = read_run(path).metrics
+    for name in steps["pretrain"]:
+        m = read_run(study.out / "pretrain" / name).metrics
         prov = m.get("provenance", {}).get("machine", {})
-        encoders[path.name] = {"dir": str(path), "budget": path.name.split("-")[0], "seed": int(path.name.split("seed")[1]),
-                               "steps": m["steps"], "tokens_seen": m["tokens_seen"],
-                               "eval_loss": m.get("eval_loss", float("nan")), "minutes": m["train_runtime_s"] / 60,
-                               "load_start": prov.get("load_average_start") or [float("nan")],
-                               "load_end": prov.get("load_average_end") or [float("nan")]}
-    scores = {}
-    for task in a.tasks.split(","):
-        scores[task] = {}
-        for path in sorted((study.out / "finetune" / task).iterdir()):
-            name = "scratch" if path.name == "scratch" else path.name.rsplit("-lr", 1)[0]
-            scores[task][name] = report_scores(read_run(path).metrics)
+        encoders[name] = {"dir": str(study.out / "pretrain" / name), "budget": name.split("-")[0],
+                          "seed": int(name.split("seed")[1]), "steps": m["steps"], "tokens_seen": m["tokens_seen"],
+                          "eval_loss": m.get("eval_loss", float("nan")), "minutes": m["train_runtime_s"] / 60,
+                          "load_start": prov.get("load_average_start") or [float("nan")],
+                          "load_end": prov.get("load_average_end") or [float("nan")]}
+    scores: dict[str, dict[str, list[float]]] = {}
+    for probe in steps["probes"]:  # TASK/scratch, TASK/ENCODER-lrRATE
+        task, run = probe.split("/")
+        scores.setdefault(task, {})[run.rsplit("-lr", 1)[0]] = report_scores(read_run(study.out / "finetune" / probe).metrics)
     return encoders, spread(encoders, scores)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    studies = "\n".join(f"  {name:22s}{(fn.__doc__ or '').split(chr(10))[0]}" for name, fn in STUDIES.items())
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="studies:\n" + studies,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study", choices=[*STUDIES, "tabulate"])
     p.add_argument("root", nargs="?", help="tabulate: the folder of finished runs")
     p.add_argument("--out", help="the study's folder of runs (default: per study, under runs/)")
     p.add_argument("--stages", help="run only these stages (comma-separated; --dry-run lists them)")
     p.add_argument("--dry-run", action="store_true", help="print every command and check its config; run nothing")
+    p.add_argument("--tabulate-only", action="store_true", help="run nothing: tabulate the study's finished runs")
     p.add_argument("--quick", action="store_true", help="end-to-end check: tiny models, a few steps and examples, "
                    "runs under runs/bench/quick (numbers are no result)")
     p.add_argument("--encoder", help="recipe-bert-tiny: an encoder to probe instead of building one; tabulate: recorded")
@@ -487,12 +510,12 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("out", "root", "encoder", "json", "data", "tokenizer"):  # as given, from where the caller stands
         if getattr(a, key):
             setattr(a, key, str(Path(getattr(a, key)).resolve()))
-    os.chdir(REPO)  # the plans' paths (configs/, runs/) are the repository's, as the commands' own configs are
     if a.study == "tabulate":
         return tabulate_command(a)
     if a.quick and a.study == "spread":
         a.batch, a.pretrain_seeds, a.finetune_seeds = 8, "1,2", "1,2"
     study = STUDIES[a.study](a)
+    study.out = REPO / study.out  # the plans' paths (configs/, runs/) are the repository's, as in its configs
     if a.dry_run:
         problems = []
         for stage in study.stages:
@@ -506,19 +529,19 @@ def main(argv: list[str] | None = None) -> int:
     from nlp_ssl.runinfo import RunClock
 
     clock = RunClock()
-    run_study(study, a.stages.split(",") if a.stages else None, a.quick)
+    if not a.tabulate_only:
+        run_study(study, a.stages.split(",") if a.stages else None, a.quick)
     extra = {}
     if a.study == "spread":
-        encoders, summary = spread_figures(study, a)
+        encoders, summary = spread_figures(study)
         tables, refused, extra = spread_tables(encoders, summary), [], {"encoders": encoders, "spread": summary}
     else:
         tables, refused, runs = tabulate(study.out)
-        extra = {"runs": runs, "encoder": encoder_record(study.encoder) if study.encoder and Path(study.encoder).is_dir() else None}
+        enc = REPO / study.encoder if study.encoder else None
+        extra = {"runs": runs, "encoder": encoder_record(enc) if enc and enc.is_dir() else None}
     save_results(a.study, f"payoff study {a.study}: {study.out}", tables, clock, a.quick, out=str(study.out),
                  refused=refused, **extra)
-    if refused:
-        print("\n".join(refused), file=sys.stderr)
-    return 1 if refused else 0
+    return refusals(refused)
 
 
 def tabulate_command(a) -> int:
@@ -526,17 +549,16 @@ def tabulate_command(a) -> int:
     if not a.root:
         raise SystemExit("tabulate: give the folder of finished runs, e.g. payoff.py tabulate runs/figures")
     tables, refused, runs = tabulate(a.root)
-    print("\n\n".join(table(h, rows) for h, rows in tables.values()))
     if a.json:
-        from nlp_ssl.runinfo import git_revision, library_versions
+        save_results("tabulate", f"finished runs under {a.root}", tables, path=Path(a.json), runs=runs,
+                     refused=refused, encoder=encoder_record(a.encoder) if a.encoder else None)
+    else:
+        print("\n\n".join(table(h, rows) for h, rows in tables.values()))
+    return refusals(refused)
 
-        record = {"command": " ".join(["python", *sys.argv]), "tabulated_at": {"git": git_revision(),
-                                                                             "versions": library_versions()},
-                  "encoder": encoder_record(a.encoder) if a.encoder else None,
-                  "tables": {k: {"headers": h, "rows": rows} for k, (h, rows) in tables.items()}, "runs": runs,
-                  "refused": refused}
-        Path(a.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
-        print(f"written to {a.json}")
+
+def refusals(refused: list[str]) -> int:
+    """Pairs named alike but set up differently are refused: said, and the exit status says so."""
     if refused:
         print("\n".join(refused), file=sys.stderr)
     return 1 if refused else 0

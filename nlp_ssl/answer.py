@@ -175,12 +175,9 @@ def register_pipeline() -> str:
     return PIPELINE_TASK
 
 
-def main(argv: list[str] | None = None, debug: bool = False) -> int:
-    """`nlp-ssl answer MODEL (--question Q --context C | --file SQUAD.json [--output PRED.json])`."""
+def parser():
+    """The argument parser of `nlp-ssl answer` (also read by the docs generator)."""
     import argparse
-    import sys
-
-    from nlp_ssl.guard import run_guarded
 
     ap = argparse.ArgumentParser(prog="nlp-ssl answer", description="Answer questions with an extractive-QA model.")
     ap.add_argument("model", help="model directory (e.g. written by `nlp-ssl finetune` with task.type extractive_qa)")
@@ -190,6 +187,34 @@ def main(argv: list[str] | None = None, debug: bool = False) -> int:
     ap.add_argument("--output", help="with --file: write the predictions (id -> answer) here (default: stdout)")
     ap.add_argument("--top-k", type=int, default=1, help="with --question: answers to show")
     ap.add_argument("--debug", action="store_true", help="show the traceback of every error")
+    return ap
+
+
+def measured_quality(model_dir: str | Path) -> str | None:
+    """How good the model measured itself to be, from the metrics.json its fine-tuning wrote: the reported split's
+    EM and F1, so every answer is read with the model's real quality in mind. None when nothing was recorded."""
+    from nlp_ssl.layout import METRICS_FILE
+
+    try:
+        metrics = json.loads((Path(model_dir) / METRICS_FILE).read_text(encoding="utf-8"))
+        split = metrics["report_split"]
+        scores = metrics["eval"][split]
+        f1, em = float(scores["f1"]), float(scores.get("exact_match", scores.get("exact")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    n = scores.get("total")
+    return (f"this model's measured quality: {split} F1 {f1:.1f}, exact match {em:.1f}"
+            + (f" over {int(n):,} questions" if isinstance(n, (int, float)) else "")
+            + f"; about {em:.0f} answers in 100 are exactly right")
+
+
+def main(argv: list[str] | None = None, debug: bool = False) -> int:
+    """`nlp-ssl answer MODEL (--question Q --context C | --file SQUAD.json [--output PRED.json])`."""
+    import sys
+
+    from nlp_ssl.guard import run_guarded
+
+    ap = parser()
     args = ap.parse_args(argv)
     if bool(args.file) == bool(args.question or args.context) or (args.question is None) != (args.context is None):
         ap.error("give --question and --context, or --file")
@@ -224,5 +249,8 @@ def main(argv: list[str] | None = None, debug: bool = False) -> int:
                 from nlp_ssl.errors import DataError
 
                 raise DataError(f"--context: {e}") from None
+            quality = measured_quality(args.model)
+            if quality:  # on stderr: stdout stays the JSON answer
+                print(quality, file=sys.stderr)
 
     return run_guarded("answer", run, debug or args.debug)

@@ -85,3 +85,11 @@ def test_every_results_file_says_where_its_figures_come_from(harness):
         assert "measured" in prov or "started" in prov, path.name
         for name in record["tables"]:
             h.markdown(record, name)
+
+
+def test_figures_of_a_hand_typed_table_are_checked_against_the_results_to_the_digits_shown(harness, tmp_path):
+    _, tables = harness
+    (tmp_path / "study.json").write_text(json.dumps({"tables": {"t": {"headers": ["a"], "rows": [["81.46 ± 0.6"], [8.15]]}}}))
+    text = ("| encoder | acc |\n|---|---|\n| recipe | 81.5 ± 0.6 |\n| scratch | 8.2 / 7.9 |\n"
+            "<!-- table: study/t -->\n| 99.9 |\n<!-- /table -->\n")  # a generated block is not checked this way
+    assert tables.unsourced(text, results=tmp_path) == [("| scratch | 8.2 / 7.9 |", ["7.9"])]

@@ -76,6 +76,22 @@ def test_one_seed_sides_and_qa_pairs_claim_no_spread_and_mismatched_pairs_are_re
     assert ["squad-scratch and squad-pretrained are not comparable" in r for r in figures.tabulate(tmp_path)[1]] == [True]
 
 
+def test_a_qa_grid_is_tabulated_in_points_as_squad_scores_are(bench, tmp_path):
+    """QA grids (rates x seeds) write the classification summary's shape, but SQuAD F1 is in points already:
+    scaling it by 100 would print 571.5 for an F1 of 5.7."""
+    _, figures = bench
+    for name, per_seed in (("squad-scratch", [5.0, 6.0]), ("squad-pretrained", [7.0, 9.0])):
+        _cls_run(tmp_path, name, name.split("-")[1], per_seed, labels=None)
+        m = json.loads((tmp_path / name / "metrics.json").read_text())
+        m["selection"]["metric"], m["summary"] = "f1", {"dev": {"f1": m["summary"]["dev"]["accuracy"]}}
+        m["runs"] = [{"eval": {"dev": {"f1": v}}} for v in per_seed]
+        (tmp_path / name / "metrics.json").write_text(json.dumps(m))
+        (tmp_path / name / "config.yaml").write_text("task:\n  type: extractive_qa\n")
+    tables, _, _ = figures.tabulate(tmp_path)
+    assert [r[4] for r in tables["classification"][1]] == ["8.0 ± 1.4", "5.5 ± 0.7"]
+    assert tables["pairs"][1] == [["squad", "pretrained", "dev f1", "5.5", "8.0", "+2.5", "no (2 x 1.4)"]]
+
+
 def test_every_encoder_is_paired_with_its_task_scratch_run_by_the_longest_task_prefix(bench, tmp_path):
     _, figures = bench
     _cls_run(tmp_path, "sst2-scratch", "scratch", [0.80, 0.80, 0.80])

@@ -439,28 +439,24 @@ def _finetuned_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: d
     if chosen_on and chosen_on != metrics.get("report_split"):  # the split the run chose on is not a result
         evals = {k: v for k, v in evals.items() if k != chosen_on}
     sources = task.get("eval") or {}
-    if ttype == "extractive_qa":
-        version = task.get("version", "v1")
-        names = ["exact_match", "f1"] if version == "v1" else ["exact", "f1", "HasAns_f1", "NoAns_f1"]
-        n_train = metrics.get("train_questions")
-        what = f"extractive question answering (SQuAD {version}.{'1' if version == 'v1' else '0'} style)"
-    else:
-        names = list(task.get("metrics") or [m for m in next(iter(evals.values()), {})])
-        n_train = metrics.get("train_examples")
-        labels = info.get("labels") or list((hf.get("id2label") or {}).values())
-        what = f"{ttype} ({preset}" + (f": {', '.join(map(str, labels))}" if ttype == "classification" else "") + ")"
+    # What the task is, its metric names and how its training sample was drawn are recorded by the task that
+    # made the run (tasks.registry, run_info.json); a run from before that record falls back to its config.
+    names = list(info.get("metric_names") or task.get("metrics") or [m for m in next(iter(evals.values()), {})])
+    what = info.get("task_description") or f"{ttype} ({preset})"
+    n_train = metrics.get("train_examples", metrics.get("train_questions"))
+    sample = info.get("train_sample")
     artifact = artifact_of(model_dir)
     seeds_summary, group = _seeds_summary(model_dir, metrics)
     fallback = f"{preset}"
     results = _eval_results(artifact.pipeline_tag or "text-classification", evals, sources, fallback, names,
-                            seeds_summary, cfg.get("max_eval_samples") if ttype == "extractive_qa" else None)
+                            seeds_summary, cfg.get("max_eval_samples"))
     start = {"pretrained": f"the encoder `{base_name}`" + (f" ([{base}](https://huggingface.co/{base}))" if base and base != base_name else ""),
              "scratch": f"random weights in the architecture of `{base_name}` (a from-scratch baseline)"}.get(init, init)
     summary = f"A {arch} model fine-tuned by nlp-ssl for {what}, starting from {start}."
     train = cfg.get("train") or {}
     rows = [("task", what), ("initialisation", init), ("starting model", f"`{base_name}`"),
             ("training data", _source_text(task.get("train"))),
-            ("training examples", _fmt(n_train) + (" (a class-stratified sample)" if cfg.get("max_train_samples") and ttype != "extractive_qa" else "")),
+            ("training examples", _fmt(n_train) + (f" ({sample})" if cfg.get("max_train_samples") and sample else "")),
             ("learning rate", _fmt(metrics.get("learning_rate"))), ("seed", _fmt(metrics.get("seed"))),
             ("optimizer steps", _fmt(metrics.get("steps"))), ("epochs / max steps", f"{train.get('num_train_epochs', train.get('num_epochs'))} / {train.get('max_steps')}"),
             ("hardware", hardware), ("wall-clock (training)", _minutes(metrics.get("train_seconds")))]
@@ -490,7 +486,7 @@ def _finetuned_card(model_dir: Path, cfg: dict, info: dict, metrics: dict, hf: d
             "eval_results": results or None,
             "model_name": (f"{run_name(model_dir.parent)}-{run_name(model_dir)}" if group else run_name(model_dir))
             if results else None}
-    return _Card("classifier" if ttype != "extractive_qa" else "qa", f"{arch} fine-tuned on {preset} ({init})",
+    return _Card("finetuned", f"{arch} fine-tuned on {preset} ({init})",
                  summary, sections, data)
 
 

@@ -213,7 +213,7 @@ class ClassificationJob(TaskJob):
             write_submission(out / f"submission-{name}.tsv", ids, preds)
 
     def run_info(self) -> dict[str, Any]:
-        return {"labels": self.labels}
+        return {"labels": self.labels, "train_sample": "a class-stratified sample" if not self.regression else "a random sample"}
 
     def task_description(self) -> str:
         labels = "" if self.regression else f": {', '.join(map(str, self.labels))}"

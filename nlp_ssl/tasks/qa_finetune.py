@@ -245,8 +245,13 @@ class QAJob(TaskJob):
                 "train_data": asdict(self.train_report), **oracle_flags(self.cfg, self.task)}
 
     def save(self, out: Path, model, evaluation: Evaluation) -> None:
-        """Predictions in the official format (the reported split's as predictions.json, v2: na_scores.json), and
-        the QA settings `nlp-ssl answer` reproduces evaluation with, in the model's config.json."""
+        """Predictions in the official format (the reported split's as predictions.json, v2: na_scores.json), the
+        per-question rows the report bootstraps over (predictions-<split>.jsonl), and the QA settings `nlp-ssl
+        answer` reproduces evaluation with, in the model's config.json."""
+        from nlp_ssl.layout import predictions_file
+        from nlp_ssl.outputs import write_jsonl_atomic
+        from nlp_ssl.squad_metrics import prediction_rows
+
         task, scored = self.task, evaluation.extras
         if self.cfg.save_predictions:
             for split, (preds, na_diff) in scored.predictions.items():
@@ -254,10 +259,14 @@ class QAJob(TaskJob):
                 (out / f"predictions{suffix}.json").write_text(json.dumps(preds, indent=1, ensure_ascii=False) + "\n")
                 if task.version == "v2":
                     (out / f"na_scores{suffix}.json").write_text(json.dumps(na_diff, indent=1) + "\n")
+                # each question's answer beside its references: `nlp-ssl report` bootstraps EM/F1 over questions
+                refs = {r["id"]: list(r["answers"]["text"]) for r in self.evals[split]}
+                write_jsonl_atomic(out / predictions_file(split), prediction_rows(preds, refs))
         model.config.extractive_qa = qa_settings(task, scored.threshold)
 
     def run_info(self) -> dict[str, Any]:
-        return {"task": asdict(self.task)}  # the resolved task (version, windows) for the card and `answer`
+        # the resolved task (version, windows) for the card and `answer`
+        return {"task": asdict(self.task), "train_sample": "a random sample of questions"}
 
     def task_description(self) -> str:
         v = self.task.version

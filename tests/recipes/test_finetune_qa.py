@@ -89,6 +89,21 @@ def test_answer_api_and_cli_reproduce_evaluation(v1_run):
     assert cli(["answer", str(out), "--question", "Who?", "--context", " "]) == 4  # empty context: a clear data error
 
 
+def test_answer_states_the_models_measured_quality(v1_run, capsys):
+    """`nlp-ssl answer` prints the reported split's EM/F1 from the run's metrics.json beside every answer."""
+    from nlp_ssl.answer import measured_quality
+    from nlp_ssl.cli import main as cli
+
+    tmp, _, _ = v1_run
+    out = tmp / "qa"
+    dev = json.loads((out / "metrics.json").read_text())["eval"]["dev"]
+    capsys.readouterr()
+    assert cli(["answer", str(out), "--question", "Who?", "--context", "The Normans gave their name to Normandy."]) == 0
+    err = capsys.readouterr().err
+    assert f"dev F1 {dev['f1']:.1f}, exact match {dev['exact_match']:.1f} over {dev['total']:,} questions" in err
+    assert measured_quality(tmp) is None  # no metrics.json there: nothing claimed
+
+
 def test_registered_pipeline_gives_the_same_answers(v1_run):
     from transformers import pipeline
 
