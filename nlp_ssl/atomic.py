@@ -31,6 +31,7 @@ from typing import Iterable, Iterator
 
 from nlp_ssl.errors import OutputError
 from nlp_ssl.faults import fault_point
+from nlp_ssl.layout import RUN_INFO_FILE
 
 MARKER = "nlp_ssl_complete.json"
 MIN_FREE_BYTES = 64 << 20  # refuse to start on a disk with less free space than this
@@ -186,7 +187,7 @@ def scratch_dir(beside: str | Path) -> Iterator[Path]:
 def written_by(directory: str | Path) -> str | None:
     """The nlp-ssl command recorded in `directory/run_info.json`, or None."""
     try:
-        return json.loads((Path(directory) / "run_info.json").read_text(encoding="utf-8")).get("command")
+        return json.loads((Path(directory) / RUN_INFO_FILE).read_text(encoding="utf-8")).get("command")
     except (OSError, ValueError, AttributeError):
         return None
 

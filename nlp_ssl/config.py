@@ -193,7 +193,9 @@ def _dataclass_of(tp: Any) -> Any:
 def migrate(cls: type, data: dict) -> dict:
     """A copy of `data` with every old key spelling (the `RENAMED` table of each config class) moved to its new
     name, for reading configs that earlier versions wrote next to their runs (config.yaml). A config a user
-    gives is never migrated: its old keys are refused with the new name (see `_build`).
+    gives is never migrated: its old keys are refused with the new name (see `_build`). A key added since whose
+    default does not reproduce what older runs did (the `ADDED` table: key -> the value an older run meant) takes
+    that value when absent, so such a run is never taken for today's.
 
     Example:
         >>> from nlp_ssl.pretraining import PretrainConfig
@@ -213,6 +215,8 @@ def migrate(cls: type, data: dict) -> dict:
                     moves.append((new[1:], value))
                 else:
                     node.setdefault(new, value)
+        for key, value in getattr(klass, "ADDED", {}).items():
+            node.setdefault(key, value)
         hints = typing.get_type_hints(klass)
         for f in dataclasses.fields(klass):
             sub = _dataclass_of(hints.get(f.name))

@@ -78,6 +78,8 @@ def top_k(model, tokenizer, items: list[MaskedWord], k: int = 5, batch_size: int
                               truncation=True, max_length=128)
             logits = model(**batch).logits  # (B, T, V)
             at = batch["input_ids"] == tokenizer.mask_token_id  # (B, T): one mask per row
+            if not bool((at.sum(dim=1) == 1).all()):  # e.g. cut off by truncation: rows would shift silently
+                raise ValueError("every text must hold exactly one mask token within 128 tokens")
             rows.append(logits[at].topk(k, dim=-1).indices.numpy())  # (B, k)
     return np.concatenate(rows) if rows else np.zeros((0, k), dtype=np.int64)
 
@@ -128,9 +130,10 @@ def format_comparison(result: dict[str, Any]) -> str:
         lines += [ex["text"], f"  answer: {ex['word']:<12} trained: {', '.join(ex['trained']):<32} "
                   f"untrained: {', '.join(ex['untrained'])}"]
     n = result["scored"]
-    lines.append(f"\nmasked-word accuracy on {n} held-out sentences (one whole word masked in each):")
+    lines.append(f"\nmasked-word accuracy on {n} held-out sentences (one whole word masked in each; 'most frequent "
+                 f"answers': always guessing '{result['most_frequent_word']['word']}', top-5 the 5 commonest answers):")
     for name in ("trained", "untrained", "most_frequent_word"):
         r = result[name]
-        label = {"most_frequent_word": f"always '{r.get('word')}'"}.get(name, f"{name} encoder")
+        label = {"most_frequent_word": "most frequent answers"}.get(name, f"{name} encoder")
         lines.append(f"  {label:<22} top-1 {100 * r['top1']:5.1f}%   top-5 {100 * r['top5']:5.1f}%")
     return "\n".join(lines)

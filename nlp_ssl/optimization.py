@@ -4,7 +4,7 @@
   `TrainingArguments` names; `TrainConfig` (pretraining: run length in time, steps, tokens or passes; the seed)
   and `FinetuneTrainConfig` (fine-tuning: a learning-rate grid, dropout, layer-wise rates, selection during
   training) add their own.
-- `ImplConfig`: the `impl:` section of both commands, settings that change speed and memory, never results.
+- `ImplConfig`: the `impl:` section of both commands, settings chosen for speed and memory, not for results.
 - `training_arguments`: the one `TrainingArguments` builder of both (the warm-up and scheduler mappings live
   here only); `check_trainer_options` refuses, before any data is loaded, what the Trainer would refuse later.
 - Layer-wise learning rates (`train.layer_lr_decay`) as the optimizer's parameter groups.
@@ -35,9 +35,11 @@ SCHEDULERS: dict[str, str] = {"constant": "constant_with_warmup"}
 
 @dataclass
 class ImplConfig:
-    """Settings that change speed and memory, never results: the `impl` section of `pretrain` and `finetune` alike.
-
-    (cramming's `impl` section.) A run's figures do not depend on them, so they can follow the machine.
+    """Settings chosen for speed and memory, not for results: the `impl` section of `pretrain` and `finetune` alike
+    (cramming's `impl` section). They do not change what is computed, but the thread count and compilation change
+    the order of floating-point sums, so the same seed gives weights that differ in the last bits, and a few-label
+    run can amplify that into a different figure. They stay part of a run's identity: a finished run is reused,
+    and an interrupted one resumed, only with the same `impl`.
 
     Attributes:
         torch_compile: compile the model with `torch.compile` (first steps slower; later ones faster on GPU).

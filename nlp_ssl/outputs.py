@@ -32,7 +32,6 @@ def comparable_config(cfg_dict: dict) -> dict:
     out.pop("output_dir", None)
     out.pop("overwrite", None)
     out.pop("hub", None)  # where the model is shared does not change it
-    out.pop("impl", None)  # speed-only settings (threads, compile, workers) never change a result
     for key in ("resume", "overwrite"):
         if isinstance(out.get("train"), dict):
             out["train"].pop(key, None)

@@ -150,7 +150,9 @@ def read_result(run: Path) -> Result | dict | None:
         first = read_json(fr.cell(metrics["runs"][0]["learning_rate"], metrics["runs"][0]["seed"]) / METRICS_FILE,
                           {}) if metrics["runs"] else {}
         kind = _kind(fr, first)
-        metric = "f1" if kind == "qa" else metrics["selection"]["metric"]
+        from nlp_ssl.tasks.registry import report_section
+
+        metric = report_section(kind).metric or metrics["selection"]["metric"]
         seeds = [Seed(r["seed"], r["eval"][split][metric], fr.cell(r["learning_rate"], r["seed"]),
                       em=_em(r["eval"][split]) if kind == "qa" else None) for r in metrics["runs"]]
         res = Result(fr.name, fr.path, kind, task.get("preset") or metrics.get("task") or "task",
@@ -262,8 +264,11 @@ def add_confidence_intervals(results: list[Result], n_resamples: int, seed: int 
     if n_resamples <= 0:
         return
     from nlp_ssl.metrics import bootstrap
+    from nlp_ssl.tasks.registry import report_section
 
     for r in results:
+        if not report_section(r.kind).bootstrap:  # the task saves no per-example rows to resample
+            continue
         for s in r.seeds:
             data = _scored(s, r.split, r.kind, r.metric)
             if data is None:

@@ -27,7 +27,7 @@ pair() {  # pair CONFIG NAME: the config on the encoder, and the same from rando
   wait $a || status=$?
   wait $b || status=$?
   for log in "$out/$2.log" "$out/$2-scratch.log"; do
-    echo "== $log"; grep -E "^(fine-tuning|selection|dev|test):|already holds|Error|error" "$log" || tail -5 "$log"
+    echo "== $log"; grep -E "^fine-tuning |^(selection|dev|test):|already holds|Error|error" "$log" || tail -5 "$log"
   done
   return $status
 }

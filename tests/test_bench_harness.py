@@ -93,3 +93,9 @@ def test_figures_of_a_hand_typed_table_are_checked_against_the_results_to_the_di
     text = ("| encoder | acc |\n|---|---|\n| recipe | 81.5 ± 0.6 |\n| scratch | 8.2 / 7.9 |\n"
             "<!-- table: study/t -->\n| 99.9 |\n<!-- /table -->\n")  # a generated block is not checked this way
     assert tables.unsourced(text, results=tmp_path) == [("| scratch | 8.2 / 7.9 |", ["7.9"])]
+
+
+def test_every_figure_in_the_readme_and_results_page_has_a_results_file(harness):
+    """A hand-typed table in README.md or docs/results.md may only show figures some results file holds."""
+    _, tables = harness
+    assert tables.main(["--sources"]) == 0

@@ -25,6 +25,7 @@ from nlp_ssl.data.packing import BlockPacker, DocumentPacker, PackStats
 from nlp_ssl.data.sources import DataSourceConfig
 from nlp_ssl.data.split import held_out_mask
 from nlp_ssl.errors import TokenizerError
+from nlp_ssl.layout import RUN_INFO_FILE, TOKENIZER_SUMMARY_FILE
 from nlp_ssl.runinfo import content_key, file_digest
 
 _WORKER_TOKENIZER = None
@@ -293,7 +294,7 @@ def cache_key(cfg: PrepareConfig, data_dir: str | None) -> str:
     """Hash of everything that changes the output: data, tokenizer files, block layout, split; not speed settings."""
     tok_dir = Path(cfg.tokenizer)
     tok_files = {p.name: file_digest(p) for p in sorted(tok_dir.glob("*.json"))
-                 if p.name not in ("run_info.json", "tokenizer_summary.json")}
+                 if p.name not in (RUN_INFO_FILE, TOKENIZER_SUMMARY_FILE)}
     data = {k: v for k, v in vars(cfg.data).items() if k != "streaming"}  # overwrite: not part of the output
     return content_key({"format": FORMAT_VERSION, "data": data, "source": source_fingerprint(cfg.data, data_dir),
                         "tokenizer": tok_files, "block_size": cfg.block_size,

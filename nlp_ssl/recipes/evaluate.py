@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from nlp_ssl.config import deep_merge, read_yaml
 from nlp_ssl.errors import ConfigError
+from nlp_ssl.layout import CONFIG_FILE
 
 
 @dataclass
@@ -55,14 +56,14 @@ def eval_limit(cfg: EvaluateConfig) -> int | None:
     """How many examples of each split to score: the config's, else the model run's (None: all)."""
     n = cfg.max_eval_samples
     if n is None:
-        saved = Path(cfg.model) / "config.yaml"
+        saved = Path(cfg.model) / CONFIG_FILE
         n = read_yaml(saved).get("max_eval_samples") if saved.exists() else None
     return None if n is None or n == -1 else int(n)
 
 
 def model_task(model_dir: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """The task section a model was fine-tuned with, updated with `overrides`."""
-    saved = Path(model_dir) / "config.yaml"
+    saved = Path(model_dir) / CONFIG_FILE
     base = read_yaml(saved).get("task", {}) if saved.exists() else {}
     if not base and not overrides:
         raise ConfigError([f"task: {model_dir} has no config.yaml from `nlp-ssl finetune`; give the task "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from nlp_ssl.data.sources import DataSourceConfig
+from nlp_ssl.layout import CONFIG_FILE
 
 
 @dataclass
@@ -65,7 +66,7 @@ def main(cfg: PredictConfig, data_dir: str | None = None) -> dict[str, Any]:
     join_process_group()  # under `accelerate launch`, the ranks share the prediction (tasks.inference.predict)
     check_model_dir(cfg.model)
     check_output_file(cfg.output, "output")
-    saved = Path(cfg.model) / "config.yaml"
+    saved = Path(cfg.model) / CONFIG_FILE
     task_dict = (read_yaml(saved).get("task") or {}) if saved.is_file() else {}
     spec = spec_for_model(cfg.model, task_dict)
     if spec.predict is None:

@@ -12,10 +12,11 @@ from nlp_ssl.data.caching import is_nonempty_dir, read_cached_key, source_finger
 from nlp_ssl.data.sources import DataSourceConfig, describe_source, iter_text_batches, load_source
 from nlp_ssl.data.split import HeldOutStream
 from nlp_ssl.errors import OutputError
+from nlp_ssl.layout import TOKENIZER_SUMMARY_FILE
 from nlp_ssl.runinfo import atomic_dir, content_key, write_run_info
 from nlp_ssl.tokenization import TokenizerConfig
 
-SUMMARY_FILE = "tokenizer_summary.json"
+SUMMARY_FILE = TOKENIZER_SUMMARY_FILE
 
 
 @dataclass

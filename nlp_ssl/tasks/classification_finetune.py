@@ -19,6 +19,7 @@ import numpy as np
 
 from nlp_ssl.data.sources import column
 from nlp_ssl.errors import ConfigError, ModelError
+from nlp_ssl.layout import METRICS_FILE
 from nlp_ssl.outputs import write_json_atomic, write_jsonl_atomic
 from nlp_ssl.selection import aggregate
 from nlp_ssl.tasks.classification import TaskConfig, resolve_task
@@ -297,5 +298,5 @@ def evaluate_classifier(model_dir: str, task_dict: dict, splits: list[str] | Non
         if out:
             write_jsonl_atomic(out / f"predictions-{split}.jsonl", rows)
     if out:
-        write_json_atomic(out / "metrics.json", results)
+        write_json_atomic(out / METRICS_FILE, results)
     return results

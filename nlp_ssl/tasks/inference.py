@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp_ssl.layout import CONFIG_FILE
+
 
 class PadCollator:
     """Dynamic padding: pads each batch to its own longest example; drops columns the model does not take."""
@@ -110,6 +112,6 @@ def precision_of(model_dir: str | Path) -> tuple[bool, bool]:
     """(bf16, fp16) that the run which wrote `model_dir` trained with (its config.yaml), else (False, False)."""
     from nlp_ssl.config import read_yaml
 
-    saved = Path(model_dir) / "config.yaml"
+    saved = Path(model_dir) / CONFIG_FILE
     train = (read_yaml(saved).get("train") or {}) if saved.is_file() else {}
     return bool(train.get("bf16")), bool(train.get("fp16"))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nlp_ssl.errors import ConfigError
+from nlp_ssl.layout import METRICS_FILE
 from nlp_ssl.tasks.qa import QATaskConfig, report_split, resolve_qa_task
 from nlp_ssl.tasks.run_loop import Evaluation, FinetuneRunConfig, Roles, TaskJob, chooses
 
@@ -150,9 +151,13 @@ class Scored:
 
 
 def qa_roles(cfg: QAFinetuneConfig, task: QATaskConfig) -> Roles:
-    """The grid is scored by F1 on the selection split; the curve by train.metric_for_best_model (else F1)."""
+    """The grid is scored by F1 on the selection split; the curve by train.metric_for_best_model (else F1). The
+    figures are `oracle` when anything is chosen on the reported split: the rate or the best weights, or (v2) the
+    null threshold tuned on it."""
     same = task.selection_split == report_split(task)
-    return Roles(task.selection_split, report_split(task), "f1", qa_best_metric(cfg, task), same and chooses(cfg))
+    threshold_tuned = task.version == "v2" and task.null_threshold is None
+    return Roles(task.selection_split, report_split(task), "f1", qa_best_metric(cfg, task),
+                 same and (chooses(cfg) or threshold_tuned))
 
 
 class QAJob(TaskJob):
@@ -327,5 +332,5 @@ def evaluate_qa_model(model_dir: str, task_dict: dict, splits: list[str] | None,
         if out:
             write_json_atomic(out / f"predictions-{split}.json", preds)
     if out:
-        write_json_atomic(out / "metrics.json", results)
+        write_json_atomic(out / METRICS_FILE, results)
     return results

@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 from nlp_ssl.artifact import Artifact
 from nlp_ssl.errors import ConfigError
+from nlp_ssl.layout import CONFIG_FILE
 
 DEFAULT_TASK = "classification"  # a finetune config without task.type
 
@@ -52,16 +53,14 @@ class ReportSection:
             `classification`, `regression` and `qa` have their own layouts, any other kind the generic one.
         pct: print scores as percentages (scores in [0, 1]); False for scores already in points (SQuAD) or
             unbounded ones (correlations, errors).
-        metric: the headline metric of a run (null: the run's selection metric, else the task's first).
-        extra: more metrics shown beside the headline, as (column title, metric name).
-        bootstrap: whether per-example predictions can be resampled for confidence intervals (predictions-*.jsonl
-            with `prediction` and `label` per row).
+        metric: the headline metric of a grid's runs (null: the metric the grid was selected on).
+        bootstrap: whether the report resamples a run's per-example predictions (predictions-<split>.jsonl: rows
+            with `prediction` and `label`, or for QA `prediction` and `answers`) for confidence intervals.
     """
 
     kind: str
     pct: bool = True
     metric: str | None = None
-    extra: tuple[tuple[str, str], ...] = ()
     bootstrap: bool = True
 
 
@@ -118,6 +117,9 @@ class TaskSpec:
 def load(path: str) -> Any:
     """The object at "module:name" (imported now)."""
     module, _, name = path.partition(":")
+    if not module or not name:
+        raise ConfigError([f"task registry: {path!r} is not a 'module:name' path (a task without a job or an "
+                           "evaluate function cannot do this)"])
     return getattr(importlib.import_module(module), name)
 
 
@@ -174,8 +176,7 @@ register_task(TaskSpec(
                       "an extractive question-answering model fine-tuned by nlp-ssl"),
     metrics=_qa_metrics, evaluate="nlp_ssl.tasks.qa_finetune:evaluate_qa_model",
     predict_instead="use `nlp-ssl answer MODEL --file QUESTIONS.json` for extractive QA",
-    report=ReportSection("qa", pct=False, metric="f1", extra=(("EM", "exact_match"), ("EM", "exact")),
-                         bootstrap=False),
+    report=ReportSection("qa", pct=False, metric="f1"),
     heads=("ForQuestionAnswering",)))
 register_task(TaskSpec(
     name="sts_zero_shot", config=None, job=None,
@@ -184,18 +185,43 @@ register_task(TaskSpec(
     "evaluate MODEL task.type=sts_zero_shot`", report=ReportSection("regression", pct=False)))
 
 
+ENTRY_POINTS = "nlp_ssl.tasks"  # the entry-point group of installed task plug-ins
+
+
+def load_plugins() -> list[str]:
+    """Import the task plug-ins installed as entry points (group `nlp_ssl.tasks`; each names a module that calls
+    `register_task` when imported), so `nlp-ssl finetune` in a fresh process knows their tasks. A plug-in package
+    declares, in its pyproject.toml: `[project.entry-points."nlp_ssl.tasks"] my_task = "my_package.my_task"`.
+    Returns the names of the entry points loaded."""
+    from importlib.metadata import entry_points
+
+    loaded = []
+    for ep in entry_points(group=ENTRY_POINTS):
+        try:
+            ep.load()
+        except Exception as e:  # a broken plug-in must not hide the built-in tasks; say which and why
+            raise ConfigError([f"task plug-in {ep.name!r} ({ep.value}, entry point group {ENTRY_POINTS}) failed to "
+                               f"import: {type(e).__name__}: {e}"]) from None
+        loaded.append(ep.name)
+    return loaded
+
+
 def task_spec(name: str | None) -> TaskSpec:
-    """The spec of `task.type` (null: classification).
+    """The spec of `task.type` (null: classification); tasks not registered yet are looked for among the installed
+    plug-ins (`load_plugins`).
 
     Raises:
         ConfigError: no such task, with the closest registered name.
     """
     name = name or DEFAULT_TASK
     if name not in TASKS:
+        load_plugins()
+    if name not in TASKS:
         close = difflib.get_close_matches(str(name), list(TASKS), n=1)
         raise ConfigError([f"task.type: unknown task {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
                            + f" (registered: {', '.join(TASKS)}; a new task registers with "
-                           "nlp_ssl.tasks.registry.register_task)"])
+                           f"nlp_ssl.tasks.registry.register_task, from a module installed as a {ENTRY_POINTS!r} "
+                           "entry point)"])
     return TASKS[name]
 
 
@@ -211,7 +237,7 @@ def spec_for_model(model_dir: str | Path, task: dict | None = None) -> TaskSpec:
     if task and task.get("type"):
         return task_spec(task["type"])
     model_dir = Path(model_dir)
-    saved = model_dir / "config.yaml"
+    saved = model_dir / CONFIG_FILE
     if saved.is_file():
         from nlp_ssl.config import read_yaml
 
@@ -231,6 +257,8 @@ def spec_for_model(model_dir: str | Path, task: dict | None = None) -> TaskSpec:
 def spec_for_run(metrics: dict, task: dict) -> TaskSpec:
     """The spec of a finished run directory's figures (report): its task.type, else the QA signature of runs that
     predate the registry (`train_features`), else classification."""
+    if task.get("type") and task["type"] not in TASKS:
+        load_plugins()
     if task.get("type") in TASKS:
         return TASKS[task["type"]]
     first = (metrics.get("runs") or [{}])[0]

@@ -136,6 +136,10 @@ class TaskJob:
     label_names: tuple[str, ...] | list[str] = ("labels",)
     dtype: Any = None
 
+    @staticmethod
+    def check(cfg: Any) -> None:
+        """The task's config mistakes, raised as ConfigError before anything heavy is imported (none by default)."""
+
     def describe(self) -> str:
         """One line for the log: what is fine-tuned on which data."""
         raise NotImplementedError
@@ -251,7 +255,7 @@ def run_facts(job: TaskJob) -> dict[str, Any]:
     names and a few words on the task (the card's task line), so a card never asks which task it is."""
     from nlp_ssl.tasks.registry import task_spec
 
-    spec = task_spec(job.cfg.task.type)
+    spec = task_spec(getattr(job.task, "type", None) or job.cfg.task.type)  # resolved: a preset may set the type
     return {**job.run_info(), "artifact": spec.artifact.to_dict(), "task_type": spec.name,
             "metric_names": spec.metric_names(to_dict(job.task)), "task_description": job.task_description()}
 

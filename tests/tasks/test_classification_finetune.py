@@ -52,3 +52,27 @@ def test_grid_summary_reports_the_report_split_and_labels_oracle_figures(capsys)
     oracle = grid_summary(same, roles(same, resolve_task(same.task)), GridResult(3e-4, {1e-4: 0.5, 3e-4: 0.6}, {}, runs))
     assert oracle["selection"]["oracle"] is True
     assert "oracle: the learning rate was chosen on this split" in capsys.readouterr().out
+
+
+def test_a_run_made_before_held_out_units_is_not_taken_for_todays(tmp_path):
+    """A finished SST-2 run whose config.yaml predates task.held_out_unit drew its selection split phrase by phrase
+    (it shared sentences with training): it is another run, not today's finished one."""
+    import yaml
+
+    from nlp_ssl.config import to_dict
+    from nlp_ssl.errors import OutputError
+    from nlp_ssl.outputs import check_output_dir
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (tmp_path / "enc").mkdir()
+    today = cfg(output_dir=str(out), model=str(tmp_path / "enc"))
+    saved = to_dict(today)
+    (out / "metrics.json").write_text("{}")
+    (out / "run_info.json").write_text('{"command": "finetune"}')
+    (out / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert check_output_dir(today) == "done"  # written today: the same run
+    del saved["task"]["held_out_unit"]
+    (out / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(OutputError, match="already holds another run"):
+        check_output_dir(today)

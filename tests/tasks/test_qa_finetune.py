@@ -30,6 +30,14 @@ def test_squad_v2_tunes_on_a_carved_half_and_reports_the_rest():
     cfg = from_dict(QAFinetuneConfig, {"output_dir": "o", "model": "m", "train": {"eval_steps": 5},
                                        "task": {"preset": "squad_v2", "selection_fraction": 0}})
     assert oracle_flags(cfg, off) == {"null_threshold_oracle": True, "best_weights_oracle": True}
+    # the run's own `oracle` flag (and a grid's) says so too: a threshold tuned on the reported split is chosen there
+    from nlp_ssl.tasks.qa_finetune import qa_roles
+
+    one_rate = from_dict(QAFinetuneConfig, {"output_dir": "o", "model": "m",
+                                            "task": {"preset": "squad_v2", "selection_fraction": 0}})
+    assert qa_roles(one_rate, off).oracle is True
+    assert qa_roles(from_dict(QAFinetuneConfig, {"output_dir": "o", "model": "m", "task": {"preset": "squad_v2"}}),
+                    v2).oracle is False
     v1 = resolve_qa_task(QATaskConfig(preset="squad"))
     assert (v1.selection_split, report_split(v1)) == ("dev", "dev")
     with pytest.raises(ConfigError, match="with selection_fraction the selection split is `selection`"):

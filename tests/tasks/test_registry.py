@@ -102,3 +102,34 @@ def test_a_task_registered_from_its_own_file_runs_end_to_end(tmp_path, toy_task)
                                                              ["eval"]["dev"]["accuracy"])
     # the command line picks the task's config class from task.type as well
     assert cli(["finetune", "--print-config", "task.type=length_parity"]) == 0
+
+
+def _plugin_path(tmp_path: Path) -> Path:
+    """A directory that makes the toy task an installed plug-in: its module plus a dist-info with the entry point
+    (what `pip install` of a package declaring `[project.entry-points."nlp_ssl.tasks"]` leaves on sys.path)."""
+    import shutil
+
+    site = tmp_path / "site"
+    dist = site / "nlp_ssl_toy-0.1.dist-info"
+    dist.mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "toy_task.py", site / "toy_task.py")
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: nlp-ssl-toy\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[nlp_ssl.tasks]\nlength_parity = toy_task\n")
+    return site
+
+
+def test_an_installed_plugin_task_is_found_by_a_fresh_command(tmp_path):
+    """`nlp-ssl finetune` in a new process finds a task installed as an entry point, and says how when it is not."""
+    import os
+    import subprocess
+
+    cmd = [sys.executable, "-m", "nlp_ssl", "finetune", "--print-config", "task.type=length_parity",
+           "output_dir=x", "model=y"]
+    env = {**os.environ, "PYTHONPATH": str(_plugin_path(tmp_path))}
+    found = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert "type: length_parity" in found.stdout and "ParityConfig" not in found.stderr
+    env["PYTHONPATH"] = str(tmp_path / "elsewhere")
+    missing = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert missing.returncode == 3 and "unknown task 'length_parity'" in missing.stderr
+    assert "nlp_ssl.tasks' entry point" in missing.stderr
