@@ -73,9 +73,6 @@ class TaskConfig:
     held_out: dict[str, float] | None = None
     split_seed: int = 0
     held_out_unit: Literal["example", "contained_text", "shared_text"] | None = None
-
-    # runs written before held_out_unit drew examples one by one (a preset's null now groups them)
-    ADDED: ClassVar[dict[str, Any]] = {"held_out_unit": "example"}
     text_columns: list[str] | None = None
     label_column: str | None = None
     labels: list[str] | None = None
@@ -86,6 +83,9 @@ class TaskConfig:
     truncation: Literal["head", "tail", "head_tail"] = "head"
     head_tokens: int = 64
     predict: dict[str, DataSourceConfig] | None = None
+
+    # runs written before held_out_unit drew examples one by one (a preset's null now groups them)
+    ADDED: ClassVar[dict[str, Any]] = {"held_out_unit": "example"}
 
     def validate(self) -> list[str]:
         problems = []
